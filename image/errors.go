@@ -1,0 +1,33 @@
+package image
+
+import "errors"
+
+// Error classes. Format packages wrap them with the file name and the exact
+// problem (fmt.Errorf("%s: L1 table past end of file: %w", name,
+// image.ErrCorrupt)); callers pick a class with errors.Is and show the
+// wrapped text to people.
+var (
+	// ErrWrongFormat means the data is not in the format that was asked
+	// for. Probing tries the next format on it and nothing else.
+	ErrWrongFormat = errors.New("wrong image format")
+	// ErrCorrupt means the image breaks its format's rules: offsets past
+	// the end of file, overlapping tables, bad magic in a structure.
+	ErrCorrupt = errors.New("corrupt image")
+	// ErrUnsupported means the image is valid but uses something qimg does
+	// not implement (an unknown incompatible feature, an encryption scheme).
+	ErrUnsupported = errors.New("unsupported image feature")
+	// ErrEncrypted means the guest data is encrypted and cannot be read
+	// without a key; metadata such as the header can still be shown.
+	ErrEncrypted = errors.New("image is encrypted")
+	// ErrLimit means a field asks for more than qimg allows (a table larger
+	// than QEMU accepts, a backing chain deeper than the limit).
+	ErrLimit = errors.New("image exceeds a limit")
+	// ErrInvalidArgument means the caller asked for something impossible
+	// (a negative size, an unknown option value).
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrReadOnly means a write was attempted on an image opened read-only.
+	ErrReadOnly = errors.New("image is read-only")
+	// ErrBackingRefused means the image names a backing file and the
+	// caller's policy forbids opening it.
+	ErrBackingRefused = errors.New("backing file refused by policy")
+)

@@ -1,0 +1,72 @@
+package image
+
+import (
+	"io"
+)
+
+// Image is a virtual disk: a fixed-size array of bytes that may be backed by
+// a sparse, compressed or layered file. ReadAt reads guest data; reads past
+// Size return io.EOF as io.ReaderAt requires.
+//
+// Implementations are safe for concurrent ReadAt and Extent calls.
+type Image interface {
+	io.ReaderAt
+	io.Closer
+	// Size is the virtual size in bytes.
+	Size() int64
+	// Extent describes the run of bytes starting at start that share one
+	// status. The run is at most length bytes long and never crosses Size.
+	Extent(start, length int64) (Extent, error)
+}
+
+// WritableImage is an Image that also accepts writes. WriteAt keeps the
+// io.WriterAt contract: it writes all of p or returns an error.
+type WritableImage interface {
+	Image
+	io.WriterAt
+	// WriteZeroes makes [off, off+length) read as zeros, cheaply where the
+	// format allows (a zero flag or a hole rather than written zeros).
+	WriteZeroes(off, length int64) error
+	// Flush makes everything written so far durable and consistent.
+	Flush() error
+}
+
+// Extent is a run of guest bytes with one allocation status, the unit of
+// qemu-img map and of hole-skipping copies.
+type Extent struct {
+	Start  int64
+	Length int64
+	// Data means the bytes are stored somewhere in the chain and must be
+	// read; when false the run reads as zeros.
+	Data bool
+	// Zero means the run is known to read as zeros.
+	Zero bool
+	// Allocated means some layer of the chain (this image or a backing
+	// file) defines the run; false means it falls through every layer.
+	Allocated bool
+	// Compressed means the run is stored compressed.
+	Compressed bool
+	// Depth is the layer that defines the run: 0 for this image, 1 for its
+	// backing file and so on. For an unallocated run it is the chain length.
+	Depth int
+	// HostOffset is where the run starts in the layer's file when it is
+	// stored there uncompressed and contiguous, or -1.
+	HostOffset int64
+}
+
+// End is the offset one past the extent.
+func (e Extent) End() int64 { return e.Start + e.Length }
+
+// SameStatus reports whether two extents could be merged into one run:
+// they agree in everything but position and length, and their host offsets
+// (if any) are contiguous.
+func (e Extent) SameStatus(next Extent) bool {
+	if e.Data != next.Data || e.Zero != next.Zero || e.Allocated != next.Allocated ||
+		e.Compressed != next.Compressed || e.Depth != next.Depth {
+		return false
+	}
+	if (e.HostOffset < 0) != (next.HostOffset < 0) {
+		return false
+	}
+	return e.HostOffset < 0 || e.HostOffset+e.Length == next.HostOffset
+}

@@ -1,0 +1,145 @@
+package qcow2
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/qimg/qimg/image"
+)
+
+// deflateWindow is the window QEMU inflates qcow2 clusters with
+// (inflateInit2(-12)); a larger window produces clusters QEMU cannot read.
+const deflateWindow = 4096
+
+// codec compresses and decompresses single clusters in one image's
+// compression type. Its methods are safe for concurrent use: decoders and
+// encoders come from pools.
+type codec struct {
+	typ         uint8
+	clusterSize int64
+	inflaters   sync.Pool // flate.Resetter readers
+	deflaters   sync.Pool // *flate.Writer
+	zdec        sync.Pool // *zstd.Decoder
+	zenc        *zstd.Encoder
+	zencOnce    sync.Once
+	zencErr     error
+}
+
+func newCodec(typ uint8, clusterSize int64) *codec {
+	return &codec{typ: typ, clusterSize: clusterSize}
+}
+
+// decompress inflates one compressed cluster from src into dst, which is
+// exactly one cluster long. Input that ends before dst is full is an error;
+// input that would expand past dst is cut there, as in QEMU, so output is
+// bounded by the cluster size whatever the input says.
+func (c *codec) decompress(dst, src []byte) error {
+	var err error
+	switch c.typ {
+	case CompressionZlib:
+		err = c.inflate(dst, src)
+	case CompressionZstd:
+		err = c.unzstd(dst, src)
+	default:
+		err = fmt.Errorf("compression type %d: %w", c.typ, image.ErrUnsupported)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("compressed data ends before a full cluster: %w", image.ErrCorrupt)
+	}
+	if err != nil && !errors.Is(err, image.ErrUnsupported) {
+		return fmt.Errorf("bad compressed data: %v: %w", err, image.ErrCorrupt)
+	}
+	return err
+}
+
+func (c *codec) inflate(dst, src []byte) error {
+	r, _ := c.inflaters.Get().(io.ReadCloser)
+	if r == nil {
+		r = flate.NewReader(bytes.NewReader(src))
+	} else if err := r.(flate.Resetter).Reset(bytes.NewReader(src), nil); err != nil {
+		return err
+	}
+	defer c.inflaters.Put(r)
+	_, err := io.ReadFull(r, dst)
+	return err
+}
+
+func (c *codec) unzstd(dst, src []byte) error {
+	d, _ := c.zdec.Get().(*zstd.Decoder)
+	if d == nil {
+		var err error
+		// The window is bounded so a hostile frame header cannot make the
+		// decoder allocate more than a little over one cluster.
+		d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(uint64(max(c.clusterSize, 1<<20))),
+			zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return err
+		}
+	}
+	defer c.zdec.Put(d)
+	if err := d.Reset(bytes.NewReader(src)); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(d, dst)
+	return err
+}
+
+// compress compresses one cluster. It returns nil when compression does
+// not save space, in which case the caller stores the cluster plainly.
+func (c *codec) compress(src []byte) ([]byte, error) {
+	var out []byte
+	switch c.typ {
+	case CompressionZlib:
+		w, _ := c.deflaters.Get().(*flate.Writer)
+		var buf bytes.Buffer
+		buf.Grow(len(src))
+		if w == nil {
+			var err error
+			if w, err = flate.NewWriterWindow(&buf, deflateWindow); err != nil {
+				return nil, err
+			}
+		} else {
+			w.Reset(&buf)
+		}
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		c.deflaters.Put(w)
+		out = buf.Bytes()
+	case CompressionZstd:
+		c.zencOnce.Do(func() {
+			c.zenc, c.zencErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1),
+				zstd.WithEncoderCRC(false), zstd.WithWindowSize(zstdWindow(c.clusterSize)))
+		})
+		if c.zencErr != nil {
+			return nil, c.zencErr
+		}
+		out = c.zenc.EncodeAll(src, make([]byte, 0, len(src)))
+	default:
+		return nil, fmt.Errorf("compression type %d: %w", c.typ, image.ErrUnsupported)
+	}
+	if int64(len(out)) >= c.clusterSize-512 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// zstdWindow picks a power-of-two window covering one cluster, within the
+// encoder's allowed range.
+func zstdWindow(clusterSize int64) int {
+	w := int64(zstd.MinWindowSize)
+	for w < clusterSize {
+		w <<= 1
+	}
+	return int(w)
+}

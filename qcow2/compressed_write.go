@@ -1,0 +1,128 @@
+package qcow2
+
+import (
+	"fmt"
+
+	"github.com/qimg/qimg/image"
+)
+
+// Compress compresses one cluster of guest data with the image's
+// compression type (deflate with QEMU's 4 KiB window, or zstd). It returns
+// nil when the data does not shrink. It is safe to call from many
+// goroutines, which is how conversion spreads compression over all cores
+// while WriteCompressed stores the results in order.
+func (img *Image) Compress(cluster []byte) ([]byte, error) {
+	cs := img.hdr.ClusterSize()
+	if int64(len(cluster)) != cs {
+		padded := make([]byte, cs)
+		copy(padded, cluster)
+		cluster = padded
+	}
+	return img.codec.compress(cluster)
+}
+
+// WriteCompressed writes the guest cluster at off (cluster aligned; p is a
+// whole cluster, or the rest of the image for the last one) compressed.
+// Data that does not compress is written plainly, as qemu-img does.
+func (img *Image) WriteCompressed(p []byte, off int64) error {
+	comp, err := img.Compress(p)
+	if err != nil {
+		return err
+	}
+	return img.WriteCompressedData(p, comp, off)
+}
+
+// WriteCompressedData stores a cluster compressed earlier by Compress.
+// plain is the uncompressed cluster, written as is when comp is nil.
+func (img *Image) WriteCompressedData(plain, comp []byte, off int64) error {
+	cs := img.hdr.ClusterSize()
+	if off%cs != 0 || int64(len(plain)) != min(cs, img.Size()-off) {
+		return img.errorf(image.ErrInvalidArgument, "compressed write at %d of %d bytes is not one whole cluster", off, len(plain))
+	}
+	if comp == nil {
+		_, err := img.WriteAt(plain, off)
+		return err
+	}
+	if img.hdr.IncompatibleFeatures&IncompatDataFile != 0 {
+		return img.errorf(image.ErrUnsupported, "compressed clusters cannot be stored with an external data file")
+	}
+	if err := img.checkWrite(off, int64(len(plain))); err != nil {
+		return err
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	h := img.hdr
+	l1Index := (off >> h.ClusterBits) / h.L2Entries()
+	t, fresh, err := img.l2ForWrite(l1Index)
+	if err != nil {
+		return err
+	}
+	host, err := img.allocBytes(int64(len(comp)))
+	if err != nil {
+		return err
+	}
+	if err := img.alloc.flush(); err != nil {
+		return err
+	}
+	if _, err := img.wfile.WriteAt(comp, host); err != nil {
+		return fmt.Errorf("%s: writing compressed cluster: %w", img.name, err)
+	}
+	per := h.L2EntrySize() / 8
+	i := (off >> h.ClusterBits) % h.L2Entries()
+	img.freeEntry(t.entries[i*per])
+	t.entries[i*per] = h.encodeCompressed(host, int64(len(comp)))
+	if h.ExtendedL2() {
+		t.entries[i*per+1] = 0
+	}
+	if err := img.commitL2(t, fresh, l1Index, i, i+1); err != nil {
+		return err
+	}
+	return img.alloc.flush()
+}
+
+// allocBytes finds room for n bytes of compressed data, packing it right
+// after the previous compressed cluster as QEMU does: several compressed
+// clusters share a host cluster, and one may spill into the next. Each host
+// cluster gets one reference per compressed cluster that touches it.
+func (img *Image) allocBytes(n int64) (int64, error) {
+	rc := img.alloc
+	cs := img.hdr.ClusterSize()
+	host := rc.compNext
+	if host == 0 || host/cs != rc.end-1 {
+		first, err := img.allocClusters((n + cs - 1) / cs)
+		if err != nil {
+			return 0, err
+		}
+		host = first * cs
+		rc.compNext = host + n
+		return host, nil
+	}
+	extra := (host+n+cs-1)/cs - rc.end
+	if extra > 0 {
+		end := rc.end
+		first, err := img.allocClusters(extra)
+		if err != nil {
+			return 0, err
+		}
+		if first != end {
+			// A refcount block landed in between: start afresh after it.
+			// The clusters just taken hold the data instead.
+			if extra < (n+cs-1)/cs {
+				more, err := img.allocClusters((n+cs-1)/cs - extra)
+				if err != nil {
+					return 0, err
+				}
+				if more != first+extra {
+					return 0, img.errorf(image.ErrCorrupt, "compressed cluster allocation is not contiguous")
+				}
+			}
+			rc.compNext = first*cs + n
+			return first * cs, nil
+		}
+	}
+	if err := rc.add(host/cs, 1); err != nil {
+		return 0, err
+	}
+	rc.compNext = host + n
+	return host, nil
+}

@@ -1,0 +1,336 @@
+package qcow2
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/qimg/qimg/image"
+)
+
+// Preallocation modes, as qemu-img's -o preallocation.
+const (
+	PreallocOff      = "off"
+	PreallocMetadata = "metadata"
+	PreallocFalloc   = "falloc"
+	PreallocFull     = "full"
+)
+
+// CreateOptions are qemu-img's qcow2 creation options. The zero value
+// (with a Size) makes what `qemu-img create -f qcow2` makes.
+type CreateOptions struct {
+	Size            int64  // virtual size; 0 with a backing file takes its size
+	Compat          string // "1.1" (default) or "0.10"
+	ClusterSize     int64  // default 65536
+	RefcountBits    int    // default 16
+	LazyRefcounts   bool
+	CompressionType string // "zlib" (default) or "zstd"
+	ExtendedL2      bool
+	Preallocation   string // off (default), metadata, falloc, full
+	BackingFile     string // stored verbatim
+	BackingFormat   string
+	DataFile        string // external data file, created beside the image
+	DataFileRaw     bool
+}
+
+// header builds and validates the header of a new image of size 0; the
+// real size is set by growing it, which shares the code of Resize.
+func (o *CreateOptions) header() (*Header, error) {
+	h := &Header{Version: 3, ClusterBits: 16, RefcountOrder: 4, HeaderLength: 112}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf(format+": %w", append(args, image.ErrInvalidArgument)...)
+	}
+	switch o.Compat {
+	case "", "1.1", "v3":
+	case "0.10", "v2":
+		h.Version, h.HeaderLength = 2, headerV2Length
+	default:
+		return nil, bad("compat %q is not 0.10 or 1.1", o.Compat)
+	}
+	if o.ClusterSize != 0 {
+		if o.ClusterSize < 512 || o.ClusterSize > 2<<20 || o.ClusterSize&(o.ClusterSize-1) != 0 {
+			return nil, bad("cluster size must be a power of two between 512 and 2097152 bytes")
+		}
+		h.ClusterBits = uint32(bits.TrailingZeros64(uint64(o.ClusterSize)))
+	}
+	if o.RefcountBits != 0 {
+		if o.RefcountBits > 64 || o.RefcountBits&(o.RefcountBits-1) != 0 {
+			return nil, bad("refcount width must be a power of two and may not exceed 64 bits")
+		}
+		if h.Version == 2 && o.RefcountBits != 16 {
+			return nil, bad("different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)")
+		}
+		h.RefcountOrder = uint32(bits.TrailingZeros(uint(o.RefcountBits)))
+	}
+	if o.LazyRefcounts {
+		if h.Version == 2 {
+			return nil, bad("lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)")
+		}
+		h.CompatibleFeatures |= CompatLazyRefcounts
+	}
+	switch o.CompressionType {
+	case "", "zlib":
+	case "zstd":
+		if h.Version == 2 {
+			return nil, bad("compression_type requires compatibility level 1.1 or above")
+		}
+		h.CompressionType = CompressionZstd
+		h.IncompatibleFeatures |= IncompatCompressionType
+	default:
+		return nil, bad("unknown compression type %q", o.CompressionType)
+	}
+	if o.ExtendedL2 {
+		if h.Version == 2 {
+			return nil, bad("extended L2 entries are only supported with compatibility level 1.1 and above (use compat=1.1 or greater)")
+		}
+		if h.ClusterBits < 14 {
+			return nil, bad("extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
+		}
+		h.IncompatibleFeatures |= IncompatExtendedL2
+	}
+	switch o.Preallocation {
+	case "", PreallocOff, PreallocMetadata, PreallocFalloc, PreallocFull:
+	default:
+		return nil, bad("unknown preallocation mode %q", o.Preallocation)
+	}
+	if o.BackingFormat != "" && o.BackingFile == "" {
+		return nil, bad("backing format given without a backing file")
+	}
+	if o.DataFile != "" {
+		if h.Version == 2 {
+			return nil, bad("external data files only supported with compatibility level 1.1 and above (use compat=1.1 or greater)")
+		}
+		h.IncompatibleFeatures |= IncompatDataFile
+		h.DataFile = o.DataFile
+		if o.DataFileRaw {
+			if o.BackingFile != "" {
+				return nil, bad("backing file and data-file-raw cannot be used at the same time")
+			}
+			h.AutoclearFeatures |= AutoclearDataFileRaw
+		}
+	} else if o.DataFileRaw {
+		return nil, bad("data_file_raw requires data_file")
+	}
+	if o.Size < 0 || uint64(o.Size) > maxVirtualSize {
+		return nil, bad("image size %d is out of range", o.Size)
+	}
+	h.BackingFile, h.BackingFormat = o.BackingFile, o.BackingFormat
+	if h.Version >= 3 {
+		h.FeatureNames = defaultFeatureNames()
+	}
+	return h, nil
+}
+
+// Create makes a new qcow2 image at path. It writes a temporary file beside
+// path and renames it into place, so an interrupted Create leaves either
+// the old file or a complete new image.
+func Create(path string, opts CreateOptions) error {
+	h, err := opts.header()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	size := (opts.Size + 511) &^ 511 // qemu-img rounds up to whole sectors
+	if size == 0 && opts.BackingFile != "" {
+		if size, err = backingSize(path, opts.BackingFile, opts.BackingFormat); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".qimg-*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := writeEmpty(tmp, h); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if opts.DataFile != "" {
+		if err := createDataFile(path, opts.DataFile, size); err != nil {
+			return err
+		}
+	}
+	// The image is opened under its final name so that relative backing
+	// and data file names resolve as they will later.
+	img, err := OpenFile(path, tmp, &OpenOptions{Writable: true, Backing: IgnoreBacking})
+	if err != nil {
+		return err
+	}
+	prealloc := opts.Preallocation
+	if opts.DataFileRaw && (prealloc == "" || prealloc == PreallocOff) {
+		prealloc = PreallocMetadata // a raw data file needs every cluster mapped
+	}
+	err = img.grow(size)
+	if err == nil && prealloc != "" && prealloc != PreallocOff {
+		err = img.preallocate(prealloc)
+	}
+	if err == nil {
+		err = img.Close()
+	} else {
+		img.Close()
+	}
+	if err != nil {
+		return err
+	}
+	done = true
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+func createDataFile(imagePath, name string, size int64) error {
+	p := name
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(imagePath), name)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// backingSize opens the backing file the way Open would and returns its
+// virtual size (used when no size is given).
+func backingSize(path, name, format string) (int64, error) {
+	p := name
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(path), name)
+	}
+	b, err := openBackingFile(p, format, &OpenOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("opening backing file %q to learn its size: %w", name, err)
+	}
+	defer b.Close()
+	return b.Size(), nil
+}
+
+// writeEmpty writes an image of virtual size 0: the header cluster, a
+// one-cluster refcount table and one refcount block counting those three
+// clusters. Everything else is added by the ordinary write paths.
+func writeEmpty(f File, h *Header) error {
+	cs := h.ClusterSize()
+	h.RefcountTableOffset = uint64(cs)
+	h.RefcountTableClusters = 1
+	hdr, err := h.Encode()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 3*cs)
+	copy(buf, hdr)
+	binary.BigEndian.PutUint64(buf[cs:], uint64(2*cs))
+	block := &refblock{data: buf[2*cs:]}
+	rbits := uint(h.RefcountBits())
+	for c := int64(0); c < 3; c++ {
+		block.setEntry(c, rbits, 1)
+	}
+	if _, err := f.WriteAt(buf, 0); err != nil {
+		return err
+	}
+	return nil
+}
+
+// preallocate maps every cluster of the virtual disk: metadata allocates
+// L2 tables and data clusters, falloc also reserves the space, full writes
+// zeros.
+func (img *Image) preallocate(mode string) error {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	h := img.hdr
+	cs := h.ClusterSize()
+	size := img.Size()
+	raw := h.IncompatibleFeatures&IncompatDataFile != 0
+	for off := int64(0); off < size; {
+		n := img.l2Span(off, size-off)
+		l1Index := (off >> h.ClusterBits) / h.L2Entries()
+		t, fresh, err := img.l2ForWrite(l1Index)
+		if err != nil {
+			return err
+		}
+		clusters := (n + cs - 1) / cs
+		first := off / cs // external data: host == guest
+		if !raw {
+			if first, err = img.allocClusters(clusters); err != nil {
+				return err
+			}
+		}
+		if err := img.alloc.flush(); err != nil {
+			return err
+		}
+		if err := img.reserve(mode, first*cs, clusters*cs); err != nil {
+			return err
+		}
+		per := h.L2EntrySize() / 8
+		lo := (off >> h.ClusterBits) % h.L2Entries()
+		for i := range clusters {
+			t.entries[(lo+i)*per] = uint64((first+i)*cs) | flagCopied
+			if h.ExtendedL2() {
+				t.entries[(lo+i)*per+1] = 0xffffffff
+			}
+		}
+		if err := img.commitL2(t, fresh, l1Index, lo, lo+clusters); err != nil {
+			return err
+		}
+		off += n
+	}
+	if err := img.alloc.flush(); err != nil {
+		return err
+	}
+	// Clusters past the last write must still exist in the file.
+	if end := img.alloc.end * cs; img.fileSizeNow() < end {
+		return img.wfile.Truncate(end)
+	}
+	return nil
+}
+
+// reserve backs preallocated data clusters with disk space (falloc) or
+// written zeros (full); metadata preallocation leaves them as holes.
+func (img *Image) reserve(mode string, host, n int64) error {
+	f := img.dataWriter()
+	switch mode {
+	case PreallocFalloc:
+		if osf, ok := f.(*os.File); ok {
+			if err := unix.Fallocate(int(osf.Fd()), 0, host, n); err == nil {
+				return nil
+			}
+		}
+		return writeZeros(f, host, n)
+	case PreallocFull:
+		return writeZeros(f, host, n)
+	}
+	return nil
+}
+
+// fileSizeNow is the current size of the qcow2 file.
+func (img *Image) fileSizeNow() int64 {
+	if st, err := img.wfile.Stat(); err == nil {
+		return st.Size()
+	}
+	return 0
+}
+
+func writeZeros(f File, off, n int64) error {
+	zeros := make([]byte, min(n, 1<<20))
+	for done := int64(0); done < n; {
+		k := min(int64(len(zeros)), n-done)
+		if _, err := f.WriteAt(zeros[:k], off+done); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}

@@ -1,0 +1,462 @@
+package qcow2
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/raw"
+)
+
+// BackingPolicy says what Open does with the backing and external data
+// files an image names. These names come from inside the image, so for an
+// untrusted image they are a way to make qimg read any file on the host:
+// use RefuseBacking for input you did not create.
+type BackingPolicy int
+
+const (
+	// FollowBacking opens the files the image names, resolving relative
+	// names against the image's directory, as QEMU does.
+	FollowBacking BackingPolicy = iota
+	// RefuseBacking makes Open fail with image.ErrBackingRefused if the
+	// image names a backing or data file.
+	RefuseBacking
+	// IgnoreBacking opens the image without its backing file: unallocated
+	// clusters read as zeros. Used to inspect one layer. An external data
+	// file is still opened, since it holds this layer's data.
+	IgnoreBacking
+)
+
+// DefaultMaxChainDepth bounds backing chains; deeper chains are almost
+// certainly loops or attacks.
+const DefaultMaxChainDepth = 64
+
+// OpenOptions tunes Open. The zero value opens read-only and follows
+// backing files like QEMU.
+type OpenOptions struct {
+	// Writable opens the image for writing.
+	Writable bool
+	// Backing is the policy for backing and external data files.
+	Backing BackingPolicy
+	// OpenBacking, if set, opens a backing file instead of the default
+	// (qcow2 or raw by probing, read-only). name is as stored in the image
+	// and format is the backing format extension, possibly empty.
+	OpenBacking func(name, format string, depth int) (image.Image, error)
+	// MaxChainDepth overrides DefaultMaxChainDepth.
+	MaxChainDepth int
+	// CacheBytes bounds the L2 table cache (default 32 MiB).
+	CacheBytes int64
+
+	depth int
+}
+
+// File is the storage an Image lives in; *os.File implements it.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	Stat() (os.FileInfo, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// Image is an open qcow2 image. It implements image.WritableImage. Reads
+// may run concurrently; writes are serialised.
+type Image struct {
+	name     string
+	file     io.ReaderAt
+	wfile    File // nil when read-only
+	closer   io.Closer
+	fileSize int64
+	hdr      *Header
+	l1       []uint64
+
+	backing  image.Image
+	dataFile io.ReaderAt // external data file, or nil
+	dataW    File
+
+	l2cache  *lru[int64, *l2Table]
+	ccache   *lru[uint64, []byte] // decompressed clusters by L2 descriptor
+	codec    *codec
+	mu       sync.RWMutex
+	alloc    *refcounts // write state, nil when read-only
+	readErr  error      // set when guest data cannot be read (encryption)
+	closed   bool
+	chainLen int
+}
+
+var _ image.WritableImage = (*Image)(nil)
+
+// Open opens the qcow2 image at path.
+func Open(path string, opts *OpenOptions) (*Image, error) {
+	if opts == nil {
+		opts = &OpenOptions{}
+	}
+	flag := os.O_RDONLY
+	if opts.Writable {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	img, err := openFile(path, f, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return img, nil
+}
+
+// NewReader opens a qcow2 image held by r, of the given size, read-only.
+// Backing files are opened only through opts.OpenBacking; without it the
+// image must have none (or opts.Backing must be IgnoreBacking).
+func NewReader(r io.ReaderAt, size int64, name string, opts *OpenOptions) (*Image, error) {
+	o := OpenOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Writable = false
+	img := &Image{name: name, file: r, fileSize: size}
+	if err := img.init(&o); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// OpenFile opens a qcow2 image in f; name is used for messages and to
+// resolve relative backing names. The image takes ownership of f.
+func OpenFile(name string, f File, opts *OpenOptions) (*Image, error) {
+	if opts == nil {
+		opts = &OpenOptions{}
+	}
+	return openFile(name, f, opts)
+}
+
+func openFile(name string, f File, opts *OpenOptions) (*Image, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	img := &Image{name: name, file: f, closer: f, fileSize: st.Size()}
+	if opts.Writable {
+		img.wfile = f
+	}
+	if err := img.init(opts); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// errorf formats an error that names the image.
+func (img *Image) errorf(class error, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", img.name, fmt.Sprintf(format, args...), class)
+}
+
+func (img *Image) init(opts *OpenOptions) error {
+	first := make([]byte, min(img.fileSize, 1<<maxClusterBits))
+	if _, err := img.file.ReadAt(first, 0); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: reading header: %w", img.name, err)
+	}
+	h, err := ParseHeader(first)
+	if err != nil {
+		return fmt.Errorf("%s: %w", img.name, err)
+	}
+	img.hdr = h
+	if err := img.checkLayout(); err != nil {
+		return err
+	}
+	if h.CryptMethod != cryptNone {
+		img.readErr = img.errorf(image.ErrEncrypted, "guest data is encrypted (%s) and qimg has no key support", h.EncryptionName())
+	}
+	if opts.Writable {
+		if h.IncompatibleFeatures&IncompatCorrupt != 0 {
+			return img.errorf(image.ErrCorrupt, "image is marked corrupt; repair it with 'qimg check -r all' first")
+		}
+		if img.readErr != nil {
+			return img.readErr
+		}
+	}
+	if err := img.loadL1(); err != nil {
+		return err
+	}
+	cacheBytes := opts.CacheBytes
+	if cacheBytes <= 0 {
+		cacheBytes = 32 << 20
+	}
+	img.l2cache = newLRU[int64, *l2Table](int(max(4, cacheBytes/h.ClusterSize())))
+	img.ccache = newLRU[uint64, []byte](16)
+	img.codec = newCodec(h.CompressionType, h.ClusterSize())
+	if err := img.openExternal(opts); err != nil {
+		img.closeExternal()
+		return err
+	}
+	if opts.Writable {
+		if err := img.openForWrite(); err != nil {
+			img.closeExternal()
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLayout validates the header's tables against the file before
+// anything is allocated from them.
+func (img *Image) checkLayout() error {
+	h := img.hdr
+	cs := h.ClusterSize()
+	need := img.l1Needed()
+	if uint64(h.L1Size) < uint64(need) {
+		return img.errorf(image.ErrCorrupt, "L1 table has %d entries, %d needed for the virtual size %d", h.L1Size, need, h.Size)
+	}
+	if int64(h.L1Size)*8 > maxL1Bytes {
+		return img.errorf(image.ErrLimit, "L1 table of %d entries exceeds QEMU's 32 MiB limit", h.L1Size)
+	}
+	if h.L1Size > 0 {
+		if err := img.checkTable("L1 table", h.L1TableOffset, int64(h.L1Size)*8); err != nil {
+			return err
+		}
+	}
+	if h.RefcountTableClusters == 0 {
+		return img.errorf(image.ErrCorrupt, "refcount table is empty")
+	}
+	if int64(h.RefcountTableClusters)*cs > maxRefTableSize {
+		return img.errorf(image.ErrLimit, "refcount table of %d clusters exceeds QEMU's 8 MiB limit", h.RefcountTableClusters)
+	}
+	if err := img.checkTable("refcount table", h.RefcountTableOffset, int64(h.RefcountTableClusters)*cs); err != nil {
+		return err
+	}
+	if h.NbSnapshots > 0 {
+		if h.NbSnapshots > maxSnapshots {
+			return img.errorf(image.ErrLimit, "%d snapshots exceed the limit of %d", h.NbSnapshots, maxSnapshots)
+		}
+		if err := img.checkTable("snapshot table", h.SnapshotsOffset, int64(h.NbSnapshots)*snapshotMinEntry); err != nil {
+			return err
+		}
+	}
+	if h.IncompatibleFeatures&IncompatDataFile == 0 && h.DataFile != "" {
+		return img.errorf(image.ErrCorrupt, "data file name %q given but the external data file bit is clear", h.DataFile)
+	}
+	if h.IncompatibleFeatures&IncompatDataFile != 0 && h.BackingFile != "" && h.AutoclearFeatures&AutoclearDataFileRaw != 0 {
+		return img.errorf(image.ErrCorrupt, "a raw external data file cannot have a backing file")
+	}
+	return nil
+}
+
+// checkTable checks that a metadata table is cluster aligned and lies
+// inside the file.
+func (img *Image) checkTable(what string, off uint64, length int64) error {
+	cs := img.hdr.ClusterSize()
+	if off%uint64(cs) != 0 {
+		return img.errorf(image.ErrCorrupt, "%s offset %#x is not cluster aligned", what, off)
+	}
+	if off == 0 {
+		return img.errorf(image.ErrCorrupt, "%s overlaps the header at offset 0", what)
+	}
+	if end := uint64(img.hostEnd()); off > end || uint64(length) > end-off {
+		return img.errorf(image.ErrCorrupt, "%s at offset %#x (%d bytes) runs past the end of the file (%d bytes)", what, off, length, end)
+	}
+	return nil
+}
+
+// l1Needed is the number of L1 entries the virtual size requires.
+func (img *Image) l1Needed() int64 {
+	h := img.hdr
+	perL2 := h.L2Entries() * h.ClusterSize()
+	return int64((h.Size + uint64(perL2) - 1) / uint64(perL2))
+}
+
+func (img *Image) loadL1() error {
+	h := img.hdr
+	if h.L1Size == 0 {
+		return nil
+	}
+	buf := make([]byte, int64(h.L1Size)*8)
+	if _, err := img.file.ReadAt(buf, int64(h.L1TableOffset)); err != nil {
+		return img.errorf(image.ErrCorrupt, "reading L1 table: %v", err)
+	}
+	img.l1 = make([]uint64, h.L1Size)
+	for i := range img.l1 {
+		img.l1[i] = binary.BigEndian.Uint64(buf[i*8:])
+	}
+	return nil
+}
+
+// openExternal opens the backing file and the external data file.
+func (img *Image) openExternal(opts *OpenOptions) error {
+	h := img.hdr
+	names := h.BackingFile != "" || h.DataFile != ""
+	if names && opts.Backing == RefuseBacking {
+		return img.errorf(image.ErrBackingRefused, "image names %s", img.externalNames())
+	}
+	maxDepth := opts.MaxChainDepth
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxChainDepth
+	}
+	if h.IncompatibleFeatures&IncompatDataFile != 0 {
+		if h.DataFile == "" {
+			return img.errorf(image.ErrCorrupt, "external data file bit set but no data file name")
+		}
+		if err := img.openDataFile(opts.Writable); err != nil {
+			return err
+		}
+	}
+	if h.BackingFile == "" || opts.Backing == IgnoreBacking {
+		return nil
+	}
+	if opts.depth+1 > maxDepth {
+		return img.errorf(image.ErrLimit, "backing chain deeper than %d (a loop?)", maxDepth)
+	}
+	var err error
+	if opts.OpenBacking != nil {
+		img.backing, err = opts.OpenBacking(h.BackingFile, h.BackingFormat, opts.depth+1)
+	} else {
+		img.backing, err = openBackingFile(img.resolve(h.BackingFile), h.BackingFormat, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: opening backing file %q: %w", img.name, h.BackingFile, err)
+	}
+	img.chainLen = 1
+	if b, ok := img.backing.(*Image); ok {
+		img.chainLen += b.chainLen
+	}
+	return nil
+}
+
+func (img *Image) externalNames() string {
+	h := img.hdr
+	switch {
+	case h.BackingFile != "" && h.DataFile != "":
+		return fmt.Sprintf("backing file %q and data file %q", h.BackingFile, h.DataFile)
+	case h.BackingFile != "":
+		return fmt.Sprintf("backing file %q", h.BackingFile)
+	}
+	return fmt.Sprintf("data file %q", h.DataFile)
+}
+
+// resolve interprets a name stored in the image relative to the image's
+// directory, as QEMU does.
+func (img *Image) resolve(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(filepath.Dir(img.name), name)
+}
+
+func (img *Image) openDataFile(writable bool) error {
+	flag := os.O_RDONLY
+	if writable {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(img.resolve(img.hdr.DataFile), flag, 0)
+	if err != nil {
+		return fmt.Errorf("%s: opening data file: %w", img.name, err)
+	}
+	img.dataFile = f
+	if writable {
+		img.dataW = f
+	}
+	return nil
+}
+
+// openBackingFile opens a backing file read-only, probing its format when
+// the image does not name one.
+func openBackingFile(path, format string, parent *OpenOptions) (image.Image, error) {
+	if format == "" {
+		var err error
+		if format, err = probe(path); err != nil {
+			return nil, err
+		}
+	}
+	switch format {
+	case "qcow2":
+		o := *parent
+		o.Writable = false
+		o.depth++
+		return Open(path, &o)
+	case "raw", "file":
+		return raw.Open(path, false)
+	}
+	return nil, fmt.Errorf("backing format %q is not supported: %w", format, image.ErrUnsupported)
+}
+
+// probe tells qcow2 from raw by the magic number.
+func probe(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err == nil && binary.BigEndian.Uint32(magic[:]) == Magic {
+		return "qcow2", nil
+	}
+	return "raw", nil
+}
+
+// Header returns a copy of the decoded header.
+func (img *Image) Header() Header { return *img.hdr }
+
+// Name is the file name the image was opened with.
+func (img *Image) Name() string { return img.name }
+
+// Size is the virtual size in bytes.
+func (img *Image) Size() int64 { return int64(img.hdr.Size) }
+
+// hostEnd bounds valid host offsets: the file size at open, or for a
+// writer the end of everything allocated since.
+func (img *Image) hostEnd() int64 {
+	if img.alloc != nil {
+		return max(img.fileSize, img.alloc.end*img.hdr.ClusterSize())
+	}
+	return img.fileSize
+}
+
+// Backing returns the opened backing image, or nil.
+func (img *Image) Backing() image.Image { return img.backing }
+
+// Close flushes pending metadata and closes the image and its chain.
+func (img *Image) Close() error {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	if img.closed {
+		return nil
+	}
+	img.closed = true
+	var errs []error
+	if img.alloc != nil {
+		errs = append(errs, img.closeWrite())
+	}
+	errs = append(errs, img.closeExternal())
+	if img.closer != nil {
+		errs = append(errs, img.closer.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (img *Image) closeExternal() error {
+	var errs []error
+	if img.backing != nil {
+		errs = append(errs, img.backing.Close())
+	}
+	if c, ok := img.dataFile.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// EncryptionName is how qemu-img names the encryption method.
+func (h *Header) EncryptionName() string {
+	switch h.CryptMethod {
+	case CryptAES:
+		return "aes"
+	case CryptLUKS:
+		return "luks"
+	}
+	return "none"
+}

@@ -1,0 +1,268 @@
+package qcow2
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/qimg/qimg/image"
+)
+
+// mapping is the storage of a run of guest bytes inside this image (not
+// its backing chain).
+type mapping struct {
+	kind   kind
+	length int64
+	host   int64  // kindNormal: host offset of the first byte
+	entry  uint64 // kindCompressed: the L2 descriptor
+}
+
+// lookup maps the guest bytes [off, off+maxLen) as far as they share one
+// kind (and, for normal data, are contiguous on the host). It never crosses
+// an L2 table. The caller holds img.mu.
+func (img *Image) lookup(off, maxLen int64) (mapping, error) {
+	h := img.hdr
+	cs := h.ClusterSize()
+	perL2 := h.L2Entries()
+	cluster := off >> h.ClusterBits
+	l1Index, l2Index := cluster/perL2, cluster%perL2
+	maxLen = min(maxLen, (perL2-l2Index)*cs-off&(cs-1))
+	t, err := img.l2At(l1Index)
+	if err != nil || t == nil {
+		return mapping{kind: kindUnallocated, length: maxLen}, err
+	}
+	unit := cs
+	if h.ExtendedL2() {
+		unit = cs / 32
+	}
+	first, err := img.unitAt(t, off, unit)
+	if err != nil {
+		return mapping{}, err
+	}
+	m := first
+	m.length = unit - off%unit
+	for m.length < maxLen && m.kind != kindCompressed {
+		next, err := img.unitAt(t, off+m.length, unit)
+		if err != nil || next.kind != m.kind || (m.kind == kindNormal && next.host != m.host+m.length) {
+			break
+		}
+		m.length += unit
+	}
+	if m.kind == kindCompressed {
+		m.length = cs - off&(cs-1)
+	}
+	m.length = min(m.length, maxLen)
+	return m, nil
+}
+
+// unitAt classifies the cluster (or, with extended L2, the subcluster) that
+// holds guest offset off, whose L2 table is t.
+func (img *Image) unitAt(t *l2Table, off, unit int64) (mapping, error) {
+	h := img.hdr
+	cs := h.ClusterSize()
+	idx := (off >> h.ClusterBits) % h.L2Entries()
+	inCluster := off & (cs - 1)
+	if !h.ExtendedL2() {
+		return img.classify(t, idx, t.entries[idx], inCluster)
+	}
+	entry, bitmap := t.entries[2*idx], t.entries[2*idx+1]
+	if entry&flagCompressed != 0 {
+		return img.classify(t, idx, entry, inCluster)
+	}
+	sub := uint(inCluster / unit)
+	alloc, zero := bitmap&(1<<sub) != 0, bitmap&(1<<(32+sub)) != 0
+	switch {
+	case zero:
+		return mapping{kind: kindZero}, nil
+	case !alloc:
+		return mapping{kind: kindUnallocated}, nil
+	}
+	host := int64(entry & offsetMask)
+	if host == 0 {
+		return mapping{}, img.errorf(image.ErrCorrupt, "subcluster %d of L2 entry %d in table %#x is allocated but the cluster has no offset", sub, idx, t.off)
+	}
+	if host%cs != 0 {
+		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x in L2 table %#x is not cluster aligned", host, t.off)
+	}
+	return mapping{kind: kindNormal, host: host + inCluster}, nil
+}
+
+func (img *Image) classify(t *l2Table, idx int64, entry uint64, inCluster int64) (mapping, error) {
+	h := img.hdr
+	cs := h.ClusterSize()
+	if entry&flagCompressed != 0 {
+		if h.IncompatibleFeatures&IncompatDataFile != 0 {
+			return mapping{}, img.errorf(image.ErrCorrupt, "compressed cluster in an image with an external data file (L2 table %#x)", t.off)
+		}
+		return mapping{kind: kindCompressed, entry: entry}, nil
+	}
+	if entry&flagZero != 0 {
+		return mapping{kind: kindZero}, nil
+	}
+	host := int64(entry & offsetMask)
+	if host == 0 {
+		if img.hdr.IncompatibleFeatures&IncompatDataFile != 0 && img.hdr.AutoclearFeatures&AutoclearDataFileRaw != 0 && entry&flagCopied != 0 {
+			return mapping{kind: kindNormal, host: idx*cs + inCluster}, nil // raw data file: offset 0 is valid
+		}
+		return mapping{kind: kindUnallocated}, nil
+	}
+	if host%cs != 0 {
+		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x (L2 table %#x index %d) is not cluster aligned", host, t.off, idx)
+	}
+	return mapping{kind: kindNormal, host: host + inCluster}, nil
+}
+
+// ReadAt reads guest data. Unallocated ranges read from the backing file
+// (zeros past its end) or as zeros.
+func (img *Image) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, img.errorf(image.ErrInvalidArgument, "negative read offset %d", off)
+	}
+	size := img.Size()
+	if off >= size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(len(p)) > size-off {
+		p = p[:size-off]
+	}
+	img.mu.RLock()
+	defer img.mu.RUnlock()
+	if img.closed {
+		return 0, img.errorf(image.ErrInvalidArgument, "read from a closed image")
+	}
+	if img.readErr != nil {
+		return 0, img.readErr
+	}
+	n := 0
+	for n < len(p) {
+		m, err := img.lookup(off+int64(n), int64(len(p)-n))
+		if err != nil {
+			return n, err
+		}
+		if err := img.readMapping(p[n:n+int(m.length)], off+int64(n), m); err != nil {
+			return n, err
+		}
+		n += int(m.length)
+	}
+	if n < want {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// readMapping fills p, the guest bytes at off, from mapping m.
+func (img *Image) readMapping(p []byte, off int64, m mapping) error {
+	switch m.kind {
+	case kindZero:
+		clear(p)
+	case kindUnallocated:
+		return img.readBacking(p, off)
+	case kindNormal:
+		return img.readHost(p, m.host)
+	case kindCompressed:
+		cluster, err := img.decompressed(m.entry, off)
+		if err != nil {
+			return err
+		}
+		copy(p, cluster[off&(img.hdr.ClusterSize()-1):])
+	}
+	return nil
+}
+
+// readBacking reads unallocated guest bytes: from the backing file where it
+// covers them, zeros elsewhere.
+func (img *Image) readBacking(p []byte, off int64) error {
+	if img.backing == nil {
+		clear(p)
+		return nil
+	}
+	bsize := img.backing.Size()
+	n := 0
+	if off < bsize {
+		n = int(min(int64(len(p)), bsize-off))
+		if _, err := img.backing.ReadAt(p[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	clear(p[n:])
+	return nil
+}
+
+// readHost reads from the file holding guest data; bytes past its end read
+// as zeros, as in QEMU (preallocated and sparse files end early).
+func (img *Image) readHost(p []byte, host int64) error {
+	f := img.file
+	if img.dataFile != nil {
+		f = img.dataFile
+	}
+	n, err := f.ReadAt(p, host)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: reading at host offset %#x: %w", img.name, host, err)
+	}
+	clear(p[n:])
+	return nil
+}
+
+// decompressed returns the content of the compressed cluster described by
+// entry, which holds guest offset off.
+func (img *Image) decompressed(entry uint64, off int64) ([]byte, error) {
+	if c := img.ccache.get(entry); c != nil {
+		return c, nil
+	}
+	host, size := img.hdr.compressedDesc(entry)
+	if host >= img.hostEnd() {
+		return nil, img.errorf(image.ErrCorrupt, "compressed cluster for guest offset %#x starts at %#x, past the end of the file", off, host)
+	}
+	src := make([]byte, min(size, img.hostEnd()-host))
+	if _, err := img.file.ReadAt(src, host); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: reading compressed cluster at %#x: %w", img.name, host, err)
+	}
+	dst := make([]byte, img.hdr.ClusterSize())
+	if err := img.codec.decompress(dst, src); err != nil {
+		return nil, fmt.Errorf("%s: compressed cluster at host offset %#x (guest offset %#x): %w", img.name, host, off&^(img.hdr.ClusterSize()-1), err)
+	}
+	img.ccache.put(entry, dst)
+	return dst, nil
+}
+
+// Extent reports the status of the run starting at start, following the
+// backing chain through unallocated ranges.
+func (img *Image) Extent(start, length int64) (image.Extent, error) {
+	size := img.Size()
+	if start < 0 || length <= 0 || start >= size {
+		return image.Extent{}, img.errorf(image.ErrInvalidArgument, "extent [%d,+%d) outside the image", start, length)
+	}
+	length = min(length, size-start)
+	img.mu.RLock()
+	m, err := img.lookup(start, length)
+	img.mu.RUnlock()
+	if err != nil {
+		return image.Extent{}, err
+	}
+	e := image.Extent{Start: start, Length: m.length, Allocated: true, HostOffset: -1}
+	switch m.kind {
+	case kindZero:
+		e.Zero = true
+	case kindNormal:
+		e.Data, e.HostOffset = true, m.host
+	case kindCompressed:
+		e.Data, e.Compressed = true, true
+	case kindUnallocated:
+		return img.backingExtent(start, m.length)
+	}
+	return e, nil
+}
+
+func (img *Image) backingExtent(start, length int64) (image.Extent, error) {
+	hole := image.Extent{Start: start, Length: length, Zero: true, HostOffset: -1, Depth: img.chainLen}
+	if img.backing == nil || start >= img.backing.Size() {
+		return hole, nil
+	}
+	e, err := img.backing.Extent(start, min(length, img.backing.Size()-start))
+	if err != nil {
+		return image.Extent{}, err
+	}
+	e.Depth++
+	return e, nil
+}
