@@ -39,15 +39,15 @@ const (
 
 // Compatible and autoclear feature bits.
 const (
-	CompatLazyRefcounts   = 1 << 0
-	AutoclearBitmaps      = 1 << 0
-	AutoclearDataFileRaw  = 1 << 1
-	autoclearKnown        = AutoclearBitmaps | AutoclearDataFileRaw
-	cryptNone             = 0
-	CryptAES              = 1
-	CryptLUKS             = 2
-	CompressionZlib uint8 = 0
-	CompressionZstd uint8 = 1
+	CompatLazyRefcounts        = 1 << 0
+	AutoclearBitmaps           = 1 << 0
+	AutoclearDataFileRaw       = 1 << 1
+	autoclearKnown             = AutoclearBitmaps | AutoclearDataFileRaw
+	cryptNone                  = 0
+	CryptAES                   = 1
+	CryptLUKS                  = 2
+	CompressionZlib      uint8 = 0
+	CompressionZstd      uint8 = 1
 )
 
 // Header extension types.

@@ -18,18 +18,18 @@ const maxSnapshotTable = 64 << 20
 
 // Snapshot is one internal snapshot as listed by qemu-img snapshot -l.
 type Snapshot struct {
-	ID           string
-	Name         string
-	L1Offset     uint64
-	L1Size       uint32
-	Date         time.Time
-	VMClock      time.Duration
-	VMStateSize  uint64
-	DiskSize     uint64 // virtual size when taken; 0 if not recorded
-	Icount       int64  // -1 if not recorded
-	ExtraData    []byte
-	entryOffset  int64
-	entryLength  int64
+	ID          string
+	Name        string
+	L1Offset    uint64
+	L1Size      uint32
+	Date        time.Time
+	VMClock     time.Duration
+	VMStateSize uint64
+	DiskSize    uint64 // virtual size when taken; 0 if not recorded
+	Icount      int64  // -1 if not recorded
+	ExtraData   []byte
+	entryOffset int64
+	entryLength int64
 }
 
 // Snapshots reads the snapshot table. Each entry is bounds-checked, and the
