@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/atomicfile"
 )
 
 // Preallocation modes, as qemu-img's -o preallocation.
@@ -35,6 +36,9 @@ type CreateOptions struct {
 	BackingFormat   string
 	DataFile        string // external data file, created beside the image
 	DataFileRaw     bool
+	// Unsafe stores the backing name without opening the backing file
+	// (qemu-img create -u); the size must then be given.
+	Unsafe bool
 }
 
 // header builds and validates the header of a new image of size 0; the
@@ -129,40 +133,40 @@ func (o *CreateOptions) header() (*Header, error) {
 // path and renames it into place, so an interrupted Create leaves either
 // the old file or a complete new image.
 func Create(path string, opts CreateOptions) error {
-	h, err := opts.header()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	size := (opts.Size + 511) &^ 511 // qemu-img rounds up to whole sectors
-	if size == 0 && opts.BackingFile != "" {
-		if size, err = backingSize(path, opts.BackingFile, opts.BackingFormat); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".qimg-*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := writeEmpty(tmp, h); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if opts.DataFile != "" {
-		if err := createDataFile(path, opts.DataFile, size); err != nil {
+	return atomicfile.Write(path, func(f *os.File) error {
+		img, err := CreateFile(path, f, opts)
+		if err != nil {
 			return err
 		}
-	}
-	// The image is opened under its final name so that relative backing
-	// and data file names resolve as they will later.
-	img, err := OpenFile(path, tmp, &OpenOptions{Writable: true, Backing: IgnoreBacking})
+		return img.Close()
+	})
+}
+
+// CreateFile writes a new image into the empty file f and returns it open
+// for writing; the image owns f. name is the image's final path: relative
+// backing and data file names resolve against its directory, and an
+// external data file is created there.
+func CreateFile(name string, f File, opts CreateOptions) (*Image, error) {
+	h, err := opts.header()
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	size := (opts.Size + 511) &^ 511 // qemu-img rounds up to whole sectors
+	var backing image.Image
+	if opts.BackingFile != "" && !opts.Unsafe {
+		if backing, err = openBackingFile(resolveName(name, opts.BackingFile), opts.BackingFormat, &OpenOptions{}); err != nil {
+			return nil, fmt.Errorf("%s: opening backing file %q: %w", name, opts.BackingFile, err)
+		}
+		if size == 0 {
+			size = backing.Size()
+		}
+	}
+	img, err := createEmpty(name, f, h, opts, size)
+	if err != nil {
+		if backing != nil {
+			backing.Close()
+		}
+		return nil, err
 	}
 	prealloc := opts.Preallocation
 	if opts.DataFileRaw && (prealloc == "" || prealloc == PreallocOff) {
@@ -173,27 +177,48 @@ func Create(path string, opts CreateOptions) error {
 		err = img.preallocate(prealloc)
 	}
 	if err == nil {
-		err = img.Close()
-	} else {
-		img.Close()
+		err = img.alloc.flush()
+	}
+	// The backing file is attached only now: growing from size 0 with it
+	// attached would zero the whole disk over the backing data.
+	img.backing = backing
+	if backing != nil {
+		img.chainLen = 1
+		if b, ok := backing.(*Image); ok {
+			img.chainLen += b.chainLen
+		}
 	}
 	if err != nil {
-		return err
+		img.Close()
+		return nil, err
 	}
-	done = true
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
+	return img, nil
+}
+
+// createEmpty writes the size-0 skeleton (and the data file) and opens it.
+func createEmpty(name string, f File, h *Header, opts CreateOptions, size int64) (*Image, error) {
+	if err := writeEmpty(f, h); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
+	if opts.DataFile != "" {
+		if err := createDataFile(name, opts.DataFile, size); err != nil {
+			return nil, err
+		}
+	}
+	return OpenFile(name, f, &OpenOptions{Writable: true, Backing: IgnoreBacking})
+}
+
+// resolveName interprets a name stored in an image relative to the image's
+// directory, as QEMU does.
+func resolveName(imagePath, name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(filepath.Dir(imagePath), name)
 }
 
 func createDataFile(imagePath, name string, size int64) error {
-	p := name
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(imagePath), name)
-	}
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(resolveName(imagePath, name), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
@@ -202,21 +227,6 @@ func createDataFile(imagePath, name string, size int64) error {
 		return err
 	}
 	return f.Close()
-}
-
-// backingSize opens the backing file the way Open would and returns its
-// virtual size (used when no size is given).
-func backingSize(path, name, format string) (int64, error) {
-	p := name
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(path), name)
-	}
-	b, err := openBackingFile(p, format, &OpenOptions{})
-	if err != nil {
-		return 0, fmt.Errorf("opening backing file %q to learn its size: %w", name, err)
-	}
-	defer b.Close()
-	return b.Size(), nil
 }
 
 // writeEmpty writes an image of virtual size 0: the header cluster, a

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/qimg/qimg/image"
@@ -341,12 +340,7 @@ func (img *Image) externalNames() string {
 
 // resolve interprets a name stored in the image relative to the image's
 // directory, as QEMU does.
-func (img *Image) resolve(name string) string {
-	if filepath.IsAbs(name) {
-		return name
-	}
-	return filepath.Join(filepath.Dir(img.name), name)
-}
+func (img *Image) resolve(name string) string { return resolveName(img.name, name) }
 
 func (img *Image) openDataFile(writable bool) error {
 	flag := os.O_RDONLY

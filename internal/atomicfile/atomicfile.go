@@ -1,0 +1,55 @@
+// Package atomicfile replaces a file in one step: content is written to a
+// temporary file beside the target and renamed over it only when complete,
+// so a crash leaves the old file or the complete new one, never a mix.
+package atomicfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// Write creates a temporary file beside path and calls fill with it. When
+// fill succeeds the file is synced, closed and renamed to path; otherwise
+// it is removed. fill may close the file itself (an image that owns its
+// file closes it), after syncing it.
+func Write(path string, fill func(f *os.File) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".qimg-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := fill(tmp); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	if err := tmp.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes the rename durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	d.Sync() // not supported everywhere; the rename itself is done
+	return nil
+}
