@@ -128,7 +128,7 @@ func (c *codec) compress(src []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("compression type %d: %w", c.typ, image.ErrUnsupported)
 	}
-	if int64(len(out)) >= c.clusterSize-512 {
+	if int64(len(out)) >= c.clusterSize { // QEMU's limit: cluster_size - 1
 		return nil, nil
 	}
 	return out, nil

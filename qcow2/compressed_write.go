@@ -80,49 +80,79 @@ func (img *Image) WriteCompressedData(plain, comp []byte, off int64) error {
 	return img.alloc.flush()
 }
 
-// allocBytes finds room for n bytes of compressed data, packing it right
-// after the previous compressed cluster as QEMU does: several compressed
-// clusters share a host cluster, and one may spill into the next. Each host
-// cluster gets one reference per compressed cluster that touches it.
+// allocBytes finds room for n bytes of compressed data, packing it after
+// the previous compressed cluster as QEMU does: several compressed clusters
+// share a host cluster, and one may spill into the next when that is the
+// last cluster of the file. Each host cluster gets one reference per
+// compressed cluster that touches it.
 func (img *Image) allocBytes(n int64) (int64, error) {
 	rc := img.alloc
 	cs := img.hdr.ClusterSize()
 	host := rc.compNext
-	if host == 0 || host/cs != rc.end-1 {
-		first, err := img.allocClusters((n + cs - 1) / cs)
-		if err != nil {
-			return 0, err
-		}
-		host = first * cs
-		rc.compNext = host + n
-		return host, nil
-	}
-	extra := (host+n+cs-1)/cs - rc.end
-	if extra > 0 {
-		end := rc.end
-		first, err := img.allocClusters(extra)
-		if err != nil {
-			return 0, err
-		}
-		if first != end {
-			// A refcount block landed in between: start afresh after it.
-			// The clusters just taken hold the data instead.
-			if extra < (n+cs-1)/cs {
-				more, err := img.allocClusters((n+cs-1)/cs - extra)
-				if err != nil {
-					return 0, err
-				}
-				if more != first+extra {
-					return 0, img.errorf(image.ErrCorrupt, "compressed cluster allocation is not contiguous")
-				}
-			}
-			rc.compNext = first*cs + n
-			return first * cs, nil
-		}
-	}
-	if err := rc.add(host/cs, 1); err != nil {
+	shareable, err := img.canShare(host)
+	if err != nil {
 		return 0, err
 	}
-	rc.compNext = host + n
-	return host, nil
+	if shareable {
+		if n <= cs-host%cs {
+			return host, img.takeBytes(host, n)
+		}
+		if host/cs == rc.end-1 {
+			end := rc.end
+			first, err := img.allocClusters((host+n+cs-1)/cs - end)
+			if err != nil {
+				return 0, err
+			}
+			if first == end {
+				return host, img.takeBytes(host, n)
+			}
+			// A refcount block landed in between; the clusters just
+			// taken start a fresh run instead.
+			return img.freshBytes(first, (host+n+cs-1)/cs-end, n)
+		}
+	}
+	first, err := img.allocClusters((n + cs - 1) / cs)
+	if err != nil {
+		return 0, err
+	}
+	rc.compNext = first*cs + n
+	return first * cs, nil
+}
+
+// canShare reports whether more compressed data may go into the cluster
+// holding host: it is partly used and its refcount has room for one more
+// reference (with 1-bit refcounts it never has).
+func (img *Image) canShare(host int64) (bool, error) {
+	if host%img.hdr.ClusterSize() == 0 {
+		return false, nil
+	}
+	ref, err := img.alloc.get(host / img.hdr.ClusterSize())
+	return ref < img.alloc.maxRefcount(), err
+}
+
+// takeBytes adds a reference to the partly used cluster at host, which
+// already counts earlier compressed data, and moves the packing cursor.
+func (img *Image) takeBytes(host, n int64) error {
+	if err := img.alloc.add(host/img.hdr.ClusterSize(), 1); err != nil {
+		return err
+	}
+	img.alloc.compNext = host + n
+	return nil
+}
+
+// freshBytes places n bytes at the start of the have clusters allocated at
+// first, allocating more right after them if needed.
+func (img *Image) freshBytes(first, have, n int64) (int64, error) {
+	cs := img.hdr.ClusterSize()
+	if need := (n+cs-1)/cs - have; need > 0 {
+		more, err := img.allocClusters(need)
+		if err != nil {
+			return 0, err
+		}
+		if more != first+have {
+			return 0, img.errorf(image.ErrCorrupt, "compressed cluster allocation is not contiguous")
+		}
+	}
+	img.alloc.compNext = first*cs + n
+	return first * cs, nil
 }

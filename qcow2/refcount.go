@@ -26,8 +26,8 @@ type refcounts struct {
 	// end is the first host cluster past everything allocated: new
 	// clusters are appended there.
 	end int64
-	// compNext is the next free byte for compressed data inside the last
-	// allocated cluster, or 0 when a new cluster must be started.
+	// compNext is the next free byte for compressed data, inside a
+	// cluster that earlier compressed data partly fills (0: none).
 	compNext int64
 }
 

@@ -94,7 +94,6 @@ func (img *Image) allocClusters(n int64) (int64, error) {
 					return 0, err
 				}
 			}
-			rc.compNext = 0
 			return first, nil
 		}
 	}

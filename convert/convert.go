@@ -1,0 +1,125 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/atomicfile"
+	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/raw"
+)
+
+// DefaultSparseSize is qemu-img's default -S: runs of zeros at least this
+// long are left as holes.
+const DefaultSparseSize = 4096
+
+// Options tunes Convert. The zero value writes an uncompressed qcow2 with
+// qemu-img's defaults.
+type Options struct {
+	// Format is the output format: "qcow2" (default) or "raw".
+	Format string
+	// Compress writes compressed qcow2 clusters (qemu-img -c).
+	Compress bool
+	// QCOW2 holds the qcow2 creation options (-o); Size is taken from
+	// the source.
+	QCOW2 qcow2.CreateOptions
+	// SparseSize is -S: zero runs at least this long become holes. 0
+	// means DefaultSparseSize; a negative value writes every zero
+	// (qemu-img -S 0).
+	SparseSize int64
+	// Workers is -m, the number of goroutines reading and compressing;
+	// 0 means one per CPU.
+	Workers int
+	// Progress, if set, is called with bytes done and total.
+	Progress func(done, total int64)
+	// NoCreate writes into an existing target (qemu-img -n) instead of
+	// creating one.
+	NoCreate bool
+	// TargetIsZero lets NoCreate skip zero runs, trusting the target to
+	// read as zeros already.
+	TargetIsZero bool
+}
+
+// Convert copies the guest content of src into a new image at dst. The
+// target is written to a temporary file beside dst and renamed into place
+// when complete, so an interrupted conversion never leaves a partial dst.
+func Convert(ctx context.Context, src image.Image, dst string, o Options) error {
+	if o.Format == "" {
+		o.Format = FormatQCOW2
+	}
+	if o.Compress && o.Format != FormatQCOW2 {
+		return fmt.Errorf("%s: compression needs qcow2 output, not %s: %w", dst, o.Format, image.ErrInvalidArgument)
+	}
+	if o.NoCreate {
+		return convertInto(ctx, src, dst, o)
+	}
+	return atomicfile.Write(dst, func(f *os.File) error {
+		target, err := createTarget(dst, f, src.Size(), o)
+		if err != nil {
+			return err
+		}
+		err = copyImage(ctx, src, target, o, true)
+		if cerr := target.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// convertInto writes into an existing image (qemu-img convert -n).
+func convertInto(ctx context.Context, src image.Image, dst string, o Options) error {
+	img, _, err := Open(dst, OpenOptions{Format: o.Format, Writable: true})
+	if err != nil {
+		return err
+	}
+	target, ok := img.(image.WritableImage)
+	if !ok {
+		img.Close()
+		return fmt.Errorf("%s: format cannot be written: %w", dst, image.ErrUnsupported)
+	}
+	if target.Size() < src.Size() {
+		target.Close()
+		return fmt.Errorf("%s: target is smaller (%d bytes) than the source (%d bytes): %w", dst, target.Size(), src.Size(), image.ErrInvalidArgument)
+	}
+	err = copyImage(ctx, src, target, o, o.TargetIsZero)
+	if cerr := target.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// createTarget makes the output image inside the temporary file f.
+func createTarget(name string, f *os.File, size int64, o Options) (image.WritableImage, error) {
+	switch o.Format {
+	case FormatQCOW2:
+		opts := o.QCOW2
+		opts.Size = size
+		return qcow2.CreateFile(name, f, opts)
+	case FormatRaw:
+		if err := f.Truncate(size); err != nil {
+			return nil, err
+		}
+		return raw.New(f, true)
+	}
+	return nil, fmt.Errorf("%s: output format %q is not supported: %w", name, o.Format, image.ErrUnsupported)
+}
+
+func (o *Options) workers() int {
+	if o.Workers > 0 {
+		return o.Workers
+	}
+	return runtime.NumCPU()
+}
+
+func (o *Options) sparseSize() int64 {
+	switch {
+	case o.SparseSize < 0:
+		return 0
+	case o.SparseSize == 0:
+		return DefaultSparseSize
+	}
+	return o.SparseSize
+}

@@ -1,0 +1,315 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/qcow2"
+)
+
+// What the writer does with one block of a unit.
+type blockAction uint8
+
+const (
+	actSkip  blockAction = iota // the target already reads this content
+	actZero                     // write zeros cheaply (zero flag or hole)
+	actData                     // write the bytes
+)
+
+// unit is a slice of the guest disk that one worker reads, classifies and
+// (when compressing) compresses, and the writer then stores in order.
+type unit struct {
+	off  int64
+	n    int64
+	buf  []byte
+	act  []blockAction
+	comp [][]byte // compressed blocks, nil where not compressible
+	err  error
+	done chan struct{}
+}
+
+// copier carries one conversion's settings between its goroutines.
+type copier struct {
+	src        image.Image
+	dst        image.WritableImage
+	qdst       *qcow2.Image // dst when it is qcow2, for compression
+	base       image.Image  // the target's backing file, compared against
+	compress   bool
+	targetZero bool
+	block      int64 // classification granularity
+	unitSize   int64
+	sparse     int64 // zero runs shorter than this are written as data
+	dense      bool  // -S 0: every zero is written
+	bufs       sync.Pool
+}
+
+func newCopier(src image.Image, dst image.WritableImage, o Options, targetZero bool) *copier {
+	c := &copier{src: src, dst: dst, compress: o.Compress, targetZero: targetZero,
+		sparse: o.sparseSize(), dense: o.SparseSize < 0, block: 4096}
+	if q, ok := dst.(*qcow2.Image); ok {
+		c.qdst = q
+		h := q.Header()
+		c.block = h.ClusterSize()
+		c.base = q.Backing()
+	} else if c.sparse > 0 && c.sparse < c.block {
+		c.block = c.sparse
+	}
+	c.unitSize = max(c.block, 1<<20)
+	c.bufs.New = func() any { return make([]byte, c.unitSize) }
+	return c
+}
+
+// copyImage copies src into dst with a pool of workers and one writer that
+// stores units in guest order, so memory stays bounded by the units in
+// flight whatever the image size.
+func copyImage(ctx context.Context, src image.Image, dst image.WritableImage, o Options, targetZero bool) error {
+	c := newCopier(src, dst, o, targetZero)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := o.workers()
+	jobs := make(chan *unit, workers)
+	order := make(chan *unit, 2*workers)
+	go c.produce(ctx, jobs, order)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range jobs {
+				if ctx.Err() == nil {
+					u.err = c.fill(u)
+				} else {
+					u.err = ctx.Err()
+				}
+				close(u.done)
+			}
+		}()
+	}
+	err := c.drain(ctx, order, o.Progress)
+	cancel()
+	for u := range order { // let the producer finish
+		<-u.done
+	}
+	wg.Wait()
+	return err
+}
+
+func (c *copier) produce(ctx context.Context, jobs, order chan<- *unit) {
+	defer close(order)
+	defer close(jobs)
+	size := c.src.Size()
+	for off := int64(0); off < size; off += c.unitSize {
+		u := &unit{off: off, n: min(c.unitSize, size-off), done: make(chan struct{})}
+		select {
+		case order <- u:
+		case <-ctx.Done():
+			return
+		}
+		jobs <- u // workers drain jobs until it is closed
+	}
+}
+
+// drain is the writer: it takes units in order and stores them.
+func (c *copier) drain(ctx context.Context, order <-chan *unit, progress func(int64, int64)) error {
+	total := c.src.Size()
+	var done int64
+	for u := range order {
+		<-u.done
+		if u.err == nil {
+			u.err = ctx.Err()
+		}
+		if u.err == nil {
+			u.err = c.store(u)
+		}
+		if u.buf != nil {
+			c.bufs.Put(u.buf[:cap(u.buf)])
+		}
+		if u.err != nil {
+			return u.err
+		}
+		done += u.n
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	return ctx.Err()
+}
+
+// fill reads a unit, skipping the source's holes, classifies its blocks
+// and compresses the data blocks when asked.
+func (c *copier) fill(u *unit) error {
+	first, err := c.src.Extent(u.off, u.n)
+	if err != nil {
+		return err
+	}
+	blocks := (u.n + c.block - 1) / c.block
+	u.act = make([]blockAction, blocks)
+	if !first.Data && first.Length == u.n && c.base == nil && !c.dense {
+		for i := range u.act {
+			u.act[i] = c.zeroAction()
+		}
+		return nil
+	}
+	u.buf = c.bufs.Get().([]byte)[:u.n]
+	if err := c.read(u); err != nil {
+		return err
+	}
+	var baseBuf []byte
+	if c.base != nil {
+		baseBuf = make([]byte, c.block)
+	}
+	for i := range u.act {
+		b := u.buf[int64(i)*c.block : min(int64(i+1)*c.block, u.n)]
+		if u.act[i], err = c.classify(b, u.off+int64(i)*c.block, baseBuf); err != nil {
+			return err
+		}
+	}
+	if c.compress {
+		u.comp = make([][]byte, blocks)
+		for i, a := range u.act {
+			if a == actData {
+				b := u.buf[int64(i)*c.block : min(int64(i+1)*c.block, u.n)]
+				if u.comp[i], err = c.qdst.Compress(b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// read fills u.buf from the source, reading only extents that hold data.
+func (c *copier) read(u *unit) error {
+	for pos := u.off; pos < u.off+u.n; {
+		e, err := c.src.Extent(pos, u.off+u.n-pos)
+		if err != nil {
+			return err
+		}
+		dst := u.buf[pos-u.off : e.End()-u.off]
+		if e.Data {
+			if _, err := c.src.ReadAt(dst, pos); err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+		} else {
+			clear(dst)
+		}
+		pos = e.End()
+	}
+	return nil
+}
+
+func (c *copier) zeroAction() blockAction {
+	if c.targetZero {
+		return actSkip
+	}
+	return actZero
+}
+
+// classify decides what to do with one block of guest data at off.
+func (c *copier) classify(b []byte, off int64, baseBuf []byte) (blockAction, error) {
+	zero := isZero(b)
+	if c.dense {
+		return actData, nil
+	}
+	if c.base == nil {
+		if zero {
+			return c.zeroAction(), nil
+		}
+		return actData, nil
+	}
+	// With a backing file the target shows the base wherever it is not
+	// written: skip what the base already holds.
+	baseBuf = baseBuf[:len(b)]
+	clear(baseBuf)
+	if off < c.base.Size() {
+		n := min(int64(len(b)), c.base.Size()-off)
+		if _, err := c.base.ReadAt(baseBuf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+	}
+	switch {
+	case bytes.Equal(b, baseBuf):
+		return actSkip, nil
+	case zero:
+		return actZero, nil
+	}
+	return actData, nil
+}
+
+// store writes a unit: runs of data blocks in one write each (or one
+// compressed write per cluster), zero runs as zero writes. Zero runs
+// shorter than the sparse size are written as data, as qemu-img -S does.
+func (c *copier) store(u *unit) error {
+	c.densify(u)
+	for i := 0; i < len(u.act); {
+		j := i + 1
+		for j < len(u.act) && u.act[j] == u.act[i] && !c.compress {
+			j++
+		}
+		off := u.off + int64(i)*c.block
+		end := min(u.off+int64(j)*c.block, u.off+u.n)
+		var err error
+		switch u.act[i] {
+		case actData:
+			if c.compress {
+				err = c.qdst.WriteCompressedData(u.buf[off-u.off:end-u.off], u.comp[i], off)
+			} else {
+				_, err = c.dst.WriteAt(u.buf[off-u.off:end-u.off], off)
+			}
+		case actZero:
+			err = c.dst.WriteZeroes(off, end-off)
+		}
+		if err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// densify turns zero runs shorter than the sparse size into data. Runs
+// are measured inside one unit.
+func (c *copier) densify(u *unit) {
+	if c.sparse <= c.block || u.buf == nil {
+		return
+	}
+	for i := 0; i < len(u.act); {
+		if u.act[i] == actData || c.base != nil && u.act[i] == actSkip {
+			i++
+			continue
+		}
+		j := i
+		for j < len(u.act) && u.act[j] == u.act[i] {
+			j++
+		}
+		if int64(j-i)*c.block < c.sparse {
+			for k := i; k < j; k++ {
+				u.act[k] = actData
+				if c.compress {
+					// A zero cluster compresses to a few bytes.
+					b := u.buf[int64(k)*c.block : min(int64(k+1)*c.block, u.n)]
+					u.comp[k], _ = c.qdst.Compress(b)
+				}
+			}
+		}
+		i = j
+	}
+}
+
+// isZero reports whether b holds only zero bytes, comparing against a
+// zero page so the runtime's vectorised memequal does the work.
+func isZero(b []byte) bool {
+	var zeros [4096]byte
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
