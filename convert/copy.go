@@ -15,9 +15,9 @@ import (
 type blockAction uint8
 
 const (
-	actSkip  blockAction = iota // the target already reads this content
-	actZero                     // write zeros cheaply (zero flag or hole)
-	actData                     // write the bytes
+	actSkip blockAction = iota // the target already reads this content
+	actZero                    // write zeros cheaply (zero flag or hole)
+	actData                    // write the bytes
 )
 
 // unit is a slice of the guest disk that one worker reads, classifies and
