@@ -50,6 +50,10 @@ type OpenOptions struct {
 	MaxChainDepth int
 	// CacheBytes bounds the L2 table cache (default 32 MiB).
 	CacheBytes int64
+	// ForCheck, with Writable, opens the image only for Check to repair,
+	// like qemu-img check -r: images marked corrupt or dirty open too,
+	// nothing is repaired on open, and guest writes are refused.
+	ForCheck bool
 
 	depth int
 }
@@ -173,7 +177,7 @@ func (img *Image) init(opts *OpenOptions) error {
 	if h.CryptMethod != cryptNone {
 		img.readErr = img.errorf(image.ErrEncrypted, "guest data is encrypted (%s) and qimg has no key support", h.EncryptionName())
 	}
-	if opts.Writable {
+	if opts.Writable && !opts.ForCheck {
 		if h.IncompatibleFeatures&IncompatCorrupt != 0 {
 			return img.errorf(image.ErrCorrupt, "image is marked corrupt; repair it with 'qimg check -r all' first")
 		}
@@ -195,7 +199,7 @@ func (img *Image) init(opts *OpenOptions) error {
 		img.closeExternal()
 		return err
 	}
-	if opts.Writable {
+	if opts.Writable && !opts.ForCheck {
 		if err := img.openForWrite(); err != nil {
 			img.closeExternal()
 			return err
