@@ -41,6 +41,11 @@ type Options struct {
 	// TargetIsZero lets NoCreate skip zero runs, trusting the target to
 	// read as zeros already.
 	TargetIsZero bool
+	// Sync flushes the target to stable storage before it is renamed
+	// into place (qemu-img -t writeback). Without it, as with qemu-img's
+	// default, a killed conversion still never leaves a partial target,
+	// but a power loss may.
+	Sync bool
 }
 
 // Convert copies the guest content of src into a new image at dst. The
@@ -56,12 +61,15 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 	if o.NoCreate {
 		return convertInto(ctx, src, dst, o)
 	}
-	return atomicfile.Write(dst, func(f *os.File) error {
+	return atomicfile.Write(dst, o.Sync, func(f *os.File) error {
 		target, err := createTarget(dst, f, src.Size(), o)
 		if err != nil {
 			return err
 		}
 		err = copyImage(ctx, src, target, o, true)
+		if err == nil && o.Sync {
+			err = target.Flush()
+		}
 		if cerr := target.Close(); err == nil {
 			err = cerr
 		}
@@ -85,6 +93,9 @@ func convertInto(ctx context.Context, src image.Image, dst string, o Options) er
 		return fmt.Errorf("%s: target is smaller (%d bytes) than the source (%d bytes): %w", dst, target.Size(), src.Size(), image.ErrInvalidArgument)
 	}
 	err = copyImage(ctx, src, target, o, o.TargetIsZero)
+	if err == nil && o.Sync {
+		err = target.Flush()
+	}
 	if cerr := target.Close(); err == nil {
 		err = cerr
 	}

@@ -133,9 +133,13 @@ func (o *CreateOptions) header() (*Header, error) {
 // path and renames it into place, so an interrupted Create leaves either
 // the old file or a complete new image.
 func Create(path string, opts CreateOptions) error {
-	return atomicfile.Write(path, func(f *os.File) error {
+	return atomicfile.Write(path, true, func(f *os.File) error {
 		img, err := CreateFile(path, f, opts)
 		if err != nil {
+			return err
+		}
+		if err := img.Flush(); err != nil {
+			img.Close()
 			return err
 		}
 		return img.Close()

@@ -253,6 +253,12 @@ func (img *Image) writeChunk(p []byte, off int64) error {
 			cw.inPlace, cw.host = entry&offsetMask != 0 || entry&flagCopied != 0, guest
 		case entry&flagCopied != 0 && entry&(flagCompressed|flagZero) == 0 && entry&offsetMask != 0:
 			cw.inPlace, cw.host = true, int64(entry&offsetMask)
+			if cw.host%cs != 0 {
+				return img.errorf(image.ErrCorrupt, "cluster offset %#x (L2 table %#x index %d) is not cluster aligned", cw.host, t.off, cw.l2Index)
+			}
+			if err := img.checkDataCluster(cw.host, t.off, cw.l2Index); err != nil {
+				return err
+			}
 		default:
 			need++
 		}
@@ -385,17 +391,14 @@ func (img *Image) readCluster(buf []byte, guest int64) error {
 	return nil
 }
 
-// Flush writes pending metadata and syncs the file.
+// Flush writes pending metadata and syncs the file (and the external data
+// file) to stable storage.
 func (img *Image) Flush() error {
 	img.mu.Lock()
 	defer img.mu.Unlock()
 	if img.alloc == nil {
 		return nil
 	}
-	return img.flushLocked()
-}
-
-func (img *Image) flushLocked() error {
 	if err := img.alloc.flush(); err != nil {
 		return err
 	}
@@ -407,4 +410,8 @@ func (img *Image) flushLocked() error {
 	return img.wfile.Sync()
 }
 
-func (img *Image) closeWrite() error { return img.flushLocked() }
+// closeWrite writes pending metadata. It does not sync, like qemu-img's
+// default cache mode: the ordering of writes already keeps the image
+// consistent if the process dies, and callers who need durability
+// against power loss call Flush.
+func (img *Image) closeWrite() error { return img.alloc.flush() }

@@ -10,10 +10,12 @@ import (
 )
 
 // Write creates a temporary file beside path and calls fill with it. When
-// fill succeeds the file is synced, closed and renamed to path; otherwise
-// it is removed. fill may close the file itself (an image that owns its
-// file closes it), after syncing it.
-func Write(path string, fill func(f *os.File) error) (err error) {
+// fill succeeds the file is closed and renamed to path; otherwise it is
+// removed. fill may close the file itself (an image that owns its file
+// closes it). With durable set the file and the directory are synced, so
+// the new content also survives a power loss; without it a killed process
+// still leaves the old file or the complete new one.
+func Write(path string, durable bool, fill func(f *os.File) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".qimg-*")
 	if err != nil {
@@ -31,8 +33,10 @@ func Write(path string, fill func(f *os.File) error) (err error) {
 	if err := fill(tmp); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
+	if durable {
+		if err := tmp.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
@@ -40,7 +44,10 @@ func Write(path string, fill func(f *os.File) error) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	if durable {
+		return syncDir(dir)
+	}
+	return nil
 }
 
 // syncDir makes the rename durable.

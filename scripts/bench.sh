@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Times `qimg convert` against `qemu-img convert` on the same inputs in one
+# run, alternating the two tools round by round, and prints a table of
+# medians, min-max, ratios, peak RSS and output sizes.
+#
+#   scripts/bench.sh [WORKDIR]       ROUNDS=3 SIZE_MIB=2048 by default
+#
+# The input is a disk-like raw image: an ext4 file system filled from
+# /usr/share and /usr/bin (text, binaries, compressed files), a region of
+# random data, and free space (zeros and holes). Page cache stays warm for
+# both tools alike. Needs qemu-utils, e2fsprogs and GNU time (setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/qimg-bench}
+rounds=${ROUNDS:-3}
+size_mib=${SIZE_MIB:-2048}
+mkdir -p "$work" bin
+go build -o bin/qimg ./cmd/qimg
+qimg=$PWD/bin/qimg
+
+make_input() {
+	local disk=$work/disk.raw
+	[ -s "$disk" ] && return
+	echo "building a ${size_mib} MiB disk-like input in $work ..." >&2
+	local tree=$work/tree
+	rm -rf "$tree" && mkdir -p "$tree"
+	cp -a /usr/share "$tree/share" 2>/dev/null || true
+	cp -a /usr/bin "$tree/bin" 2>/dev/null || true
+	truncate -s "${size_mib}M" "$disk.tmp"
+	mkfs.ext4 -q -F -d "$tree" "$disk.tmp"
+	# Incompressible data (media, already-compressed archives).
+	dd if=/dev/urandom of="$disk.tmp" bs=1M count=128 seek=$((size_mib * 3 / 4)) conv=notrunc status=none
+	mv "$disk.tmp" "$disk"
+	rm -rf "$tree"
+	qemu-img convert -f raw -O qcow2 "$disk" "$work/plain.qcow2"
+	qemu-img convert -f raw -O qcow2 -c "$disk" "$work/zlib.qcow2"
+	qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd "$disk" "$work/zstd.qcow2"
+}
+make_input
+
+# name|input|arguments after "convert"
+ops=(
+	"raw -> qcow2|disk.raw|-f raw -O qcow2"
+	"raw -> qcow2 -c zlib|disk.raw|-f raw -O qcow2 -c"
+	"raw -> qcow2 -c zstd|disk.raw|-f raw -O qcow2 -c -o compression_type=zstd"
+	"qcow2 -> raw|plain.qcow2|-f qcow2 -O raw"
+	"qcow2 zlib -> raw|zlib.qcow2|-f qcow2 -O raw"
+	"qcow2 zstd -> raw|zstd.qcow2|-f qcow2 -O raw"
+)
+
+results=$work/results.txt
+: >"$results"
+run() { # tool op-index round
+	local tool=$1 name input args out bin
+	IFS='|' read -r name input args <<<"${ops[$2]}"
+	out=$work/out.$tool
+	rm -f "$out"
+	bin=qemu-img
+	[ "$tool" = qimg ] && bin=$qimg
+	# shellcheck disable=SC2086
+	/usr/bin/time -f "%e %M" -o "$work/time.$tool" "$bin" convert $args "$work/$input" "$out"
+	read -r secs rss <"$work/time.$tool"
+	echo "$2|$tool|$secs|$rss|$(stat -c %s "$out")" >>"$results"
+	rm -f "$out"
+}
+for ((r = 0; r < rounds; r++)); do
+	for i in "${!ops[@]}"; do
+		if ((r % 2 == 0)); then run qemu-img "$i"; run qimg "$i"; else run qimg "$i"; run qemu-img "$i"; fi
+	done
+	echo "round $((r + 1))/$rounds done" >&2
+done
+
+echo
+echo "qimg $(git describe --always --dirty 2>/dev/null) vs $(qemu-img --version | head -1), $(nproc) cores, ${size_mib} MiB input, $rounds rounds"
+echo
+printf '| %-22s | %-22s | %-22s | %-6s | %-17s | %-23s |\n' operation "qemu-img s (min-max)" "qimg s (min-max)" ratio "peak RSS MiB q/qimg" "output MiB q/qimg"
+printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------" "------------------------" "------------------------" "--------" "-------------------" "-------------------------"
+for i in "${!ops[@]}"; do
+	IFS='|' read -r name _ _ <<<"${ops[$i]}"
+	awk -F'|' -v op="$i" -v name="$name" '
+		function median(a, n,   s, i, j, t) {
+			for (i = 1; i <= n; i++) s[i] = a[i]
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
+			return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+		}
+		$1 == op { k = $2; n[k]++; t[k, n[k]] = $3; if (!(k in lo) || $3 < lo[k]) lo[k] = $3; if ($3 > hi[k]) hi[k] = $3
+			if ($4 > rss[k]) rss[k] = $4; size[k] = $5 }
+		END {
+			for (i = 1; i <= n["qemu-img"]; i++) q[i] = t["qemu-img", i]
+			for (i = 1; i <= n["qimg"]; i++) m[i] = t["qimg", i]
+			mq = median(q, n["qemu-img"]); mm = median(m, n["qimg"])
+			printf "| %-22s | %6.2f (%.2f-%.2f)%*s | %6.2f (%.2f-%.2f)%*s | %6.2f | %7.0f / %-7.0f | %9.1f / %-9.1f |\n",
+				name, mq, lo["qemu-img"], hi["qemu-img"], 1, "", mm, lo["qimg"], hi["qimg"], 1, "", mm / mq,
+				rss["qemu-img"] / 1024, rss["qimg"] / 1024, size["qemu-img"] / 1048576, size["qimg"] / 1048576
+		}' "$results"
+done
