@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/qimg/qimg/image"
 )
@@ -214,6 +215,12 @@ func ParseHeader(buf []byte) (*Header, error) {
 	default:
 		return nil, fmt.Errorf("qcow2 version %d is not supported (only 2 and 3): %w", h.Version, image.ErrUnsupported)
 	}
+	if h.IncompatibleFeatures&^incompatKnown != 0 && h.ClusterBits >= minClusterBits && h.ClusterBits <= maxClusterBits {
+		// The image is refused below. Like QEMU, read its feature name
+		// table first (ignoring errors) so the message can name the
+		// unknown feature; h is discarded with the error.
+		_ = h.parseExtensions(buf)
+	}
 	if err := h.checkFixed(int64(len(buf))); err != nil {
 		return nil, err
 	}
@@ -236,7 +243,7 @@ func (h *Header) checkFixed(firstCluster int64) error {
 		return fmt.Errorf("refcount_order %d out of range 0..6: %w", h.RefcountOrder, image.ErrCorrupt)
 	}
 	if unknown := h.IncompatibleFeatures &^ incompatKnown; unknown != 0 {
-		return fmt.Errorf("unknown incompatible feature bits %#x%s: %w", unknown, h.featureNamesOf(0, unknown), image.ErrUnsupported)
+		return fmt.Errorf("unknown incompatible feature %s%s: %w", bitList(unknown), h.featureNamesOf(0, unknown), image.ErrUnsupported)
 	}
 	if h.Size > maxVirtualSize {
 		return fmt.Errorf("virtual size %d is too large: %w", h.Size, image.ErrLimit)
@@ -346,6 +353,21 @@ func (h *Header) parseBackingName(buf []byte) error {
 	}
 	h.BackingFile = string(buf[h.BackingFileOffset:end])
 	return nil
+}
+
+// bitList names the set bits of mask: "bit 10 (0x400)" or
+// "bits 10, 12 (0x1400)".
+func bitList(mask uint64) string {
+	var bits []string
+	for b := 0; b < 64; b++ {
+		if mask&(1<<b) != 0 {
+			bits = append(bits, fmt.Sprint(b))
+		}
+	}
+	if len(bits) == 1 {
+		return fmt.Sprintf("bit %s (%#x)", bits[0], mask)
+	}
+	return fmt.Sprintf("bits %s (%#x)", strings.Join(bits, ", "), mask)
 }
 
 // featureNamesOf renders the names the image gives to bits in mask, for

@@ -91,6 +91,10 @@ type Image struct {
 	readErr  error      // set when guest data cannot be read (encryption)
 	closed   bool
 	chainLen int
+	// preallocOnce computes prealloc: whether Extent asks the file system
+	// for holes in data clusters (read.go, fileHoles).
+	preallocOnce sync.Once
+	prealloc     bool
 }
 
 var _ image.WritableImage = (*Image)(nil)

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/qimg/qimg/image"
 )
@@ -70,6 +74,10 @@ func (img *Image) unitAt(t *l2Table, off, unit int64) (mapping, error) {
 		return img.classify(t, idx, entry, inCluster)
 	}
 	sub := uint(inCluster / unit)
+	if (bitmap>>32)&bitmap != 0 {
+		// QEMU refuses the whole cluster (QCOW2_SUBCLUSTER_INVALID).
+		return mapping{}, img.errorf(image.ErrCorrupt, "L2 entry %d in table %#x marks subclusters both allocated and zero (bitmap %#016x)", idx, t.off, bitmap)
+	}
 	alloc, zero := bitmap&(1<<sub) != 0, bitmap&(1<<(32+sub)) != 0
 	switch {
 	case zero:
@@ -78,6 +86,9 @@ func (img *Image) unitAt(t *l2Table, off, unit int64) (mapping, error) {
 		return mapping{kind: kindUnallocated}, nil
 	}
 	host := int64(entry & offsetMask)
+	if host == 0 && img.identityZero(entry) {
+		return mapping{kind: kindNormal, host: inCluster}, nil
+	}
 	if host == 0 {
 		return mapping{}, img.errorf(image.ErrCorrupt, "subcluster %d of L2 entry %d in table %#x is allocated but the cluster has no offset", sub, idx, t.off)
 	}
@@ -101,8 +112,8 @@ func (img *Image) classify(t *l2Table, idx int64, entry uint64, inCluster int64)
 	}
 	host := int64(entry & offsetMask)
 	if host == 0 {
-		if img.hdr.IncompatibleFeatures&IncompatDataFile != 0 && img.hdr.AutoclearFeatures&AutoclearDataFileRaw != 0 && entry&flagCopied != 0 {
-			return mapping{kind: kindNormal, host: idx*cs + inCluster}, nil // raw data file: offset 0 is valid
+		if img.identityZero(entry) {
+			return mapping{kind: kindNormal, host: inCluster}, nil
 		}
 		return mapping{kind: kindUnallocated}, nil
 	}
@@ -110,6 +121,15 @@ func (img *Image) classify(t *l2Table, idx int64, entry uint64, inCluster int64)
 		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x (L2 table %#x index %d) is not cluster aligned", host, t.off, idx)
 	}
 	return mapping{kind: kindNormal, host: host + inCluster}, nil
+}
+
+// identityZero reports whether an L2 entry with host offset 0 maps data
+// rather than nothing. With an external data file (raw or not) QEMU places
+// every guest cluster at its own guest offset, so guest cluster 0 lives at
+// host offset 0; the copied flag, always set there, tells it from an
+// unallocated entry (as in QEMU's qcow2_get_cluster_type).
+func (img *Image) identityZero(entry uint64) bool {
+	return img.hdr.IncompatibleFeatures&IncompatDataFile != 0 && entry&flagCopied != 0
 }
 
 // ReadAt reads guest data. Unallocated ranges read from the backing file
@@ -246,6 +266,9 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 		e.Zero = true
 	case kindNormal:
 		e.Data, e.HostOffset = true, m.host
+		if img.metadataPreallocated() {
+			e = img.fileHoles(e)
+		}
 	case kindCompressed:
 		e.Data, e.Compressed = true, true
 	case kindUnallocated:
@@ -254,10 +277,83 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	return e, nil
 }
 
+// metadataPreallocated reports, once per image, whether a read-only image
+// looks created with preallocation=metadata. Its data clusters are then
+// mostly holes in the file, and Extent marks those runs as zero as well as
+// data, as qemu-img map does (QEMU's BDRV_BLOCK_RECURSE). Writable images
+// are not probed: their allocation changes under the answer.
+func (img *Image) metadataPreallocated() bool {
+	img.preallocOnce.Do(func() {
+		if f, ok := img.file.(*os.File); ok && img.alloc == nil && img.dataFile == nil {
+			img.prealloc = img.looksPreallocated(f)
+		}
+	})
+	return img.prealloc
+}
+
+// looksPreallocated decides as QEMU's qcow2_detect_metadata_preallocation
+// does: markedly more clusters have a refcount than the file has allocated
+// on disk. Any error means no.
+func (img *Image) looksPreallocated(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	cs := img.hdr.ClusterSize()
+	realClusters := sys.Blocks * 512 / cs
+	threshold := max(realClusters*10/9, realClusters+2)
+	rc, err := newRefcounts(img)
+	if err != nil {
+		return false
+	}
+	end := (img.fileSize + cs - 1) / cs
+	var count int64
+	for c := int64(0); c < end && count < threshold; c++ {
+		n, err := rc.get(c)
+		if err != nil {
+			return false
+		}
+		if n != 0 {
+			count++
+		}
+	}
+	return count >= threshold
+}
+
+// fileHoles asks the file system whether the data extent e starts in a
+// hole of the image file (SEEK_DATA/SEEK_HOLE), and if so marks it zero;
+// either way it shortens e to the hole or data run it starts in.
+func (img *Image) fileHoles(e image.Extent) image.Extent {
+	f, ok := img.file.(*os.File)
+	if !ok {
+		return e
+	}
+	fd := int(f.Fd())
+	data, err := unix.Seek(fd, e.HostOffset, unix.SEEK_DATA)
+	switch {
+	case errors.Is(err, unix.ENXIO): // a hole up to the end of the file
+		e.Zero = true
+	case err != nil: // no hole support: all data
+	case data > e.HostOffset:
+		e.Zero, e.Length = true, min(e.Length, data-e.HostOffset)
+	default:
+		if hole, err := unix.Seek(fd, e.HostOffset, unix.SEEK_HOLE); err == nil && hole > e.HostOffset {
+			e.Length = min(e.Length, hole-e.HostOffset)
+		}
+	}
+	return e
+}
+
 func (img *Image) backingExtent(start, length int64) (image.Extent, error) {
-	hole := image.Extent{Start: start, Length: length, Zero: true, HostOffset: -1, Depth: img.chainLen}
 	if img.backing == nil || start >= img.backing.Size() {
-		return hole, nil
+		// Like qemu-img map, the layer that ends the chain for this run
+		// reports it: this one, when there is no backing file or the
+		// run lies past its end.
+		return image.Extent{Start: start, Length: length, Zero: true, HostOffset: -1}, nil
 	}
 	e, err := img.backing.Extent(start, min(length, img.backing.Size()-start))
 	if err != nil {
