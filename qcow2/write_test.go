@@ -1,0 +1,373 @@
+package qcow2_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/qemutest"
+	"github.com/qimg/qimg/qcow2"
+)
+
+// The write path is judged by qemu-img: every image qimg writes must pass
+// `qemu-img check`, read back through qemu-img exactly as qimg wrote it,
+// and stay readable and writable by qemu-io.
+
+func openRW(t *testing.T, p string) *qcow2.Image {
+	t.Helper()
+	img, err := qcow2.Open(p, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func mustWrite(t *testing.T, img *qcow2.Image, p []byte, off int64) {
+	t.Helper()
+	if _, err := img.WriteAt(p, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pattern(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+
+// checkWritten checks the image with qemu-img and compares its content, as
+// qemu-img reads it, with want.
+func checkWritten(t *testing.T, p string, want []byte) {
+	t.Helper()
+	qemutest.Check(t, p)
+	got := qemutest.ToRaw(t, p)
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("%s: qemu-img reads different data from offset %#x (len %d, want %d)", p, i, len(got), len(want))
+	}
+}
+
+func TestCreateMatchesQemuInfo(t *testing.T) {
+	for _, c := range []struct {
+		opts qcow2.CreateOptions
+		args string
+	}{
+		{qcow2.CreateOptions{}, ""},
+		{qcow2.CreateOptions{Compat: "0.10"}, "compat=0.10"},
+		{qcow2.CreateOptions{ClusterSize: 512, RefcountBits: 1}, "cluster_size=512,refcount_bits=1"},
+		{qcow2.CreateOptions{LazyRefcounts: true, RefcountBits: 64}, "lazy_refcounts=on,refcount_bits=64"},
+		{qcow2.CreateOptions{CompressionType: "zstd", ExtendedL2: true}, "compression_type=zstd,extended_l2=on"},
+		{qcow2.CreateOptions{ClusterSize: 2 << 20, Preallocation: "metadata"}, "cluster_size=2M,preallocation=metadata"},
+		{qcow2.CreateOptions{Preallocation: "falloc"}, "preallocation=falloc"},
+		{qcow2.CreateOptions{Preallocation: "full", ClusterSize: 4096}, "preallocation=full,cluster_size=4096"},
+	} {
+		dir := t.TempDir()
+		ours, theirs := filepath.Join(dir, "ours.qcow2"), filepath.Join(dir, "theirs.qcow2")
+		c.opts.Size = 65537000 // not a sector multiple: both round it up
+		if err := qcow2.Create(ours, c.opts); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"create", "-q", "-f", "qcow2"}
+		if c.args != "" {
+			args = append(args, "-o", c.args)
+		}
+		qemutest.Img(t, append(args, theirs, "65537000")...)
+		if a, b := infoData(t, ours), infoData(t, theirs); a != b {
+			t.Errorf("%s: info differs:\nqimg:     %s\nqemu-img: %s", c.args, a, b)
+		}
+		checkWritten(t, ours, make([]byte, 65537024))
+		img := openRW(t, ours)
+		mustWrite(t, img, pattern(9, 300000), 5000)
+		if err := img.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]byte, 65537024)
+		copy(want[5000:], pattern(9, 300000))
+		checkWritten(t, ours, want)
+		if c.opts.Preallocation != "" && fileSize(t, ours) < 65537024 {
+			t.Errorf("%s: preallocated file is only %d bytes", c.args, fileSize(t, ours))
+		}
+	}
+}
+
+// infoData is the part of qemu-img info --output=json that depends on
+// the creation options, not on file placement.
+func infoData(t *testing.T, p string) string {
+	t.Helper()
+	var info struct {
+		VirtualSize    int64           `json:"virtual-size"`
+		ClusterSize    int64           `json:"cluster-size"`
+		FormatSpecific json.RawMessage `json:"format-specific"`
+	}
+	if err := json.Unmarshal([]byte(qemutest.Img(t, "info", "--output=json", p)), &info); err != nil {
+		t.Fatal(err)
+	}
+	var fs bytes.Buffer
+	json.Compact(&fs, info.FormatSpecific)
+	return strings.Join([]string{itoa(info.VirtualSize), itoa(info.ClusterSize), fs.String()}, " ")
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// TestWriteOverBacking writes into an overlay whose base qemu made: partial
+// cluster writes must copy the rest of the cluster from the base, zero
+// writes must hide the base, and a raw base works like a qcow2 one.
+func TestWriteOverBacking(t *testing.T) {
+	for _, baseFmt := range []string{"qcow2", "raw"} {
+		for _, compat := range []string{"1.1", "0.10"} {
+			dir := t.TempDir()
+			base := filepath.Join(dir, "base."+baseFmt)
+			qemutest.Img(t, "create", "-q", "-f", baseFmt, base, "4M")
+			qemutest.Run(t, "qemu-io", "-f", baseFmt, "-c", "write -P 0x61 0 4M", base)
+			top := filepath.Join(dir, "top.qcow2")
+			if err := qcow2.Create(top, qcow2.CreateOptions{Compat: compat, BackingFile: "base." + baseFmt, BackingFormat: baseFmt}); err != nil {
+				t.Fatal(err)
+			}
+			img := openRW(t, top)
+			if img.Size() != 4<<20 {
+				t.Fatalf("overlay size %d, want the base's 4 MiB", img.Size())
+			}
+			want := pattern(0x61, 4<<20)
+			mustWrite(t, img, pattern(0x62, 100), 70000)
+			copy(want[70000:], pattern(0x62, 100))
+			if err := img.WriteZeroes(1<<20, 200000); err != nil {
+				t.Fatal(err)
+			}
+			clear(want[1<<20 : 1<<20+200000])
+			if err := img.Discard(2<<20, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			clear(want[2<<20 : 3<<20])
+			if err := img.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkWritten(t, top, want)
+		}
+	}
+}
+
+// TestWriteAfterSnapshot writes into clusters and L2 tables shared with an
+// internal snapshot (made by qemu-img): they must be copied, and the
+// snapshot must still hold the old data.
+func TestWriteAfterSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "snap.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", p, "8M")
+	// qemu-io cannot compress over an allocated cluster: compress first.
+	qemutest.IO(t, p, "write -c -P 2 1M 4k", "write -P 1 0 1M", "write -P 1 1028k 7164k")
+	qemutest.Img(t, "snapshot", "-c", "s1", p)
+	before := qemutest.ToRaw(t, p)
+	img := openRW(t, p)
+	want := bytes.Clone(before)
+	mustWrite(t, img, pattern(3, 5000), 100)
+	copy(want[100:], pattern(3, 5000))
+	mustWrite(t, img, pattern(4, 10), 1<<20+7) // COW from a compressed cluster
+	copy(want[1<<20+7:], pattern(4, 10))
+	if err := img.WriteZeroes(4<<20, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	clear(want[4<<20 : 5<<20])
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkWritten(t, p, want)
+	qemutest.Img(t, "snapshot", "-a", "s1", p)
+	checkWritten(t, p, before)
+}
+
+// TestSubclusterWrites covers extended L2: writes, zeroes and discards
+// smaller than a cluster, over a base so unwritten subclusters show it.
+func TestSubclusterWrites(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", base, "2M")
+	qemutest.IO(t, base, "write -P 0x41 0 2M")
+	top := filepath.Join(dir, "top.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.qcow2", "-F", "qcow2", top)
+	qemutest.IO(t, top, "write -P 0x42 2k 2k", "write -z 8k 4k", "discard 64k 64k", "write -P 0x43 130k 1k")
+	want := qemutest.ToRaw(t, top)
+	img := openRW(t, top)
+	mustWrite(t, img, pattern(0x44, 3000), 6000)
+	copy(want[6000:], pattern(0x44, 3000))
+	mustWrite(t, img, pattern(0x45, 2048), 192<<10)
+	copy(want[192<<10:], pattern(0x45, 2048))
+	if err := img.WriteZeroes(300<<10, 2048); err != nil {
+		t.Fatal(err)
+	}
+	clear(want[300<<10 : 300<<10+2048])
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkWritten(t, top, want)
+}
+
+// TestQemuIOAfterUs checks qemu-io can keep writing images qimg wrote,
+// including compressed clusters, and qimg reads what it wrote.
+func TestQemuIOAfterUs(t *testing.T) {
+	for _, opts := range []qcow2.CreateOptions{{}, {CompressionType: "zstd"}, {ExtendedL2: true}, {Compat: "0.10", ClusterSize: 1024}} {
+		p := filepath.Join(t.TempDir(), "x.qcow2")
+		opts.Size = 4 << 20
+		if err := qcow2.Create(p, opts); err != nil {
+			t.Fatal(err)
+		}
+		img := openRW(t, p)
+		rng := rand.New(rand.NewPCG(3, 4))
+		data := make([]byte, 4<<20)
+		for i := range data {
+			data[i] = byte(rng.Uint32() % 7)
+		}
+		for off := int64(0); off < 4<<20; off += 256 << 10 {
+			h := img.Header()
+			c := h.ClusterSize()
+			if err := img.WriteCompressed(data[off:off+c], off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustWrite(t, img, data[1<<20:2<<20], 1<<20)
+		if err := img.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := qemutest.ToRaw(t, p)
+		qemutest.IO(t, p, "write -P 0x77 100k 300k", "write -z 2M 64k", "discard 3M 128k")
+		copy(want[100<<10:], pattern(0x77, 300<<10))
+		clear(want[2<<20 : 2<<20+64<<10])
+		clear(want[3<<20 : 3<<20+128<<10])
+		checkWritten(t, p, want)
+		ro, err := qcow2.Open(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, ro)
+		ro.Close()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%+v: qimg reads something else than qemu-io wrote", opts)
+		}
+	}
+}
+
+func TestResize(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "r.qcow2")
+	if err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20, ClusterSize: 512}); err != nil {
+		t.Fatal(err)
+	}
+	img := openRW(t, p)
+	mustWrite(t, img, pattern(5, 1<<20), 0)
+	// 512-byte clusters map 32 KiB per L2 table: growing to 64 MiB needs
+	// an L1 table of 2048 entries, 32 clusters.
+	if err := img.Resize(64<<20, false); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, img, pattern(6, 4096), 60<<20)
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 64<<20)
+	copy(want, pattern(5, 1<<20))
+	copy(want[60<<20:], pattern(6, 4096))
+	checkWritten(t, p, want)
+
+	img = openRW(t, p)
+	err := img.Resize(512<<10, false)
+	if !errors.Is(err, image.ErrInvalidArgument) || !strings.Contains(err.Error(), "--shrink") {
+		t.Fatalf("shrink without --shrink: got %v", err)
+	}
+	if err := img.Resize(512<<10, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Resize(2<<20, false); err != nil { // the dropped tail must read as zeros
+		t.Fatal(err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want = make([]byte, 2<<20)
+	copy(want, pattern(5, 512<<10))
+	checkWritten(t, p, want)
+	if err := openRW(t, p).Resize(1000, false); !errors.Is(err, image.ErrInvalidArgument) {
+		t.Fatalf("unaligned size: got %v", err)
+	}
+}
+
+// TestResizeOverLargerBase checks that growing an overlay over a larger
+// base shows zeros, not the base, in the new area (as QEMU does).
+func TestResizeOverLargerBase(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", base, "4M")
+	qemutest.IO(t, base, "write -P 0x33 0 4M")
+	top := filepath.Join(dir, "top.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top, "1M")
+	img := openRW(t, top)
+	if err := img.Resize(3<<20, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 3<<20)
+	copy(want, pattern(0x33, 1<<20))
+	checkWritten(t, top, want)
+}
+
+func TestResizeRefusedWithSnapshots(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "1M")
+	qemutest.Img(t, "snapshot", "-c", "s", p)
+	before, _ := os.ReadFile(p)
+	img := openRW(t, p)
+	if err := img.Resize(2<<20, false); !errors.Is(err, image.ErrUnsupported) {
+		t.Fatalf("got %v", err)
+	}
+	img.Close()
+	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
+		t.Fatal("refused resize changed the image")
+	}
+}
+
+// TestExternalDataFile writes through images whose data lives in a
+// separate file, plain and raw.
+func TestExternalDataFile(t *testing.T) {
+	for _, rawData := range []bool{false, true} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "x.qcow2")
+		// An absolute name: QEMU resolves a relative data file name against
+		// its working directory, qimg against the image's directory.
+		data := filepath.Join(dir, "x.data")
+		if err := qcow2.Create(p, qcow2.CreateOptions{Size: 2 << 20, DataFile: data, DataFileRaw: rawData}); err != nil {
+			t.Fatal(err)
+		}
+		img := openRW(t, p)
+		mustWrite(t, img, pattern(8, 100000), 3000)
+		if err := img.WriteZeroes(50000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if err := img.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]byte, 2<<20)
+		copy(want[3000:], pattern(8, 100000))
+		clear(want[50000:51000])
+		checkWritten(t, p, want)
+		if rawData {
+			got, _ := os.ReadFile(data)
+			if !bytes.Equal(got, want) {
+				t.Fatal("raw data file is not the guest disk")
+			}
+		}
+	}
+}
