@@ -85,3 +85,19 @@ func (img *Image) loadL2(off int64, l1Index int64) (*l2Table, error) {
 	img.l2cache.put(off, t)
 	return t, nil
 }
+
+// checkDataCluster rejects a data cluster that starts a cluster or more
+// past the end of the image file, which qemu-img check reports as an
+// error: such an entry is corruption (or a truncated copy), not a sparse
+// tail. Data in an external data file is not checked: that file is
+// mapped 1:1 and may legitimately be shorter.
+func (img *Image) checkDataCluster(host, l2Off, idx int64) error {
+	if img.hdr.IncompatibleFeatures&IncompatDataFile != 0 {
+		return nil
+	}
+	cs := img.hdr.ClusterSize()
+	if end := (img.hostEnd() + cs - 1) &^ (cs - 1); host >= end {
+		return img.errorf(image.ErrCorrupt, "data cluster at %#x (L2 table %#x index %d) lies past the end of the file (%d bytes)", host, l2Off, idx, img.hostEnd())
+	}
+	return nil
+}

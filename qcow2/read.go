@@ -95,6 +95,9 @@ func (img *Image) unitAt(t *l2Table, off, unit int64) (mapping, error) {
 	if host%cs != 0 {
 		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x in L2 table %#x is not cluster aligned", host, t.off)
 	}
+	if err := img.checkDataCluster(host, t.off, idx); err != nil {
+		return mapping{}, err
+	}
 	return mapping{kind: kindNormal, host: host + inCluster}, nil
 }
 
@@ -119,6 +122,9 @@ func (img *Image) classify(t *l2Table, idx int64, entry uint64, inCluster int64)
 	}
 	if host%cs != 0 {
 		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x (L2 table %#x index %d) is not cluster aligned", host, t.off, idx)
+	}
+	if err := img.checkDataCluster(host, t.off, idx); err != nil {
+		return mapping{}, err
 	}
 	return mapping{kind: kindNormal, host: host + inCluster}, nil
 }
@@ -181,6 +187,11 @@ func (img *Image) readMapping(p []byte, off int64, m mapping) error {
 	case kindNormal:
 		return img.readHost(p, m.host)
 	case kindCompressed:
+		if int64(len(p)) == img.hdr.ClusterSize() {
+			// A whole-cluster read (conversion) decompresses in place:
+			// no cache entry, no copy.
+			return img.decompressInto(p, m.entry, off)
+		}
 		cluster, err := img.decompressed(m.entry, off)
 		if err != nil {
 			return err
@@ -225,25 +236,35 @@ func (img *Image) readHost(p []byte, host int64) error {
 }
 
 // decompressed returns the content of the compressed cluster described by
-// entry, which holds guest offset off.
+// entry, which holds guest offset off, through a small cache so that many
+// small reads of one cluster decompress it once.
 func (img *Image) decompressed(entry uint64, off int64) ([]byte, error) {
 	if c := img.ccache.get(entry); c != nil {
 		return c, nil
 	}
-	host, size := img.hdr.compressedDesc(entry)
-	if host >= img.hostEnd() {
-		return nil, img.errorf(image.ErrCorrupt, "compressed cluster for guest offset %#x starts at %#x, past the end of the file", off, host)
-	}
-	src := make([]byte, min(size, img.hostEnd()-host))
-	if _, err := img.file.ReadAt(src, host); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: reading compressed cluster at %#x: %w", img.name, host, err)
-	}
 	dst := make([]byte, img.hdr.ClusterSize())
-	if err := img.codec.decompress(dst, src); err != nil {
-		return nil, fmt.Errorf("%s: compressed cluster at host offset %#x (guest offset %#x): %w", img.name, host, off&^(img.hdr.ClusterSize()-1), err)
+	if err := img.decompressInto(dst, entry, off); err != nil {
+		return nil, err
 	}
 	img.ccache.put(entry, dst)
 	return dst, nil
+}
+
+// decompressInto inflates the compressed cluster described by entry into
+// dst, which is one cluster long.
+func (img *Image) decompressInto(dst []byte, entry uint64, off int64) error {
+	host, size := img.hdr.compressedDesc(entry)
+	if host >= img.hostEnd() {
+		return img.errorf(image.ErrCorrupt, "compressed cluster for guest offset %#x starts at %#x, past the end of the file", off, host)
+	}
+	src := make([]byte, min(size, img.hostEnd()-host))
+	if _, err := img.file.ReadAt(src, host); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: reading compressed cluster at %#x: %w", img.name, host, err)
+	}
+	if err := img.codec.decompress(dst, src); err != nil {
+		return fmt.Errorf("%s: compressed cluster at host offset %#x (guest offset %#x): %w", img.name, host, off&^(img.hdr.ClusterSize()-1), err)
+	}
+	return nil
 }
 
 // Extent reports the status of the run starting at start, following the
