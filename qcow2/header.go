@@ -347,11 +347,12 @@ func (h *Header) parseBackingName(buf []byte) error {
 	if h.BackingFileSize > maxBackingName {
 		return fmt.Errorf("backing file name is %d bytes (limit %d): %w", h.BackingFileSize, maxBackingName, image.ErrCorrupt)
 	}
-	end := h.BackingFileOffset + uint64(h.BackingFileSize)
-	if end > uint64(len(buf)) || end > uint64(h.ClusterSize()) {
+	limit := min(uint64(len(buf)), uint64(h.ClusterSize()))
+	// Compare without adding first: a huge offset would wrap the sum.
+	if h.BackingFileOffset > limit || uint64(h.BackingFileSize) > limit-h.BackingFileOffset {
 		return fmt.Errorf("backing file name at offset %d runs past the first cluster: %w", h.BackingFileOffset, image.ErrCorrupt)
 	}
-	h.BackingFile = string(buf[h.BackingFileOffset:end])
+	h.BackingFile = string(buf[h.BackingFileOffset : h.BackingFileOffset+uint64(h.BackingFileSize)])
 	return nil
 }
 
@@ -431,6 +432,9 @@ func (h *Header) Encode() ([]byte, error) {
 		be.PutUint32(buf[off+4:], uint32(len(e.Data)))
 		copy(buf[off+8:], e.Data)
 		off += need
+	}
+	if off+8 > cs {
+		return nil, fmt.Errorf("header of %d bytes leaves no room for the end of extensions in one %d-byte cluster: %w", off, cs, image.ErrLimit)
 	}
 	off += 8 // end-of-extensions marker (zeros)
 	if h.BackingFile != "" {

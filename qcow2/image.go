@@ -91,6 +91,9 @@ type Image struct {
 	readErr  error      // set when guest data cannot be read (encryption)
 	closed   bool
 	chainLen int
+	// noHostFiles is set by NewReader: the image is not a host file, so
+	// names inside it must never be opened from the host file system.
+	noHostFiles bool
 	// preallocOnce computes prealloc: whether Extent asks the file system
 	// for holes in data clusters (read.go, fileHoles).
 	preallocOnce sync.Once
@@ -129,7 +132,10 @@ func NewReader(r io.ReaderAt, size int64, name string, opts *OpenOptions) (*Imag
 		o = *opts
 	}
 	o.Writable = false
-	img := &Image{name: name, file: r, fileSize: size}
+	if size < 0 {
+		return nil, fmt.Errorf("%s: negative image size %d: %w", name, size, image.ErrInvalidArgument)
+	}
+	img := &Image{name: name, file: r, fileSize: size, noHostFiles: true}
 	if err := img.init(&o); err != nil {
 		return nil, err
 	}
@@ -309,6 +315,9 @@ func (img *Image) openExternal(opts *OpenOptions) error {
 		if h.DataFile == "" {
 			return img.errorf(image.ErrCorrupt, "external data file bit set but no data file name")
 		}
+		if img.noHostFiles {
+			return img.errorf(image.ErrBackingRefused, "image needs the external data file %q, which is not opened for an image read through NewReader", h.DataFile)
+		}
 		if err := img.openDataFile(opts.Writable); err != nil {
 			return err
 		}
@@ -319,15 +328,24 @@ func (img *Image) openExternal(opts *OpenOptions) error {
 	if opts.depth+1 > maxDepth {
 		return img.errorf(image.ErrLimit, "backing chain deeper than %d (a loop?)", maxDepth)
 	}
-	var err error
+	var (
+		backing image.Image
+		err     error
+	)
 	if opts.OpenBacking != nil {
-		img.backing, err = opts.OpenBacking(h.BackingFile, h.BackingFormat, opts.depth+1)
+		backing, err = opts.OpenBacking(h.BackingFile, h.BackingFormat, opts.depth+1)
+	} else if img.noHostFiles {
+		return img.errorf(image.ErrBackingRefused, "image names backing file %q and NewReader was given no OpenBacking", h.BackingFile)
 	} else {
-		img.backing, err = openBackingFile(img.resolve(h.BackingFile), h.BackingFormat, opts)
+		backing, err = openBackingFile(img.resolve(h.BackingFile), h.BackingFormat, opts)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: opening backing file %q: %w", img.name, h.BackingFile, err)
 	}
+	if backing == nil {
+		return img.errorf(image.ErrInvalidArgument, "OpenBacking returned no image for backing file %q", h.BackingFile)
+	}
+	img.backing = backing
 	img.chainLen = 1
 	if b, ok := img.backing.(*Image); ok {
 		img.chainLen += b.chainLen
@@ -380,9 +398,19 @@ func openBackingFile(path, format string, parent *OpenOptions) (image.Image, err
 		o := *parent
 		o.Writable = false
 		o.depth++
-		return Open(path, &o)
+		// Return a nil interface, not a nil *Image, on failure: callers
+		// test the result against nil.
+		img, err := Open(path, &o)
+		if err != nil {
+			return nil, err
+		}
+		return img, nil
 	case "raw", "file":
-		return raw.Open(path, false)
+		img, err := raw.Open(path, false)
+		if err != nil {
+			return nil, err
+		}
+		return img, nil
 	}
 	return nil, fmt.Errorf("backing format %q is not supported: %w", format, image.ErrUnsupported)
 }
