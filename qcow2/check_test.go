@@ -494,7 +494,7 @@ func TestCheckSpecialVariants(t *testing.T) {
 	t.Run("luks", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "e.qcow2")
 		secret := "secret,id=sec0,data=abc"
-		qemutest.Img(t, "create", "-q", "-f", "qcow2", "--object", secret, "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", p, "64M")
+		qemutest.CreateEncrypted(t, "create", "-q", "-f", "qcow2", "--object", secret, "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", p, "64M")
 		opts := "driver=qcow2,file.filename=" + p + ",encrypt.key-secret=sec0"
 		qemutest.Run(t, "qemu-io", "--object", secret, "--image-opts", opts, "-c", "write 0 128k", "-c", "write 1M 64k")
 		q := qemuCheck(t, opts, "--object", secret, "--image-opts")

@@ -727,19 +727,8 @@ func TestReadEncrypted(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "e.qcow2")
-			// LUKS key setup times PBKDF2 with the thread's CPU clock,
-			// which on a loaded machine sometimes fails with "Unable to
-			// get accurate CPU usage"; only that failure is retried.
-			for try := 0; ; try++ {
-				args := append([]string{"create", "-q", "-f", "qcow2", "-o", c.opts + ",cluster_size=4096"}, secret...)
-				out, code, stderr := qemutest.RunCode(t, "qemu-img", append(args, p, "1M")...)
-				if code == 0 {
-					break
-				}
-				if try == 4 || !strings.Contains(stderr, "accurate CPU usage") {
-					t.Fatalf("qemu-img %v: exit %d\n%s%s", args, code, out, stderr)
-				}
-			}
+			args := append([]string{"create", "-q", "-f", "qcow2", "-o", c.opts + ",cluster_size=4096"}, secret...)
+			qemutest.CreateEncrypted(t, append(args, p, "1M")...)
 			imgOpt := "driver=qcow2,file.filename=" + p + ",encrypt.key-secret=sec0"
 			qemutest.Run(t, "qemu-io", append(secret, "--image-opts", "-c", "write -P 7 0 8k", imgOpt)...)
 			info := qemutest.Img(t, "info", p)

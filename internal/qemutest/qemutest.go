@@ -95,3 +95,20 @@ func RandomFile(t testing.TB, dir string, n int) string {
 	}
 	return p
 }
+
+// CreateEncrypted runs a `qemu-img create` that sets up LUKS encryption.
+// QEMU times the key derivation with the thread's CPU clock, which on a
+// loaded machine sometimes fails with "Unable to get accurate CPU usage";
+// that failure alone is retried.
+func CreateEncrypted(t testing.TB, args ...string) {
+	t.Helper()
+	for try := 0; ; try++ {
+		out, code, stderr := RunCode(t, "qemu-img", args...)
+		if code == 0 {
+			return
+		}
+		if try == 4 || !strings.Contains(stderr, "accurate CPU usage") {
+			t.Fatalf("qemu-img %v: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+}
