@@ -371,3 +371,55 @@ func TestExternalDataFile(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteKeepsUnknownFeatures opens for writing an image with unknown
+// compatible and autoclear bits and an unknown header extension: the
+// compatible bit and the extension are kept, the autoclear bit is cleared
+// (the spec's rule for writers that do not know it).
+func TestWriteKeepsUnknownFeatures(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "u.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "1M")
+	img0, err := qcow2.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := img0.Header()
+	img0.Close()
+	h.CompatibleFeatures |= 1 << 40
+	h.AutoclearFeatures |= 1 << 33
+	h.Unknown = append(h.Unknown, qcow2.RawExtension{Type: 0x12345678, Data: []byte("keep me")})
+	buf, err := h.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(buf, 0)
+	f.Close()
+
+	img := openRW(t, p)
+	mustWrite(t, img, pattern(1, 4096), 0)
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	img, err = qcow2.Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := img.Header()
+	img.Close()
+	if got.CompatibleFeatures&(1<<40) == 0 {
+		t.Error("unknown compatible bit was dropped")
+	}
+	if got.AutoclearFeatures&(1<<33) != 0 {
+		t.Error("unknown autoclear bit survived a write")
+	}
+	if len(got.Unknown) != 1 || got.Unknown[0].Type != 0x12345678 || string(got.Unknown[0].Data) != "keep me" {
+		t.Errorf("unknown extension not kept: %+v", got.Unknown)
+	}
+	want := make([]byte, 1<<20)
+	copy(want, pattern(1, 4096))
+	checkWritten(t, p, want)
+}
