@@ -30,7 +30,8 @@ func exampleImage(dir string) string {
 }
 
 // Create makes an empty image, like qemu-img create -f qcow2; an image
-// opened with Writable accepts WriteAt, and Close makes the writes durable.
+// opened with Writable accepts WriteAt; Close writes pending metadata and
+// Flush also syncs it to stable storage.
 func ExampleCreate() {
 	dir, err := os.MkdirTemp("", "qcow2-example")
 	if err != nil {
