@@ -47,7 +47,8 @@ type Extent struct {
 	// Compressed means the run is stored compressed.
 	Compressed bool
 	// Depth is the layer that defines the run: 0 for this image, 1 for its
-	// backing file and so on. For an unallocated run it is the chain length.
+	// backing file and so on. For an unallocated run it is the last layer
+	// the run fell through (as qemu-img map reports it).
 	Depth int
 	// HostOffset is where the run starts in the layer's file when it is
 	// stored there uncompressed and contiguous, or -1.
