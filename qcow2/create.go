@@ -11,6 +11,7 @@ import (
 
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/atomicfile"
+	"github.com/qimg/qimg/raw"
 )
 
 // Preallocation modes, as qemu-img's -o preallocation.
@@ -205,7 +206,7 @@ func createEmpty(name string, f File, h *Header, opts CreateOptions, size int64)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if opts.DataFile != "" {
-		if err := createDataFile(name, opts.DataFile, size); err != nil {
+		if err := raw.Create(resolveName(name, opts.DataFile), size); err != nil {
 			return nil, err
 		}
 	}
@@ -219,18 +220,6 @@ func resolveName(imagePath, name string) string {
 		return name
 	}
 	return filepath.Join(filepath.Dir(imagePath), name)
-}
-
-func createDataFile(imagePath, name string, size int64) error {
-	f, err := os.OpenFile(resolveName(imagePath, name), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // writeEmpty writes an image of virtual size 0: the header cluster, a
