@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/qcow2"
+)
+
+func newConvertCmd(e *env) *cobra.Command {
+	var (
+		srcFmt, outFmt, sparse, backing, backingFmt string
+		options                                     []string
+		compress, noCreate, targetZero, progress    bool
+		quiet, ooo, forceShare                      bool
+		workers                                     int
+		cache, srcCache                             string
+	)
+	cmd := &cobra.Command{
+		Use:   "convert [-f FMT] [-O FMT] [-c] [-o OPTIONS] [-B BACKING -F FMT] [-S SIZE] [-m N] [-W] [-n] [--target-is-zero] [-p] [-q] SRC DST",
+		Short: "Copy an image into a new image of another format",
+		Long: `Copy the guest content of SRC into DST, in format -O (default raw).
+
+Runs of zeros at least -S bytes long (default 4k) are left unallocated, so
+DST is sparse. -c compresses qcow2 clusters. -o takes the creation options
+of 'qimg create' (see 'qimg create --help'). -B makes DST an overlay of
+BACKING that holds only what differs from it. -n writes into an existing
+DST instead of creating one; --target-is-zero then trusts DST to read as
+zeros and skips writing them.
+
+SRC's backing chain is followed (relative names resolve against its
+directory). DST is written to a temporary file beside it and renamed into
+place when complete: an interrupted convert leaves no partial DST.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if qfmt.HasHelp(joinOptions(options)) {
+				return nil
+			}
+			switch {
+			case len(args) < 2:
+				return fail("Must specify image file name")
+			case len(args) > 2:
+				return usageError("qimg convert takes exactly one source image (got %d)", len(args)-1)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if outFmt == "" {
+				outFmt = "raw"
+			}
+			optList := joinOptions(options)
+			if optList != "" && qfmt.HasHelp(optList) {
+				if !knownFormat(outFmt) {
+					return formatError(outFmt)
+				}
+				_, err := fmt.Fprint(e.stdout, createHelp(outFmt))
+				return err
+			}
+			if !knownFormat(outFmt) {
+				return formatError(outFmt)
+			}
+			src, dst := args[0], args[1]
+			if compress && outFmt != "qcow2" {
+				return fail("Compression not supported for this file format")
+			}
+			if targetZero && !noCreate {
+				return fail("--target-is-zero requires use of -n flag")
+			}
+			if cmd.Flags().Changed("parallel") && (workers < 1 || workers > 16) {
+				return fail("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
+			}
+			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero}
+			for _, c := range []string{cache, srcCache} {
+				switch c {
+				case "", "unsafe", "none", "writeback", "writethrough", "directsync":
+				default:
+					return fail("Invalid cache option: %s", c)
+				}
+			}
+			// Every mode but qemu-img's default "unsafe" makes the output
+			// durable before it is renamed into place.
+			o.Sync = cache != "" && cache != "unsafe"
+			if sparse != "" {
+				n, err := qfmt.ParseSize(sparse)
+				if err != nil || n > math.MaxInt32 || n%512 != 0 || n > 16<<20 {
+					return fail("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).")
+				}
+				o.SparseSize = int64(n)
+				if n == 0 {
+					o.SparseSize = -1
+				}
+			}
+			opts := qfmt.NewOpts(createOptsFor(outFmt))
+			if optList != "" {
+				if err := opts.Parse(optList); err != nil {
+					return fail("%s", err)
+				}
+			}
+			if backing != "" {
+				if outFmt != "qcow2" {
+					return fail("%s: Backing file not supported for file format '%s'", dst, outFmt)
+				}
+				opts.Set("backing_file", backing)
+			}
+			if backingFmt != "" {
+				opts.Set("backing_fmt", backingFmt)
+			}
+			if outFmt == "qcow2" {
+				c, err := qcow2Options(opts)
+				if err != nil {
+					return fail("%s: error while converting qcow2: %s", dst, err.(*exitError).msg)
+				}
+				o.QCOW2 = c
+			} else if p := opts.String("preallocation", "off"); p != "off" {
+				return fail("qimg convert does not preallocate raw output (preallocation=%s)", p)
+			}
+			if _, err := os.Stat(dst); noCreate && err != nil {
+				return openFailure(dst, outFmt, err)
+			}
+			img, _, err := openImage(src, srcFmt, false, qcow2.FollowBacking)
+			if err != nil {
+				return err
+			}
+			defer img.Close()
+			pr := newProgress(e.stderr, progress && !quiet)
+			o.Progress = pr.update
+			err = convert.Convert(e.ctx, img, dst, o)
+			pr.done(err == nil)
+			if err != nil {
+				if errors.Is(err, e.ctx.Err()) && e.ctx.Err() != nil {
+					return fail("Interrupted; %s was not written", dst)
+				}
+				return fail("%s", convertReason(err))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&srcFmt, "format", "f", "", "source format; probed if omitted")
+	f.StringVarP(&outFmt, "output-format", "O", "", "output format: raw (default) or qcow2")
+	f.BoolVarP(&compress, "compress", "c", false, "compress the output clusters (qcow2)")
+	f.StringArrayVarP(&options, "options", "o", nil, "output creation options key=value,... (\"help\" lists them)")
+	f.StringVarP(&backing, "backing", "B", "", "make the output an overlay of this backing file (qcow2)")
+	f.StringVarP(&backingFmt, "backing-format", "F", "", "format of the -B backing file")
+	f.StringVarP(&sparse, "sparse-size", "S", "", "minimum run of zeros left unallocated (default 4k; 0 writes every zero)")
+	f.IntVarP(&workers, "parallel", "m", 0, "number of parallel workers, 1 to 16 (default: one per CPU)")
+	f.BoolVarP(&ooo, "out-of-order", "W", false, "accepted for compatibility: writes are always parallel and safe")
+	f.BoolVarP(&noCreate, "no-create", "n", false, "write into the existing DST instead of creating it")
+	f.BoolVar(&targetZero, "target-is-zero", false, "with -n: DST reads as zeros, do not write zeros")
+	f.BoolVarP(&progress, "progress", "p", false, "show progress (only when standard error is a terminal)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	f.StringVarP(&cache, "cache", "t", "unsafe", "output cache mode: unsafe (no flush), or none, writeback, writethrough, directsync (flush DST to disk before renaming it into place)")
+	f.StringVarP(&srcCache, "source-cache", "T", "", "source cache mode, accepted for compatibility (sources are only read)")
+	return cmd
+}
+
+func convertReason(err error) string {
+	switch {
+	case errors.Is(err, image.ErrEncrypted):
+		return fmt.Sprintf("%s (encrypted images are not supported)", err)
+	}
+	return err.Error()
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"math/bits"
+
+	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/qcow2"
+)
+
+// qcow2CreateOpts lists qemu-img's qcow2 creation options in the order
+// qemu-img prints them on the "Formatting" line, with their defaults.
+var qcow2CreateOpts = []qfmt.OptDesc{
+	{Name: "cluster_size", Type: qfmt.OptSize, Help: "qcow2 cluster size", Default: "65536"},
+	{Name: "extended_l2", Type: qfmt.OptBool, Help: "Extended L2 tables", Default: "off"},
+	{Name: "preallocation", Type: qfmt.OptString, Help: "Preallocation mode (allowed values: off, metadata, falloc, full)"},
+	{Name: "compression_type", Type: qfmt.OptString, Help: "Compression method used for image cluster compression", Default: "zlib"},
+	{Name: "size", Type: qfmt.OptSize, Help: "Virtual disk size"},
+	{Name: "compat", Type: qfmt.OptString, Help: "Compatibility level (v2 [0.10] or v3 [1.1])"},
+	{Name: "backing_file", Type: qfmt.OptString, Help: "File name of a base image"},
+	{Name: "backing_fmt", Type: qfmt.OptString, Help: "Image format of the base image"},
+	{Name: "data_file", Type: qfmt.OptString, Help: "File name of an external data file"},
+	{Name: "data_file_raw", Type: qfmt.OptBool, Help: "The external data file must stay valid as a raw image"},
+	{Name: "lazy_refcounts", Type: qfmt.OptBool, Help: "Postpone refcount updates", Default: "off"},
+	{Name: "refcount_bits", Type: qfmt.OptNumber, Help: "Width of a reference count entry in bits", Default: "16"},
+}
+
+// rawCreateOpts are the raw creation options.
+var rawCreateOpts = []qfmt.OptDesc{
+	{Name: "size", Type: qfmt.OptSize, Help: "Virtual disk size"},
+	{Name: "preallocation", Type: qfmt.OptString, Help: "Preallocation mode (allowed values: off, falloc, full)"},
+}
+
+func createOptsFor(format string) []qfmt.OptDesc {
+	if format == "raw" {
+		return rawCreateOpts
+	}
+	return qcow2CreateOpts
+}
+
+// createHelp is "qemu-img create -f FMT -o help". qemu-img lists only the
+// format's own options for raw (preallocation belongs to its protocol).
+func createHelp(format string) string {
+	if format == "raw" {
+		return qfmt.Help(format, rawCreateOpts[:1])
+	}
+	return qfmt.Help(format, qcow2CreateOpts)
+}
+
+// qcow2Options validates parsed -o options with qemu-img's messages and
+// turns them into qcow2.CreateOptions (Size not set).
+func qcow2Options(o *qfmt.Opts) (qcow2.CreateOptions, error) {
+	c := qcow2.CreateOptions{
+		Compat:          o.String("compat", ""),
+		ClusterSize:     int64(o.Number("cluster_size", 65536)),
+		RefcountBits:    int(o.Number("refcount_bits", 16)),
+		LazyRefcounts:   o.Bool("lazy_refcounts", false),
+		CompressionType: o.String("compression_type", "zlib"),
+		ExtendedL2:      o.Bool("extended_l2", false),
+		Preallocation:   o.String("preallocation", "off"),
+		BackingFile:     o.String("backing_file", ""),
+		BackingFormat:   o.String("backing_fmt", ""),
+		DataFile:        o.String("data_file", ""),
+		DataFileRaw:     o.Bool("data_file_raw", false),
+	}
+	v3 := true
+	switch c.Compat {
+	case "", "1.1", "v3":
+	case "0.10", "v2":
+		v3 = false
+	default:
+		return c, fail("Parameter 'version' does not accept value '%s'", c.Compat)
+	}
+	cs := c.ClusterSize
+	if cs < 512 || cs > 2<<20 || bits.OnesCount64(uint64(cs)) != 1 {
+		return c, fail("Cluster size must be a power of two between 512 and 2048k")
+	}
+	rb := c.RefcountBits
+	if rb < 1 || rb > 64 || bits.OnesCount(uint(rb)) != 1 {
+		return c, fail("Refcount width must be a power of two and may not exceed 64 bits")
+	}
+	if !v3 && rb != 16 {
+		return c, fail("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)")
+	}
+	switch c.Preallocation {
+	case "off", "metadata", "falloc", "full":
+	default:
+		return c, fail("Parameter 'preallocation' does not accept value '%s'", c.Preallocation)
+	}
+	switch c.CompressionType {
+	case "zlib", "zstd":
+	default:
+		return c, fail("Parameter 'compression-type' does not accept value '%s'", c.CompressionType)
+	}
+	if c.BackingFile == "" && c.BackingFormat != "" {
+		return c, fail("Backing format cannot be used without backing file")
+	}
+	if !v3 {
+		switch {
+		case c.DataFile != "":
+			return c, fail("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)")
+		case c.LazyRefcounts:
+			return c, fail("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)")
+		case c.CompressionType != "zlib":
+			return c, fail("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)")
+		case c.ExtendedL2:
+			return c, fail("Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)")
+		}
+	}
+	if c.ExtendedL2 && cs < 16384 {
+		return c, fail("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
+	}
+	if c.DataFileRaw && c.DataFile == "" {
+		return c, fail("data-file-raw requires data-file")
+	}
+	if c.DataFileRaw && c.BackingFile != "" {
+		return c, fail("Backing file and data-file-raw cannot be used at the same time")
+	}
+	if c.BackingFile != "" && c.Preallocation != "off" && !c.ExtendedL2 {
+		return c, fail("Backing file and preallocation can only be used at the same time if extended_l2 is on")
+	}
+	if c.Preallocation == "off" {
+		c.Preallocation = ""
+	}
+	return c, nil
+}

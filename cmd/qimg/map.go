@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"math"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/cmd/qimg/internal/report"
+)
+
+func newMapCmd(e *env) *cobra.Command {
+	var format, output, startArg, lengthArg string
+	var forceShare bool
+	cmd := &cobra.Command{
+		Use:   "map [-f FMT] [--output=human|json] [--start-offset=OFFSET] [--max-length=LEN] [-U] FILENAME",
+		Short: "Show where the guest data of an image is stored",
+		Long: `Show how the guest bytes of an image map to its file and backing chain.
+
+With --output=json every run is listed with start, length, depth (0 is the
+image, 1 its backing file, ...), present, zero, data and the host offset
+when the run is stored uncompressed, exactly as qemu-img map does. The
+human form lists only the runs holding data, with the file they live in,
+and fails on compressed clusters as qemu-img does.`,
+		Args: exactArgs(1, "Expecting one image file name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			start, length := int64(0), int64(math.MaxInt64)
+			if startArg != "" {
+				n, err := qfmt.ParseSize(startArg)
+				if err != nil || n > math.MaxInt64 {
+					return fail("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for \nkilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
+				}
+				start = int64(n)
+			}
+			if lengthArg != "" {
+				n, err := qfmt.ParseSize(lengthArg)
+				if err != nil || n > math.MaxInt64 {
+					return fail("Invalid max length specified! You may use k, M, G, T, P or E suffixes for \nkilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
+				}
+				length = int64(n)
+			}
+			if format != "" && !knownFormat(format) {
+				return fail("Could not open '%s': Unknown driver '%s'", args[0], format)
+			}
+			chain, err := report.OpenChain(args[0], format)
+			if err != nil {
+				return openFailure(args[0], format, err)
+			}
+			defer chain.Close()
+			length = min(length, math.MaxInt64-start)
+			if output == "json" {
+				err = chain.MapJSON(e.stdout, start, length)
+			} else {
+				err = chain.MapHuman(e.stdout, start, length)
+			}
+			if errors.Is(err, report.ErrMapHuman) {
+				return fail("%s", err)
+			}
+			if err != nil {
+				return fail("%s", reason(args[0], err))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&format, "format", "f", "", "image format; probed if omitted")
+	f.StringVar(&output, "output", "human", "output format: human or json")
+	f.StringVarP(&startArg, "start-offset", "s", "", "first guest byte to map")
+	f.StringVarP(&lengthArg, "max-length", "l", "", "map at most this many bytes")
+	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	return cmd
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/cmd/qimg/internal/report"
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/qcow2"
+)
+
+func newMeasureCmd(e *env) *cobra.Command {
+	var format, outFmt, output, sizeArg string
+	var options []string
+	var forceShare bool
+	cmd := &cobra.Command{
+		Use:   "measure [--output=human|json] [-O FMT] [-o OPTIONS] (--size N | [-f FMT] FILENAME)",
+		Short: "Compute the file size a new image needs",
+		Long: `Print the file size needed by an image of format -O (default raw) created
+with options -o: "required size" for the data of FILENAME (or an empty
+image of --size N), "fully allocated size" when every cluster is
+allocated, and for a qcow2 v3 source "bitmaps size". The arithmetic is
+qemu-img's, so the numbers are the same.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if outFmt == "" {
+				outFmt = "raw"
+			}
+			hasSize := cmd.Flags().Changed("size")
+			switch {
+			case hasSize && len(args) > 0:
+				return fail("--size N cannot be used together with a filename.")
+			case !hasSize && len(args) == 0:
+				return fail("Either --size N or one filename must be specified.")
+			case hasSize && format != "":
+				return fail("--image-opts, -f, and -l require a filename argument.")
+			}
+			if !knownFormat(outFmt) {
+				return formatError(outFmt)
+			}
+			opts := qfmt.NewOpts(createOptsFor(outFmt))
+			if l := joinOptions(options); l != "" {
+				if err := opts.Parse(l); err != nil {
+					return fail("%s", err)
+				}
+			}
+			var size, data int64
+			bitmaps := false
+			if hasSize {
+				n, err := qfmt.ParseSize(sizeArg)
+				if err != nil || n > math.MaxInt64 {
+					return fail("Invalid image size specified. You may use k, M, G, T, P or E suffixes for\nkilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.")
+				}
+				size = int64(n)
+			}
+			var c qcow2.CreateOptions
+			if p := opts.String("preallocation", "off"); p != "off" && p != "metadata" && p != "falloc" && p != "full" {
+				return fail("invalid parameter value: %s", p)
+			}
+			if outFmt == "qcow2" {
+				var err error
+				if c, err = qcow2Options(opts); err != nil {
+					return err
+				}
+			}
+			if len(args) == 1 {
+				img, srcFmt, err := openImage(args[0], format, false, qcow2.FollowBacking)
+				if err != nil {
+					return err
+				}
+				defer img.Close()
+				size = img.Size()
+				if srcFmt == "raw" {
+					size = report.RawSize(size)
+				}
+				if q, ok := img.(*qcow2.Image); ok {
+					// Bitmaps are shown when source and target both
+					// support them (qcow2 v3).
+					h := q.Header()
+					bitmaps = h.Version >= 3 && c.Compat != "0.10" && c.Compat != "v2"
+				}
+				if outFmt == "qcow2" {
+					if c.BackingFile != "" {
+						cs := c.ClusterSize
+						data = (size + cs - 1) / cs * cs
+					} else if data, err = measureData(img, c.ClusterSize); err != nil {
+						return fail("Unable to get block status: %s", reason(args[0], err))
+					}
+				}
+			}
+			var required, full int64
+			if outFmt == "raw" {
+				required = size
+				if hasSize {
+					required = (size + 511) &^ 511
+				}
+				full = required
+				bitmaps = false
+			} else {
+				var err error
+				required, full, err = qcow2.Measure(size, c, data)
+				if err != nil {
+					return fail("The image size is too large (try using a larger cluster size)")
+				}
+			}
+			if output == "json" {
+				d := qfmt.Dict{}.Add("required", required).Add("fully-allocated", full)
+				if bitmaps {
+					d = d.Add("bitmaps", int64(0))
+				}
+				_, err := fmt.Fprintln(e.stdout, qfmt.JSON(d))
+				return err
+			}
+			s := fmt.Sprintf("required size: %d\nfully allocated size: %d\n", required, full)
+			if bitmaps {
+				s += "bitmaps size: 0\n"
+			}
+			_, err := fmt.Fprint(e.stdout, s)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&output, "output", "human", "output format: human or json")
+	f.StringVarP(&outFmt, "output-format", "O", "", "format of the image to measure for: raw (default) or qcow2")
+	f.StringArrayVarP(&options, "options", "o", nil, "creation options key=value,... as for 'qimg create'")
+	f.StringVar(&sizeArg, "size", "", "measure an empty image of this virtual size")
+	f.StringVarP(&format, "format", "f", "", "format of FILENAME; probed if omitted")
+	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	return cmd
+}
+
+// measureData counts the data bytes of img as qcow2_measure does.
+func measureData(img image.Image, clusterSize int64) (int64, error) {
+	var total int64
+	size := img.Size()
+	for off := int64(0); off < size; {
+		ext, err := img.Extent(off, size-off)
+		if err != nil {
+			return 0, err
+		}
+		add, next := qcow2.CountRequired(ext, clusterSize)
+		total += add
+		off = next
+	}
+	return total, nil
+}

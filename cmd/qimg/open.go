@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/qcow2"
+)
+
+// knownFormat reports whether qimg reads and writes the format.
+func knownFormat(f string) bool { return f == convert.FormatQCOW2 || f == convert.FormatRaw }
+
+// openImage opens path for a command, with qemu-img's error messages.
+func openImage(path, format string, writable bool, backing qcow2.BackingPolicy) (image.Image, string, error) {
+	if format != "" && !knownFormat(format) {
+		return nil, "", fail("Could not open '%s': Unknown driver '%s'", path, format)
+	}
+	img, f, err := convert.Open(path, convert.OpenOptions{Format: format, Writable: writable, Backing: backing})
+	if err != nil {
+		return nil, "", openFailure(path, format, err)
+	}
+	return img, f, nil
+}
+
+// openFailure turns an error from opening path into qemu-img's message.
+func openFailure(path, format string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		// qemu-img names the file twice: the format layer, then the
+		// protocol layer.
+		return fail("Could not open '%s': Could not open '%s': %s", path, path, reason(path, err))
+	}
+	if errors.Is(err, image.ErrWrongFormat) && format != "" {
+		return fail("Could not open '%s': Image is not in %s format", path, format)
+	}
+	return fail("Could not open '%s': %s", path, strings.TrimPrefix(reason(path, err), path+": "))
+}
+
+// formatError is qemu-img's message for an unknown -f/-O value.
+func formatError(format string) error { return fail("Unknown file format '%s'", format) }
+
+func closeImage(img image.Image, err *error) {
+	if cerr := img.Close(); cerr != nil && *err == nil {
+		*err = fail("%s", cerr)
+	}
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return fmt.Sprintf("%ss", s)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/raw"
+)
+
+func newResizeCmd(e *env) *cobra.Command {
+	var format, prealloc string
+	var shrink, quiet bool
+	cmd := &cobra.Command{
+		Use:   "resize [-f FMT] [--shrink] [-q] FILENAME [+|-]SIZE",
+		Short: "Grow or shrink an image's virtual size",
+		Long: `Set the virtual size of FILENAME to SIZE, or change it by +SIZE or -SIZE
+(use "--" before a negative size). Growing adds space that reads as zeros.
+Shrinking deletes everything past the new end and needs --shrink.
+Prints "Image resized." unless -q.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) < 2:
+				return usageError("Not enough arguments")
+			case len(args) > 2:
+				return usageError("Unexpected argument: %s", args[2])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, arg := args[0], args[1]
+			if prealloc != "" && prealloc != "off" {
+				return fail("qimg resize does not support --preallocation=%s", prealloc)
+			}
+			rel := 0
+			if strings.HasPrefix(arg, "+") {
+				rel, arg = 1, arg[1:]
+			} else if strings.HasPrefix(arg, "-") {
+				rel, arg = -1, arg[1:]
+			}
+			n, err := qfmt.ParseSize(arg)
+			if err != nil || n > math.MaxInt64 {
+				return hinted(fail("Parameter 'size' expects a non-negative number below 2^64"),
+					"Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.")
+			}
+			if format != "" && !knownFormat(format) {
+				return fail("Could not open '%s': Unknown driver '%s'", path, format)
+			}
+			img, detected, err := openImage(path, format, true, qcow2.FollowBacking)
+			if err != nil {
+				return err
+			}
+			defer closeImage(img, &err)
+			if format == "" && detected == "raw" {
+				fmt.Fprintf(e.stderr, "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"+
+					"         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n"+
+					"         Specify the 'raw' format explicitly to remove the restrictions.\n", path)
+			}
+			cur := img.Size()
+			size := int64(n)
+			switch rel {
+			case 1:
+				size = cur + size
+			case -1:
+				size = cur - size
+			}
+			if size <= 0 {
+				return fail("New image size must be positive")
+			}
+			if size < cur && !shrink {
+				return fail("Use the --shrink option to perform a shrink operation.\n" +
+					"warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.")
+			}
+			switch i := img.(type) {
+			case *qcow2.Image:
+				if size%512 != 0 {
+					return fail("The new size must be a multiple of 512")
+				}
+				err = i.Resize(size, shrink)
+			case *raw.Image:
+				err = i.File().Truncate(size)
+			}
+			if err != nil {
+				return fail("%s", reason(path, err))
+			}
+			if !quiet {
+				_, err = fmt.Fprintln(e.stdout, "Image resized.")
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&format, "format", "f", "", "image format; probed if omitted")
+	f.BoolVar(&shrink, "shrink", false, "allow the image to get smaller (deletes data past the new end)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "do not print \"Image resized.\"")
+	f.StringVar(&prealloc, "preallocation", "", "only \"off\" is supported")
+	return cmd
+}

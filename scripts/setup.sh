@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine (run as root) for qimg, builds bin/qimg and
+# runs the demo: converts testdata/demo/disk.raw to a compressed qcow2 and
+# shows qimg info, qimg check and qemu-img's independent verdict.
+#
+#   bash scripts/setup.sh            # install, build, demo
+#   SKIP_DEMO=1 bash scripts/setup.sh
+#
+# Idempotent: packages already installed and a Go toolchain already present
+# are kept. Installs:
+#   - apt: qemu-utils (qemu-img and qemu-io, the oracle every test compares
+#     with), e2fsprogs and time (scripts/bench.sh), git, curl, ca-certificates
+#   - Go (the version in go.mod) into /usr/local/go when no new enough go is
+#     on PATH (Debian 12's golang package is too old)
+#   - the Go modules in go.sum (go mod download)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# --- apt packages ---------------------------------------------------------
+packages=(qemu-utils e2fsprogs time git curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ] || [ "${CI:-}" = true ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup.sh: missing packages ${missing[*]}; run as root" >&2
+		exit 1
+	fi
+	log "apt-get update"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	log "apt-get install ${packages[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+# --- Go -------------------------------------------------------------------
+want_go=$(awk '$1 == "go" { print $2; exit }' go.mod)  # e.g. 1.26.8
+go_ok() {
+	# true if "$1" runs and is at least $want_go
+	local v
+	v=$("$1" env GOVERSION 2>/dev/null) || return 1
+	v=${v#go}
+	[ "$(printf '%s\n%s\n' "$want_go" "$v" | sort -V | head -n1)" = "$want_go" ]
+}
+GO=""
+for cand in "$(command -v go || true)" /usr/local/go/bin/go; do
+	if [ -n "$cand" ] && [ -x "$cand" ] && go_ok "$cand"; then
+		GO=$cand
+		break
+	fi
+done
+if [ -z "$GO" ]; then
+	arch=$(dpkg --print-architecture)
+	url="https://go.dev/dl/go${want_go}.linux-${arch}.tar.gz"
+	log "installing Go ${want_go} from $url into /usr/local/go"
+	tmp=$(mktemp -d)
+	curl -fsSL -o "$tmp/go.tgz" "$url"
+	rm -rf /usr/local/go
+	tar -C /usr/local -xzf "$tmp/go.tgz"
+	rm -rf "$tmp"
+	GO=/usr/local/go/bin/go
+	go_ok "$GO" || { echo "setup.sh: $GO is not Go $want_go" >&2; exit 1; }
+fi
+export PATH="$(dirname "$GO"):$PATH"
+log "using $(go version)"
+
+# --- modules and build ----------------------------------------------------
+log "go mod download"
+go mod download
+log "go build -o bin/qimg ./cmd/qimg"
+go build -o bin/qimg ./cmd/qimg
+qimg=$root/bin/qimg
+
+[ "${SKIP_DEMO:-}" = 1 ] && exit 0
+
+# --- demo: the main job on the shipped input ------------------------------
+demo=testdata/demo
+disk=$demo/disk.raw
+if [ ! -f "$disk" ]; then
+	log "building $disk from $demo/seed.txt"
+	seed=$demo/seed.txt
+	tmp="$disk.tmp"
+	rm -f "$tmp"
+	truncate -s 4M "$tmp"
+	dd if="$seed" of="$tmp" bs=1 seek=0 conv=notrunc status=none
+	dd if="$seed" of="$tmp" bs=1 seek=$((64 << 10)) conv=notrunc status=none
+	dd if="$seed" of="$tmp" bs=1 seek=$(((1 << 20) + 512)) conv=notrunc status=none
+	line=$(sha256sum "$seed" | cut -d' ' -f1)
+	(yes "$line" || true) | head -c $((32 << 10)) | dd of="$tmp" bs=4096 seek=$(((2 << 20) / 4096)) conv=notrunc status=none
+	printf '\n' | dd of="$tmp" bs=1 seek=$(((4 << 20) - 1)) conv=notrunc status=none
+	mv "$tmp" "$disk"
+fi
+out=$(mktemp -d "${TMPDIR:-/tmp}/qimg-demo.XXXXXX")
+target=$out/disk.qcow2
+log "qimg convert -f raw -O qcow2 -c $disk $target"
+"$qimg" convert -f raw -O qcow2 -c "$disk" "$target"
+log "qimg info $target"
+"$qimg" info "$target"
+log "qimg check $target"
+"$qimg" check "$target"
+log "qemu-img check $target (independent verdict)"
+qemu-img check "$target"
+log "qemu-img compare $disk $target"
+qemu-img compare -f raw -F qcow2 "$disk" "$target"
+log "demo output kept in $out"
