@@ -72,6 +72,7 @@ log "go mod download"
 go mod download
 log "go build -o bin/qimg ./cmd/qimg"
 go build -o bin/qimg ./cmd/qimg
+dirname "$GO" >bin/go-dir  # .ci/run uses the same toolchain
 qimg=$root/bin/qimg
 
 [ "${SKIP_DEMO:-}" = 1 ] && exit 0
