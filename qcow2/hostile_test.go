@@ -560,3 +560,42 @@ func TestBackingPolicyHostFiles(t *testing.T) {
 	}
 	img.Close()
 }
+
+// TestHostileWritableOpen opens for writing an image whose refcount table
+// has a million entries naming one zeroed cluster: the writer's scan for
+// the end of allocated space must not read that cluster a million times.
+func TestHostileWritableOpen(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "rt.qcow2")
+	qemutest.Img(t, "create", "-f", "qcow2", p, "64M")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cs = 65536
+	b = append(b, make([]byte, (cs-len(b)%cs)%cs)...)
+	zeroCluster := int64(len(b)) // an all-zero cluster appended
+	b = append(b, make([]byte, cs)...)
+	tableOff := int64(len(b))
+	table := make([]byte, maxRefTableSize)
+	for i := 0; i < len(table); i += 8 {
+		binary.BigEndian.PutUint64(table[i:], uint64(zeroCluster))
+	}
+	b = append(b, table...)
+	b = put64(b, 48, uint64(tableOff))
+	b = put32(b, 56, maxRefTableSize/cs)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var openErr error
+	hsRun(t, "writable open", func() {
+		img, err := Open(p, &OpenOptions{Writable: true})
+		if err == nil {
+			img.Close()
+		}
+		openErr = err
+	})
+	if !errors.Is(openErr, image.ErrCorrupt) || !strings.Contains(openErr.Error(), p) {
+		t.Fatalf("want ErrCorrupt naming the file, got %v", openErr)
+	}
+}

@@ -50,7 +50,17 @@ func (img *Image) openForWrite() error {
 // appended clusters never collide with preallocated space past EOF.
 func (img *Image) findEnd() error {
 	rc := img.alloc
-	for k := int64(len(rc.table)) - 1; k >= 0; k-- {
+	// Only blocks covering clusters past the current end can move it; and
+	// a block offset may appear once, or a hostile table of 1M entries
+	// naming one zeroed cluster would be scanned 1M times.
+	seen := map[uint64]int64{}
+	for k := int64(len(rc.table)) - 1; k >= rc.end/rc.perBlock; k-- {
+		if off := rc.table[k] & offsetMask; off != 0 {
+			if other, dup := seen[off]; dup {
+				return img.errorf(image.ErrCorrupt, "refcount blocks %d and %d share the cluster at %#x", k, other, off)
+			}
+			seen[off] = k
+		}
 		b, err := rc.block(k)
 		if err != nil {
 			return err
