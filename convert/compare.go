@@ -12,8 +12,8 @@ import (
 
 // CompareOptions tunes Compare.
 type CompareOptions struct {
-	// Strict makes a size or allocation difference a mismatch (qemu-img
-	// compare -s).
+	// Strict makes a size or block status difference (data, zero,
+	// allocated) a mismatch (qemu-img compare -s).
 	Strict bool
 	// Progress, if set, is called with bytes compared and total.
 	Progress func(done, total int64)
@@ -79,7 +79,7 @@ func compareRange(a, b image.Image, off, n int64, bufA, bufB []byte, strict bool
 		return 0, CompareResult{}, err
 	}
 	n = min(ea.Length, eb.Length)
-	if strict && ea.Allocated != eb.Allocated {
+	if strict && (ea.Allocated != eb.Allocated || ea.Data != eb.Data || ea.Zero != eb.Zero) {
 		return 0, mismatch(off, "block status mismatch"), nil
 	}
 	if !ea.Data && !eb.Data {

@@ -9,9 +9,9 @@ import (
 
 // Resize changes the virtual size. Shrinking discards the data past the new
 // end and needs shrink set, as qemu-img's --shrink; without it the image
-// is left untouched. Like QEMU, images with internal snapshots cannot be
-// resized. Every step keeps the image consistent: the L1 table grows before
-// the size does, and data is dropped before the size shrinks.
+// is left untouched. Like QEMU, images with internal snapshots can grow but
+// not shrink. Every step keeps the image consistent: the L1 table grows
+// before the size does, and data is dropped before the size shrinks.
 func (img *Image) Resize(newSize int64, shrink bool) error {
 	if img.alloc == nil {
 		return img.errorf(image.ErrReadOnly, "resize of an image opened read-only")
@@ -22,10 +22,12 @@ func (img *Image) Resize(newSize int64, shrink bool) error {
 	if newSize%512 != 0 {
 		return img.errorf(image.ErrInvalidArgument, "the new size must be a multiple of 512")
 	}
-	if img.hdr.NbSnapshots > 0 {
-		return img.errorf(image.ErrUnsupported, "can't resize an image which has snapshots")
-	}
 	old := img.Size()
+	if img.hdr.NbSnapshots > 0 && newSize < old {
+		// Snapshots keep their own L1 tables and sizes, so growing leaves
+		// them alone; shrinking would drop clusters they may share.
+		return img.errorf(image.ErrUnsupported, "can't shrink an image which has snapshots")
+	}
 	switch {
 	case newSize == old:
 		return nil

@@ -324,19 +324,34 @@ func TestResizeOverLargerBase(t *testing.T) {
 	checkWritten(t, top, want)
 }
 
-func TestResizeRefusedWithSnapshots(t *testing.T) {
+// TestResizeWithSnapshots grows an image with an internal snapshot (the
+// snapshot keeps its content) and refuses to shrink it, leaving it intact.
+func TestResizeWithSnapshots(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "s.qcow2")
-	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "1M")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", p, "64k")
+	qemutest.IO(t, p, "write -P 9 0 64k")
 	qemutest.Img(t, "snapshot", "-c", "s", p)
-	before, _ := os.ReadFile(p)
 	img := openRW(t, p)
-	if err := img.Resize(2<<20, false); !errors.Is(err, image.ErrUnsupported) {
-		t.Fatalf("got %v", err)
+	before, _ := os.ReadFile(p)
+	if err := img.Resize(32<<10, true); !errors.Is(err, image.ErrUnsupported) {
+		t.Fatalf("shrink with a snapshot: got %v", err)
 	}
-	img.Close()
 	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
-		t.Fatal("refused resize changed the image")
+		t.Fatal("refused shrink changed the image")
 	}
+	if err := img.Resize(8<<20, false); err != nil { // L1 grows from 4 to 256 entries
+		t.Fatal(err)
+	}
+	mustWrite(t, img, pattern(1, 100), 10)
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 8<<20)
+	copy(want, pattern(9, 64<<10))
+	copy(want[10:], pattern(1, 100))
+	checkWritten(t, p, want)
+	qemutest.Img(t, "snapshot", "-a", "s", p) // restores the snapshot's size too
+	checkWritten(t, p, pattern(9, 64<<10))
 }
 
 // TestExternalDataFile writes through images whose data lives in a

@@ -14,7 +14,8 @@ import (
 // Image is a raw disk image backed by an *os.File.
 type Image struct {
 	f        *os.File
-	size     int64
+	fileSize int64
+	size     int64 // fileSize rounded up to whole sectors, as QEMU sees it
 	writable bool
 }
 
@@ -44,7 +45,18 @@ func New(f *os.File, writable bool) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	return &Image{f: f, size: size, writable: writable}, nil
+	return &Image{f: f, fileSize: size, size: roundSector(size), writable: writable}, nil
+}
+
+// roundSector rounds up to a multiple of 512: QEMU's block layer counts
+// sectors, so a raw file's last partial sector reads as zeros.
+func roundSector(n int64) int64 { return (n + 511) &^ 511 }
+
+func (img *Image) grew(end int64) {
+	if end > img.fileSize {
+		img.fileSize = end
+		img.size = max(img.size, roundSector(end))
+	}
 }
 
 // Create makes (or truncates) path as a raw image of size bytes, all holes.
@@ -63,14 +75,34 @@ func Create(path string, size int64) error {
 	return f.Close()
 }
 
-// Size is the file size.
+// Size is the virtual size: the file size rounded up to whole sectors.
 func (img *Image) Size() int64 { return img.size }
 
 // File returns the underlying file.
 func (img *Image) File() *os.File { return img.f }
 
-// ReadAt reads guest bytes; past the end it returns io.EOF.
-func (img *Image) ReadAt(p []byte, off int64) (int, error) { return img.f.ReadAt(p, off) }
+// ReadAt reads guest bytes; the bytes between the end of the file and the
+// end of its last sector read as zeros, and past Size it returns io.EOF.
+func (img *Image) ReadAt(p []byte, off int64) (int, error) {
+	if off >= img.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	p = p[:min(int64(len(p)), img.size-off)]
+	n := 0
+	if off < img.fileSize {
+		var err error
+		n, err = img.f.ReadAt(p[:min(int64(len(p)), img.fileSize-off)], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return n, err
+		}
+	}
+	clear(p[n:])
+	if len(p) < want {
+		return len(p), io.EOF
+	}
+	return len(p), nil
+}
 
 // WriteAt writes guest bytes. Writing past the end grows the image.
 func (img *Image) WriteAt(p []byte, off int64) (int, error) {
@@ -78,9 +110,7 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("%s: %w", img.f.Name(), image.ErrReadOnly)
 	}
 	n, err := img.f.WriteAt(p, off)
-	if end := off + int64(n); end > img.size {
-		img.size = end
-	}
+	img.grew(off + int64(n))
 	return n, err
 }
 
@@ -90,11 +120,11 @@ func (img *Image) WriteZeroes(off, length int64) error {
 	if !img.writable {
 		return fmt.Errorf("%s: %w", img.f.Name(), image.ErrReadOnly)
 	}
-	if off+length > img.size {
+	if off+length > img.fileSize {
 		if err := img.f.Truncate(off + length); err != nil {
 			return err
 		}
-		img.size = off + length
+		img.grew(off + length)
 	}
 	err := unix.Fallocate(int(img.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length)
 	if err == nil {
@@ -125,20 +155,27 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 		return image.Extent{}, fmt.Errorf("%s: extent [%d,+%d) outside the image: %w", img.f.Name(), start, length, image.ErrInvalidArgument)
 	}
 	length = min(length, img.size-start)
+	hole := image.Extent{Start: start, Length: length, Zero: true, Allocated: true, HostOffset: -1}
+	if start >= img.fileSize { // the zero tail of the last sector
+		return hole, nil
+	}
+	length = min(length, img.fileSize-start)
 	ext := image.Extent{Start: start, Length: length, Data: true, Allocated: true, HostOffset: start}
 	fd := int(img.f.Fd())
 	data, err := unix.Seek(fd, start, unix.SEEK_DATA)
 	switch {
 	case errors.Is(err, unix.ENXIO): // only a hole follows
-		return image.Extent{Start: start, Length: length, Zero: true, Allocated: true, HostOffset: -1}, nil
+		hole.Length = length
+		return hole, nil
 	case err != nil:
 		return ext, nil // no hole support: all data
 	case data > start:
-		return image.Extent{Start: start, Length: min(length, data-start), Zero: true, Allocated: true, HostOffset: -1}, nil
+		hole.Length = min(length, data-start)
+		return hole, nil
 	}
-	hole, err := unix.Seek(fd, start, unix.SEEK_HOLE)
-	if err == nil && hole > start {
-		ext.Length = min(length, hole-start)
+	next, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+	if err == nil && next > start {
+		ext.Length = min(length, next-start)
 	}
 	return ext, nil
 }
