@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -414,6 +415,13 @@ func TestHostileBackingLoops(t *testing.T) {
 		if err != nil || !bytes.Equal(got, orig) {
 			t.Fatalf("%s changed", p)
 		}
+	}
+	// A backing file that does not exist is an error, not a panic.
+	missing := filepath.Join(dir, "missing.qcow2")
+	qemutest.Img(t, "create", "-f", "qcow2", "-u", "-b", "nowhere.qcow2", "-F", "qcow2", missing, "1M")
+	_, err = Open(missing, nil)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("missing backing file: %v", err)
 	}
 	// A short MaxChainDepth applies.
 	_, err = Open(a, &OpenOptions{MaxChainDepth: 3})
