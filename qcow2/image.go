@@ -87,8 +87,9 @@ type Image struct {
 	ccache   *lru[uint64, []byte] // decompressed clusters by L2 descriptor
 	codec    *codec
 	mu       sync.RWMutex
-	alloc    *refcounts // write state, nil when read-only
-	readErr  error      // set when guest data cannot be read (encryption)
+	alloc    *refcounts  // write state, nil when read-only
+	readErr  error       // set when guest data cannot be read (encryption)
+	meta     metadataSet // metadata clusters, for the overlap check (overlap.go)
 	closed   bool
 	chainLen int
 	// noHostFiles is set by NewReader: the image is not a host file, so

@@ -184,6 +184,7 @@ func (rc *refcounts) newBlock(k int64) (*refblock, error) {
 	rc.end++
 	b := &refblock{off: at * cs, data: make([]byte, cs), dirtyFrom: 0, dirtyUntil: int(cs)}
 	rc.blocks[k] = b
+	rc.img.noteMetadata(at, 1)
 	rc.table[k] = uint64(at * cs)
 	rc.markTable(k)
 	return b, rc.add(at, 1)
@@ -211,6 +212,7 @@ func (rc *refcounts) growTable(minEntries int64) error {
 	rc.oldTables = append(rc.oldTables, [2]int64{oldFirst, oldCount})
 	at := rc.end
 	rc.end += clusters
+	rc.img.noteMetadata(at, clusters)
 	table := make([]uint64, clusters*cs/8)
 	copy(table, rc.table)
 	rc.table, rc.tableOff, rc.tableMoved = table, at*cs, true

@@ -91,6 +91,7 @@ func (img *Image) growL1(entries int64) error {
 	if err != nil {
 		return err
 	}
+	img.noteMetadata(first, clusters)
 	if err := img.alloc.flush(); err != nil {
 		return err
 	}

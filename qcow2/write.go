@@ -195,6 +195,7 @@ func (img *Image) l2ForWrite(l1Index int64) (t *l2Table, fresh bool, err error) 
 	if err != nil {
 		return nil, false, err
 	}
+	img.noteMetadata(c, 1)
 	return &l2Table{off: c * img.hdr.ClusterSize(), entries: entries}, true, nil
 }
 
@@ -267,6 +268,9 @@ func (img *Image) writeChunk(p []byte, off int64) error {
 				return img.errorf(image.ErrCorrupt, "cluster offset %#x (L2 table %#x index %d) is not cluster aligned", cw.host, t.off, cw.l2Index)
 			}
 			if err := img.checkDataCluster(cw.host, t.off, cw.l2Index); err != nil {
+				return err
+			}
+			if err := img.checkOverlap(cw.host); err != nil {
 				return err
 			}
 		default:
