@@ -3,7 +3,10 @@
 # run, alternating the two tools round by round, and prints a table of
 # medians, min-max, ratios, peak RSS and output sizes.
 #
-#   scripts/bench.sh [WORKDIR]       ROUNDS=3 SIZE_MIB=2048 by default
+#   scripts/bench.sh [WORKDIR]       ROUNDS=3 SIZE_MIB=2048 OUT_DIR=WORKDIR
+#
+# OUT_DIR=/dev/shm keeps the outputs in memory, which takes the disk's
+# write-back noise out of the comparison on small cloud VMs.
 #
 # The input is a disk-like raw image: an ext4 file system filled from
 # /usr/share and /usr/bin (text, binaries, compressed files), a region of
@@ -14,6 +17,7 @@ cd "$(dirname "$0")/.."
 work=${1:-/tmp/qimg-bench}
 rounds=${ROUNDS:-3}
 size_mib=${SIZE_MIB:-2048}
+out_dir=${OUT_DIR:-$work}
 mkdir -p "$work" bin
 go build -o bin/qimg ./cmd/qimg
 qimg=$PWD/bin/qimg
@@ -53,11 +57,12 @@ results=$work/results.txt
 run() { # tool op-index round
 	local tool=$1 name input args out bin
 	IFS='|' read -r name input args <<<"${ops[$2]}"
-	out=$work/out.$tool
+	out=$out_dir/out.$tool
 	rm -f "$out"
 	bin=qemu-img
 	[ "$tool" = qimg ] && bin=$qimg
 	# shellcheck disable=SC2086
+	sync # start each run with no dirty pages from the previous one
 	/usr/bin/time -f "%e %M" -o "$work/time.$tool" "$bin" convert $args "$work/$input" "$out"
 	read -r secs rss <"$work/time.$tool"
 	echo "$2|$tool|$secs|$rss|$(stat -c %s "$out")" >>"$results"
