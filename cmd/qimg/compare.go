@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/qcow2"
 )
 
 func newCompareCmd(e *env) *cobra.Command {
@@ -36,12 +35,12 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 				}
 				return &exitError{code: 2, msg: err.Error()}
 			}
-			a, _, err := openImage(args[0], fmt1, false, qcow2.FollowBacking)
+			a, _, err := openImage(args[0], fmt1, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}
 			defer a.Close()
-			b, _, err := openImage(args[1], fmt2, false, qcow2.FollowBacking)
+			b, _, err := openImage(args[1], fmt2, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}

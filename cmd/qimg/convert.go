@@ -11,7 +11,6 @@ import (
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/convert"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
 )
 
 func newConvertCmd(e *env) *cobra.Command {
@@ -123,7 +122,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if _, err := os.Stat(dst); noCreate && err != nil {
 				return openFailure(dst, outFmt, err)
 			}
-			img, _, err := openImage(src, srcFmt, false, qcow2.FollowBacking)
+			img, _, err := openImage(src, srcFmt, false, e.chainPolicy())
 			if err != nil {
 				return err
 			}

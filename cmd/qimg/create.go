@@ -143,7 +143,7 @@ func create(e *env, path, format, optList, backing, backingFmt string, size int6
 			if backingFmt != "" && !knownFormat(backingFmt) {
 				return fail("%s: Could not open '%s': Unknown driver '%s'\nCould not open backing image.", path, full, backingFmt)
 			}
-			img, detected, err := convert.Open(full, convert.OpenOptions{Format: backingFmt, Backing: qcow2.FollowBacking})
+			img, detected, err := convert.Open(full, convert.OpenOptions{Format: backingFmt, Backing: e.chainPolicy()})
 			if err != nil {
 				msg := reason(full, err)
 				switch {

@@ -28,7 +28,7 @@ unless --backing-chain is given, and never writes to the image.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			infos, err := collectInfo(args[0], format, chain)
+			infos, err := collectInfo(args[0], format, chain, e.untrusted)
 			if err != nil {
 				return err
 			}
@@ -62,8 +62,9 @@ unless --backing-chain is given, and never writes to the image.`,
 	return cmd
 }
 
-// collectInfo describes the image, and with chain its backing files.
-func collectInfo(path, format string, chain bool) ([]*report.ImageInfo, error) {
+// collectInfo describes the image, and with chain its backing files
+// (which untrusted refuses to open).
+func collectInfo(path, format string, chain, untrusted bool) ([]*report.ImageInfo, error) {
 	var infos []*report.ImageInfo
 	seen := map[string]bool{}
 	for depth := 0; ; depth++ {
@@ -81,6 +82,9 @@ func collectInfo(path, format string, chain bool) ([]*report.ImageInfo, error) {
 		infos = append(infos, in)
 		if !chain || in.BackingFilename == "" {
 			return infos, nil
+		}
+		if untrusted {
+			return nil, fail("Could not open '%s': backing file '%s' not opened: --untrusted refuses backing files", path, in.BackingFilename)
 		}
 		path, format = in.FullBackingFilename, in.BackingFormat
 	}

@@ -20,6 +20,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/qimg/qimg/qcow2"
 )
 
 // version is the qimg version; set at link time with
@@ -80,6 +82,18 @@ type env struct {
 	ctx    context.Context
 	stdout io.Writer
 	stderr io.Writer
+	// untrusted refuses images that name a backing or data file
+	// (--untrusted): a name inside an image must not make qimg read an
+	// arbitrary host file.
+	untrusted bool
+}
+
+// chainPolicy is how commands that read guest data treat backing files.
+func (e *env) chainPolicy() qcow2.BackingPolicy {
+	if e.untrusted {
+		return qcow2.RefuseBacking
+	}
+	return qcow2.FollowBacking
 }
 
 // run executes one qimg command line and returns the exit code.
@@ -138,7 +152,9 @@ error; the exit code is 1 unless a command documents otherwise.
 Backing files named inside an image are followed by commands that read
 guest data (convert, compare, map, measure), resolved relative to the
 image's directory as QEMU does, at most 64 levels deep. 'qimg info'
-never opens them unless --backing-chain is given.`,
+never opens them unless --backing-chain is given. For images from an
+untrusted source, --untrusted makes every command refuse an image that
+names a backing or external data file.`,
 		Version:           version,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
@@ -148,6 +164,8 @@ never opens them unless --backing-chain is given.`,
 			return usageError("Not enough arguments")
 		},
 	}
+	root.PersistentFlags().BoolVar(&e.untrusted, "untrusted", false,
+		"refuse images that name a backing or external data file (for input from untrusted sources)")
 	root.SetVersionTemplate(versionText())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%s", err.Error())

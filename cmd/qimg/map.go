@@ -46,7 +46,7 @@ and fails on compressed clusters as qemu-img does.`,
 			if format != "" && !knownFormat(format) {
 				return fail("Could not open '%s': Unknown driver '%s'", args[0], format)
 			}
-			chain, err := report.OpenChain(args[0], format)
+			chain, err := report.OpenChain(args[0], format, e.untrusted)
 			if err != nil {
 				return openFailure(args[0], format, err)
 			}

@@ -70,7 +70,7 @@ qemu-img's, so the numbers are the same.`,
 				}
 			}
 			if len(args) == 1 {
-				img, srcFmt, err := openImage(args[0], format, false, qcow2.FollowBacking)
+				img, srcFmt, err := openImage(args[0], format, false, e.chainPolicy())
 				if err != nil {
 					return err
 				}

@@ -50,7 +50,7 @@ Prints "Image resized." unless -q.`,
 			if format != "" && !knownFormat(format) {
 				return fail("Could not open '%s': Unknown driver '%s'", path, format)
 			}
-			img, detected, err := openImage(path, format, true, qcow2.FollowBacking)
+			img, detected, err := openImage(path, format, true, e.chainPolicy())
 			if err != nil {
 				return err
 			}

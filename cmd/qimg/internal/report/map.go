@@ -48,7 +48,8 @@ const MaxChain = qcow2.DefaultMaxChainDepth
 
 // OpenChain opens path (format "" probes) and every backing file below it,
 // each layer without its backing so that map can tell the layers apart.
-func OpenChain(path, format string) (*Chain, error) {
+// With untrusted, an image that names a backing or data file is refused.
+func OpenChain(path, format string, untrusted bool) (*Chain, error) {
 	c := &Chain{}
 	name := path
 	for depth := 0; ; depth++ {
@@ -56,7 +57,7 @@ func OpenChain(path, format string) (*Chain, error) {
 			c.Close()
 			return nil, fmt.Errorf("%s: backing chain deeper than %d: %w", path, MaxChain, image.ErrLimit)
 		}
-		l, err := openLayer(name, format)
+		l, err := openLayer(name, format, untrusted)
 		if err != nil {
 			c.Close()
 			if depth > 0 {
@@ -73,8 +74,12 @@ func OpenChain(path, format string) (*Chain, error) {
 	}
 }
 
-func openLayer(name, format string) (*layer, error) {
-	img, format, err := convert.Open(name, convert.OpenOptions{Format: format, Backing: qcow2.IgnoreBacking})
+func openLayer(name, format string, untrusted bool) (*layer, error) {
+	policy := qcow2.IgnoreBacking // the chain is walked here, layer by layer
+	if untrusted {
+		policy = qcow2.RefuseBacking
+	}
+	img, format, err := convert.Open(name, convert.OpenOptions{Format: format, Backing: policy})
 	if err != nil {
 		return nil, err
 	}
