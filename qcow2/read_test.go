@@ -833,19 +833,7 @@ func rewriteExtensions(t *testing.T, path string, edit func([]ext) []ext) {
 // patchU64 rewrites the big-endian 64-bit field at off.
 func patchU64(t *testing.T, path string, off int64, fn func(uint64) uint64) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [8]byte
-	if _, err := f.ReadAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-	binary.BigEndian.PutUint64(b[:], fn(binary.BigEndian.Uint64(b[:])))
-	if _, err := f.WriteAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
+	putU64(t, path, off, fn(u64At(t, path, off)))
 }
 
 func TestReadUnknownFeatures(t *testing.T) {

@@ -54,11 +54,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 				outFmt = "raw"
 			}
 			optList := joinOptions(options)
-			if optList != "" && qfmt.HasHelp(optList) {
-				if !knownFormat(outFmt) {
-					return formatError(outFmt)
-				}
-				_, err := fmt.Fprint(e.stdout, createHelp(outFmt))
+			if asked, err := e.optionsHelp(outFmt, optList); asked {
 				return err
 			}
 			if !knownFormat(outFmt) {

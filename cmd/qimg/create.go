@@ -64,11 +64,7 @@ Prints qemu-img's "Formatting 'FILENAME', fmt=..." line unless -q.`,
 				format = "raw"
 			}
 			optList := joinOptions(options)
-			if optList != "" && qfmt.HasHelp(optList) {
-				if !knownFormat(format) {
-					return formatError(format)
-				}
-				_, err := fmt.Fprint(e.stdout, createHelp(format))
+			if asked, err := e.optionsHelp(format, optList); asked {
 				return err
 			}
 			path := args[0]

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math/bits"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
@@ -35,6 +36,19 @@ func createOptsFor(format string) []qfmt.OptDesc {
 		return rawCreateOpts
 	}
 	return qcow2CreateOpts
+}
+
+// optionsHelp prints the creation options of format when the -o list asks
+// for help (-o help, -o ?), and reports whether it did.
+func (e *env) optionsHelp(format, optList string) (bool, error) {
+	if optList == "" || !qfmt.HasHelp(optList) {
+		return false, nil
+	}
+	if !knownFormat(format) {
+		return true, formatError(format)
+	}
+	_, err := fmt.Fprint(e.stdout, createHelp(format))
+	return true, err
 }
 
 // createHelp is "qemu-img create -f FMT -o help". qemu-img lists only the
