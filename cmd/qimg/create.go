@@ -151,9 +151,6 @@ func create(e *env, path, format, optList, backing, backingFmt string, size int6
 				return hinted(fail("%s: %s", path, msg), "Could not open backing image.")
 			}
 			bsize := img.Size()
-			if detected == convert.FormatRaw {
-				bsize = report.RawSize(bsize)
-			}
 			img.Close()
 			if backingFmt == "" {
 				return hinted(fail("%s: Backing file specified without backing format", path), "Detected format of "+detected+".")

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/cmd/qimg/internal/report"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/qcow2"
 )
@@ -70,15 +69,12 @@ qemu-img's, so the numbers are the same.`,
 				}
 			}
 			if len(args) == 1 {
-				img, srcFmt, err := openImage(args[0], format, false, e.chainPolicy())
+				img, _, err := openImage(args[0], format, false, e.chainPolicy())
 				if err != nil {
 					return err
 				}
 				defer img.Close()
 				size = img.Size()
-				if srcFmt == "raw" {
-					size = report.RawSize(size)
-				}
 				if q, ok := img.(*qcow2.Image); ok {
 					// Bitmaps are shown when source and target both
 					// support them (qcow2 v3).

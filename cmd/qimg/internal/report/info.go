@@ -114,13 +114,9 @@ func qcow2Specific(h *qcow2.Header) qfmt.Dict {
 	return d.Add("compression-type", h.CompressionName())
 }
 
-// RawSize is the virtual size QEMU gives a raw file: its size rounded up
-// to whole 512-byte sectors.
-func RawSize(fileSize int64) int64 { return (fileSize + 511) &^ 511 }
-
-// RawInfo describes a raw image file of fileSize bytes.
-func RawInfo(filename string, fileSize int64) (*ImageInfo, error) {
-	size := RawSize(fileSize)
+// RawInfo describes a raw image file whose virtual size (raw.Image.Size:
+// whole sectors) is size.
+func RawInfo(filename string, size int64) (*ImageInfo, error) {
 	usage, err := DiskUsage(filename)
 	if err != nil {
 		return nil, err

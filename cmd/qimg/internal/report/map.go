@@ -79,7 +79,7 @@ func openLayer(name, format string, untrusted bool) (*layer, error) {
 	if untrusted {
 		policy = qcow2.RefuseBacking
 	}
-	img, format, err := convert.Open(name, convert.OpenOptions{Format: format, Backing: policy})
+	img, _, err := convert.Open(name, convert.OpenOptions{Format: format, Backing: policy})
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +101,6 @@ func openLayer(name, format string, untrusted bool) (*layer, error) {
 				return nil, err
 			}
 		}
-	}
-	if format == convert.FormatRaw {
-		l.size = RawSize(l.size)
 	}
 	return l, nil
 }
