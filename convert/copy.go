@@ -184,20 +184,16 @@ func (c *copier) fill(u *unit) error {
 
 // read fills u.buf from the source, reading only extents that hold data.
 func (c *copier) read(u *unit) error {
-	for pos := u.off; pos < u.off+u.n; {
-		e, err := c.src.Extent(pos, u.off+u.n-pos)
+	for e, err := range image.Extents(c.src, u.off, u.n) {
 		if err != nil {
 			return err
 		}
-		dst := u.buf[pos-u.off : e.End()-u.off]
-		if e.Data {
-			if _, err := c.src.ReadAt(dst, pos); err != nil && !errors.Is(err, io.EOF) {
-				return err
-			}
-		} else {
+		dst := u.buf[e.Start-u.off : e.End()-u.off]
+		if !e.Data {
 			clear(dst)
+		} else if _, err := c.src.ReadAt(dst, e.Start); err != nil && !errors.Is(err, io.EOF) {
+			return err
 		}
-		pos = e.End()
 	}
 	return nil
 }

@@ -32,9 +32,7 @@ func ExampleImage_extents() {
 	}
 
 	var data, zero int64
-	var disk image.Image = img
-	for off := int64(0); off < disk.Size(); {
-		e, err := disk.Extent(off, disk.Size()-off)
+	for e, err := range image.Extents(img, 0, img.Size()) {
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -43,7 +41,6 @@ func ExampleImage_extents() {
 		} else {
 			zero += e.Length
 		}
-		off = e.End()
 	}
 	fmt.Printf("data %d MiB, holes %d MiB\n", data>>20, zero>>20)
 	// Output: data 1 MiB, holes 3 MiB

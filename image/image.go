@@ -1,7 +1,9 @@
 package image
 
 import (
+	"fmt"
 	"io"
+	"iter"
 )
 
 // Image is a virtual disk: a fixed-size array of bytes that may be backed by
@@ -70,4 +72,34 @@ func (e Extent) SameStatus(next Extent) bool {
 		return false
 	}
 	return e.HostOffset < 0 || e.HostOffset+e.Length == next.HostOffset
+}
+
+// Extents iterates over the extents of img that cover [start, start+length),
+// in order, clamped to the image. It stops at the first error, which it
+// yields with a zero Extent.
+//
+//	for e, err := range image.Extents(img, 0, img.Size()) {
+//		if err != nil { return err }
+//		if !e.Data { continue } // a hole: nothing to read
+//		...
+//	}
+func Extents(img Image, start, length int64) iter.Seq2[Extent, error] {
+	return func(yield func(Extent, error) bool) {
+		end := min(start+length, img.Size())
+		for off := max(start, 0); off < end; {
+			e, err := img.Extent(off, end-off)
+			if err != nil {
+				yield(Extent{}, err)
+				return
+			}
+			if e.Length <= 0 {
+				yield(Extent{}, fmt.Errorf("extent at %d has no length: %w", off, ErrCorrupt))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+			off = e.End()
+		}
+	}
 }
