@@ -3,6 +3,7 @@ package convert
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 
@@ -102,8 +103,23 @@ func convertInto(ctx context.Context, src image.Image, dst string, o Options) er
 	return err
 }
 
+// Target is what a conversion writes to: every writable image, and
+// write-only encoders of stream formats. Conversion calls WriteAt and
+// WriteZeroes in strictly increasing offset order, never overlapping, so
+// sequential formats (a VMDK stream, a VHD) can be written front to back.
+type Target interface {
+	io.WriterAt
+	// WriteZeroes makes [off, off+length) read as zeros.
+	WriteZeroes(off, length int64) error
+	// Size is the virtual size of the target.
+	Size() int64
+	// Flush makes everything written durable.
+	Flush() error
+	Close() error
+}
+
 // createTarget makes the output image inside the temporary file f.
-func createTarget(name string, f *os.File, size int64, o Options) (image.WritableImage, error) {
+func createTarget(name string, f *os.File, size int64, o Options) (Target, error) {
 	switch o.Format {
 	case FormatQCOW2:
 		opts := o.QCOW2

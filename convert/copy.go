@@ -35,7 +35,7 @@ type unit struct {
 // copier carries one conversion's settings between its goroutines.
 type copier struct {
 	src        image.Image
-	dst        image.WritableImage
+	dst        Target
 	qdst       *qcow2.Image // dst when it is qcow2, for compression
 	base       image.Image  // the target's backing file, compared against
 	compress   bool
@@ -47,7 +47,7 @@ type copier struct {
 	bufs       sync.Pool
 }
 
-func newCopier(src image.Image, dst image.WritableImage, o Options, targetZero bool) *copier {
+func newCopier(src image.Image, dst Target, o Options, targetZero bool) *copier {
 	c := &copier{src: src, dst: dst, compress: o.Compress, targetZero: targetZero,
 		sparse: o.sparseSize(), dense: o.SparseSize < 0, block: 4096}
 	if q, ok := dst.(*qcow2.Image); ok {
@@ -66,7 +66,7 @@ func newCopier(src image.Image, dst image.WritableImage, o Options, targetZero b
 // copyImage copies src into dst with a pool of workers and one writer that
 // stores units in guest order, so memory stays bounded by the units in
 // flight whatever the image size.
-func copyImage(ctx context.Context, src image.Image, dst image.WritableImage, o Options, targetZero bool) error {
+func copyImage(ctx context.Context, src image.Image, dst Target, o Options, targetZero bool) error {
 	c := newCopier(src, dst, o, targetZero)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
