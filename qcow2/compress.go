@@ -11,11 +11,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/deflate"
 )
-
-// deflateWindow is the window QEMU inflates qcow2 clusters with
-// (inflateInit2(-12)); a larger window produces clusters QEMU cannot read.
-const deflateWindow = 4096
 
 // codec compresses and decompresses single clusters in one image's
 // compression type. Its methods are safe for concurrent use: decoders and
@@ -24,7 +21,6 @@ type codec struct {
 	typ         uint8
 	clusterSize int64
 	inflaters   sync.Pool // flate.Resetter readers
-	deflaters   sync.Pool // *flate.Writer
 	zdec        sync.Pool // *zstd.Decoder
 	zenc        *zstd.Encoder
 	zencOnce    sync.Once
@@ -97,25 +93,9 @@ func (c *codec) compress(src []byte) ([]byte, error) {
 	var out []byte
 	switch c.typ {
 	case CompressionZlib:
-		w, _ := c.deflaters.Get().(*flate.Writer)
-		var buf bytes.Buffer
-		buf.Grow(len(src))
-		if w == nil {
-			var err error
-			if w, err = flate.NewWriterWindow(&buf, deflateWindow); err != nil {
-				return nil, err
-			}
-		} else {
-			w.Reset(&buf)
-		}
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		c.deflaters.Put(w)
-		out = buf.Bytes()
+		// QEMU inflates with a 4 KiB window: internal/deflate never
+		// reaches farther back, and compresses like zlib does.
+		out = deflate.Compress(make([]byte, 0, len(src)/2), src)
 	case CompressionZstd:
 		c.zencOnce.Do(func() {
 			c.zenc, c.zencErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1),
