@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -98,7 +99,9 @@ func (c *codec) compress(src []byte) ([]byte, error) {
 		out = deflate.Compress(make([]byte, 0, len(src)/2), src)
 	case CompressionZstd:
 		c.zencOnce.Do(func() {
-			c.zenc, c.zencErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1),
+			// EncodeAll runs at most "concurrency" calls at a time: one
+			// per CPU, or parallel conversion would compress serially.
+			c.zenc, c.zencErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 				zstd.WithEncoderCRC(false), zstd.WithWindowSize(zstdWindow(c.clusterSize)))
 		})
 		if c.zencErr != nil {
