@@ -1,0 +1,67 @@
+package vdi_test
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/image"
+)
+
+// Reading a VDI image made by qemu-img: Detect recognises it from its
+// first bytes, Extent skips the blocks that hold no data, and ReadAt reads
+// guest bytes.
+func ExampleOpen() {
+	dir, err := os.MkdirTemp("", "vdi-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	raw := filepath.Join(dir, "disk.raw")
+	disk := make([]byte, 4<<20)
+	copy(disk[1<<20:], "hello, vdi!")
+	if err := os.WriteFile(raw, disk, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	path := filepath.Join(dir, "disk.vdi")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "vdi", raw, path).CombinedOutput(); err != nil {
+		log.Fatalf("qemu-img: %v\n%s", err, out)
+	}
+
+	head := make([]byte, 4096)
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f.ReadAt(head, 0)
+	f.Close()
+	fmt.Println("VDI:", vdi.Detect(head))
+
+	img, err := vdi.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	var data int64
+	for e, err := range image.Extents(img, 0, img.Size()) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if e.Data {
+			data += e.Length
+		}
+	}
+	buf := make([]byte, 11)
+	if _, err := img.ReadAt(buf, 1<<20); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s, %d MiB, %d MiB stored\n", img.Subformat(), img.Size()>>20, data>>20)
+	fmt.Printf("%q\n", buf)
+	// Output:
+	// VDI: true
+	// dynamic, 4 MiB, 1 MiB stored
+	// "hello, vdi!"
+}
