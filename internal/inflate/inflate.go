@@ -1,0 +1,487 @@
+// Package inflate decodes raw deflate streams (RFC 1951) held in memory
+// into a buffer of known size: what reading a compressed qcow2 cluster
+// needs.
+//
+// Go's and klauspost's inflaters read through io.ByteReader one byte at a
+// time, which makes decompression the bottleneck of converting a
+// compressed image. Here the whole stream is a slice, so the decoder
+// refills its 64-bit bit buffer eight bytes at a time and decodes Huffman
+// symbols through two-level lookup tables, as zlib does.
+//
+// Output is bounded by len(dst): a stream that would produce more is cut
+// there (QEMU does the same with a cluster), so hostile input can never
+// make it write or allocate more.
+package inflate
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+)
+
+// Errors, for streams that are not valid deflate data.
+var (
+	ErrCorrupt = errors.New("inflate: corrupt deflate stream")
+	// ErrShort means the stream ended before dst was full.
+	ErrShort = errors.New("inflate: stream ends before the output is full")
+)
+
+// Decompress inflates src into dst and returns how many bytes it wrote:
+// len(dst) when the stream holds at least that much (the rest is ignored),
+// fewer with ErrShort when it ends early.
+func Decompress(dst, src []byte) (int, error) {
+	d := decoder{src: src, dst: dst}
+	for d.out < len(dst) {
+		final, err := d.block()
+		if err != nil || d.out == len(dst) {
+			if errors.Is(err, errFull) {
+				err = nil
+			}
+			return d.out, err
+		}
+		if final {
+			return d.out, ErrShort
+		}
+	}
+	return d.out, nil
+}
+
+// errFull stops decoding when dst is full.
+var errFull = errors.New("output full")
+
+type decoder struct {
+	src   []byte
+	pos   int // next byte of src to load into bits
+	bits  uint64
+	nbits uint
+	over  uint // bits loaded past the end of src (as zeros)
+	dst   []byte
+	out   int
+	lit   table
+	dist  table
+}
+
+// refill loads bytes until at least 56 bits are buffered. Past the end of
+// the input it loads zeros and counts them, so that running out is an
+// error only if those bits are used.
+func (d *decoder) refill() {
+	if d.pos+8 <= len(d.src) {
+		d.bits |= binary.LittleEndian.Uint64(d.src[d.pos:]) << d.nbits
+		d.pos += int(63-d.nbits) >> 3
+		d.nbits |= 56
+		return
+	}
+	for d.nbits <= 56 {
+		if d.pos < len(d.src) {
+			d.bits |= uint64(d.src[d.pos]) << d.nbits
+			d.pos++
+		} else {
+			d.over += 8
+		}
+		d.nbits += 8
+	}
+}
+
+// need reports whether n bits are available that came from the input.
+func (d *decoder) take(n uint) (uint64, error) {
+	if d.nbits < n {
+		d.refill()
+	}
+	if d.nbits-n < d.over {
+		return 0, ErrShort
+	}
+	v := d.bits & (1<<n - 1)
+	d.bits >>= n
+	d.nbits -= n
+	return v, nil
+}
+
+func (d *decoder) block() (final bool, err error) {
+	hdr, err := d.take(3)
+	if err != nil {
+		return false, err
+	}
+	final = hdr&1 != 0
+	switch hdr >> 1 {
+	case 0:
+		return final, d.stored()
+	case 1:
+		if !d.lit.build(fixedLit[:]) || !d.dist.build(fixedDist[:]) {
+			return false, ErrCorrupt
+		}
+	case 2:
+		if err := d.dynamicTables(); err != nil {
+			return false, err
+		}
+	default:
+		return false, ErrCorrupt
+	}
+	return final, d.huffman()
+}
+
+func (d *decoder) stored() error {
+	d.take(d.nbits % 8) // skip to a byte boundary
+	v, err := d.take(32)
+	if err != nil {
+		return err
+	}
+	n := int(v & 0xffff)
+	if uint16(v>>16) != ^uint16(n) {
+		return ErrCorrupt
+	}
+	for ; n > 0; n-- { // rare: stored blocks hold incompressible data
+		if d.out == len(d.dst) {
+			return errFull
+		}
+		b, err := d.take(8)
+		if err != nil {
+			return err
+		}
+		d.dst[d.out] = byte(b)
+		d.out++
+	}
+	return nil
+}
+
+var clOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+
+func (d *decoder) dynamicTables() error {
+	v, err := d.take(14)
+	if err != nil {
+		return err
+	}
+	nlit, ndist, ncl := int(v&31)+257, int(v>>5&31)+1, int(v>>10)+4
+	if nlit > 286 || ndist > 30 {
+		return ErrCorrupt
+	}
+	var clLens [19]uint8
+	for i := range ncl {
+		l, err := d.take(3)
+		if err != nil {
+			return err
+		}
+		clLens[clOrder[i]] = uint8(l)
+	}
+	var cl table
+	if !cl.build(clLens[:]) {
+		return ErrCorrupt
+	}
+	var lens [286 + 30]uint8
+	for i := 0; i < nlit+ndist; {
+		sym, err := d.decode(&cl)
+		if err != nil {
+			return err
+		}
+		rep, val := 1, uint8(sym)
+		switch sym {
+		case 16:
+			if i == 0 {
+				return ErrCorrupt
+			}
+			n, err := d.take(2)
+			rep, val = 3+int(n), lens[i-1]
+			if err != nil {
+				return err
+			}
+		case 17, 18:
+			extra, base := uint(3), 3
+			if sym == 18 {
+				extra, base = 7, 11
+			}
+			n, err := d.take(extra)
+			if err != nil {
+				return err
+			}
+			rep, val = base+int(n), 0
+		}
+		if i+rep > nlit+ndist {
+			return ErrCorrupt
+		}
+		for range rep {
+			lens[i] = val
+			i++
+		}
+	}
+	if lens[256] == 0 || !d.lit.build(lens[:nlit]) || !d.dist.build(lens[nlit:nlit+ndist]) {
+		return ErrCorrupt
+	}
+	return nil
+}
+
+var (
+	lengthBase  = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+	lengthExtra = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	distBase    = [30]uint16{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	distExtra   = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+	fixedLit    = fixedLitLens()
+	// The fixed distance code has 32 five-bit codes; 30 and 31 never occur.
+	fixedDist = [32]uint8{5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5}
+)
+
+func fixedLitLens() [288]uint8 {
+	var l [288]uint8
+	for i := range l {
+		switch {
+		case i < 144:
+			l[i] = 8
+		case i < 256:
+			l[i] = 9
+		case i < 280:
+			l[i] = 7
+		default:
+			l[i] = 8
+		}
+	}
+	return l
+}
+
+// huffman decodes the symbols of one compressed block: a fast loop while
+// input and output are far from their ends, then the careful one.
+func (d *decoder) huffman() error {
+	done, err := d.huffmanFast()
+	if done || err != nil {
+		return err
+	}
+	dst := d.dst
+	for {
+		if d.out == len(dst) {
+			// Like zlib with a full output buffer: stop here, whatever
+			// follows.
+			return errFull
+		}
+		if d.nbits < 48 {
+			d.refill()
+		}
+		sym, err := d.decode(&d.lit)
+		if err != nil {
+			return err
+		}
+		switch {
+		case sym < 256:
+			dst[d.out] = byte(sym)
+			d.out++
+			continue
+		case sym == 256:
+			return nil
+		case sym > 285:
+			return ErrCorrupt
+		}
+		lc := sym - 257
+		extra, err := d.take(uint(lengthExtra[lc]))
+		if err != nil {
+			return err
+		}
+		length := int(lengthBase[lc]) + int(extra)
+		dc, err := d.decode(&d.dist)
+		if err != nil {
+			return err
+		}
+		if dc > 29 {
+			return ErrCorrupt
+		}
+		extra, err = d.take(uint(distExtra[dc]))
+		if err != nil {
+			return err
+		}
+		dist := int(distBase[dc]) + int(extra)
+		if dist > d.out {
+			return ErrCorrupt // reaches before the start of the output
+		}
+		n := min(length, len(dst)-d.out)
+		from := d.out - dist
+		if dist >= n {
+			copy(dst[d.out:d.out+n], dst[from:from+n])
+		} else {
+			for i := range n { // overlapping: byte by byte repeats the run
+				dst[d.out+i] = dst[from+i]
+			}
+		}
+		d.out += n
+		if n < length {
+			return errFull
+		}
+	}
+}
+
+// huffmanFast decodes while at least 16 input bytes and 258 output bytes
+// remain, so no bound needs checking per symbol: a refill of 8 bytes gives
+// 56 bits, enough for a length code with its extra bits (20) and a
+// distance code with its extra bits (28). It reports whether it reached
+// the end of the block.
+func (d *decoder) huffmanFast() (bool, error) {
+	src, dst := d.src, d.dst
+	bitbuf, nbits, pos, out := d.bits, d.nbits, d.pos, d.out
+	lit, dist := d.lit.entries, d.dist.entries
+	defer func() { d.bits, d.nbits, d.pos, d.out = bitbuf, nbits, pos, out }()
+	for pos+16 <= len(src) && out+maxMatchLen <= len(dst) {
+		bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
+		pos += int(63-nbits) >> 3
+		nbits |= 56
+		e := lit[bitbuf&(1<<primaryBits-1)]
+		if e&linkFlag != 0 {
+			e = lit[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
+		}
+		l := uint(e & 0xff)
+		if l == 0 {
+			return false, ErrCorrupt
+		}
+		bitbuf >>= l
+		nbits -= l
+		sym := int(e >> 8)
+		if sym < 256 {
+			dst[out] = byte(sym)
+			out++
+			continue
+		}
+		if sym == 256 {
+			return true, nil
+		}
+		if sym > 285 {
+			return false, ErrCorrupt
+		}
+		lc := sym - 257
+		n := uint(lengthExtra[lc])
+		length := int(lengthBase[lc]) + int(bitbuf&(1<<n-1))
+		bitbuf >>= n
+		nbits -= n
+		e = dist[bitbuf&(1<<primaryBits-1)]
+		if e&linkFlag != 0 {
+			e = dist[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
+		}
+		l = uint(e & 0xff)
+		dc := int(e >> 8)
+		if l == 0 || dc > 29 {
+			return false, ErrCorrupt
+		}
+		bitbuf >>= l
+		nbits -= l
+		n = uint(distExtra[dc])
+		dd := int(distBase[dc]) + int(bitbuf&(1<<n-1))
+		bitbuf >>= n
+		nbits -= n
+		if dd > out {
+			return false, ErrCorrupt
+		}
+		from := out - dd
+		if dd >= length {
+			copy(dst[out:out+length], dst[from:from+length])
+		} else {
+			for i := range length {
+				dst[out+i] = dst[from+i]
+			}
+		}
+		out += length
+	}
+	return false, nil
+}
+
+const maxMatchLen = 258
+
+// table is a two-level Huffman decoding table: the first primaryBits bits
+// index entries that hold a symbol and its length, or point to a second
+// level for longer codes.
+type table struct {
+	entries []uint32 // sym<<8 | length, or linkFlag | offset<<8 | subBits
+	maxLen  uint
+}
+
+const (
+	primaryBits = 9
+	linkFlag    = 1 << 31
+)
+
+// build makes the table for a canonical code given by lens. It reports
+// false for an over-subscribed code, or an incomplete one other than a
+// single one-bit code (what zlib accepts).
+func (t *table) build(lens []uint8) bool {
+	var count [16]int
+	for _, l := range lens {
+		count[l]++
+	}
+	count[0] = 0
+	left := 1
+	used := 0
+	maxLen := uint(0)
+	for b := 1; b < 16; b++ {
+		left = left<<1 - count[b]
+		if left < 0 {
+			return false
+		}
+		used += count[b]
+		if count[b] > 0 {
+			maxLen = uint(b)
+		}
+	}
+	if left > 0 && !(used == 1 && maxLen == 1) && used != 0 {
+		return false
+	}
+	t.maxLen = maxLen
+	var next [16]uint32
+	code := uint32(0)
+	for b := 1; b < 16; b++ {
+		code = (code + uint32(count[b-1])) << 1
+		next[b] = code
+	}
+	next[0] = 0
+	primary := 1 << primaryBits
+	subBits := uint(0)
+	if maxLen > primaryBits {
+		subBits = maxLen - primaryBits
+	}
+	// Second-level tables, one per primary slot that needs one, sized for
+	// the longest code.
+	if cap(t.entries) < primary {
+		t.entries = make([]uint32, primary, primary*2)
+	}
+	t.entries = t.entries[:primary]
+	clear(t.entries)
+	for sym, l := range lens {
+		if l == 0 {
+			continue
+		}
+		r := uint32(bits.Reverse16(uint16(next[l]))) >> (16 - l)
+		next[l]++
+		if uint(l) <= primaryBits {
+			for i := r; i < uint32(primary); i += 1 << l {
+				t.entries[i] = uint32(sym)<<8 | uint32(l)
+			}
+			continue
+		}
+		slot := r & uint32(primary-1)
+		e := t.entries[slot]
+		if e&linkFlag == 0 {
+			off := uint32(len(t.entries))
+			t.entries = append(t.entries, make([]uint32, 1<<subBits)...)
+			e = linkFlag | off<<8 | uint32(subBits)
+			t.entries[slot] = e
+		}
+		off := e >> 8 & 0x7fffff
+		for i := r >> primaryBits; i < 1<<subBits; i += 1 << (uint(l) - primaryBits) {
+			t.entries[off+i] = uint32(sym)<<8 | uint32(l)
+		}
+	}
+	return true
+}
+
+// decode reads one symbol with table t.
+func (d *decoder) decode(t *table) (int, error) {
+	if d.nbits < 15 {
+		d.refill()
+	}
+	e := t.entries[d.bits&(1<<primaryBits-1)]
+	if e&linkFlag != 0 {
+		off := e >> 8 & 0x7fffff
+		sub := d.bits >> primaryBits & (1<<(e&0xff) - 1)
+		e = t.entries[off+uint32(sub)]
+	}
+	l := uint(e & 0xff)
+	if l == 0 {
+		return 0, ErrCorrupt // a code the table does not define
+	}
+	if d.nbits-l < d.over {
+		return 0, ErrShort
+	}
+	d.bits >>= l
+	d.nbits -= l
+	return int(e >> 8), nil
+}

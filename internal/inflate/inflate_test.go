@@ -1,0 +1,143 @@
+package inflate_test
+
+import (
+	"bytes"
+	stdflate "compress/flate"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	kflate "github.com/klauspost/compress/flate"
+
+	"github.com/qimg/qimg/internal/deflate"
+	"github.com/qimg/qimg/internal/inflate"
+)
+
+func samples() [][]byte {
+	rng := rand.New(rand.NewPCG(5, 6))
+	random := make([]byte, 65536)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	text := []byte(strings.Repeat("Lorem ipsum dolor sit amet, qimg consectetur adipiscing elit\n", 1200))
+	mixed := make([]byte, 65536)
+	for i := 0; i < len(mixed); i += 2048 {
+		switch rng.IntN(3) {
+		case 0:
+			copy(mixed[i:], random[i:i+2048])
+		case 1:
+			copy(mixed[i:], text[i%3000:])
+		}
+	}
+	return [][]byte{{}, {1}, make([]byte, 65536), text[:65536], random, mixed,
+		bytes.Repeat([]byte("ab"), 40000), append(make([]byte, 100), random[:500]...)}
+}
+
+// streams compresses each sample with every encoder at hand: ours (4 KiB
+// window), Go's and klauspost's at several levels (32 KiB window, fixed
+// and stored blocks included).
+func streams(t testing.TB) map[string][2][]byte {
+	out := map[string][2][]byte{}
+	for i, s := range samples() {
+		out[string(rune('a'+i))+"/qimg"] = [2][]byte{s, deflate.Compress(nil, s)}
+		for _, level := range []int{0, 1, 6, 9, -2} {
+			var b bytes.Buffer
+			w, _ := stdflate.NewWriter(&b, level)
+			w.Write(s)
+			w.Close()
+			out[string(rune('a'+i))+"/std"+string(rune('0'+level+2))] = [2][]byte{s, bytes.Clone(b.Bytes())}
+			b.Reset()
+			kw, _ := kflate.NewWriter(&b, level)
+			kw.Write(s)
+			kw.Close()
+			out[string(rune('a'+i))+"/k"+string(rune('0'+level+2))] = [2][]byte{s, bytes.Clone(b.Bytes())}
+		}
+	}
+	return out
+}
+
+func TestDecompress(t *testing.T) {
+	for name, s := range streams(t) {
+		plain, comp := s[0], s[1]
+		dst := make([]byte, len(plain))
+		n, err := inflate.Decompress(dst, comp)
+		if err != nil || n != len(plain) || !bytes.Equal(dst, plain) {
+			t.Errorf("%s: n=%d err=%v equal=%v", name, n, err, bytes.Equal(dst[:n], plain[:n]))
+		}
+		// A shorter output buffer is filled and the rest ignored.
+		if len(plain) > 10 {
+			half := make([]byte, len(plain)/2)
+			if n, err := inflate.Decompress(half, comp); err != nil || n != len(half) || !bytes.Equal(half, plain[:len(half)]) {
+				t.Errorf("%s: half buffer: n=%d err=%v", name, n, err)
+			}
+		}
+		// A longer one reports the short stream.
+		long := make([]byte, len(plain)+1)
+		if n, err := inflate.Decompress(long, comp); !errors.Is(err, inflate.ErrShort) || n != len(plain) {
+			t.Errorf("%s: long buffer: n=%d err=%v", name, n, err)
+		}
+		// A truncated stream is an error unless what is left still holds
+		// the whole output (then Go's inflater gets it all too).
+		if len(comp) > 4 && len(plain) > 0 {
+			cut := comp[:len(comp)/2]
+			want, _ := io.ReadAll(io.LimitReader(stdflate.NewReader(bytes.NewReader(cut)), int64(len(plain))))
+			_, err := inflate.Decompress(make([]byte, len(plain)), cut)
+			if (err == nil) != (len(want) == len(plain)) {
+				t.Errorf("%s: truncated stream: err=%v, Go's inflater got %d of %d bytes", name, err, len(want), len(plain))
+			}
+		}
+	}
+}
+
+// FuzzDecompress checks arbitrary input: never a panic or a write past
+// the buffer, and whatever we decode successfully starts with what Go's
+// inflater decodes. The two disagree on validity both ways, so only the
+// common prefix is compared: like zlib (and so QEMU) we reject a block
+// without an end-of-block code, which Go accepts, and accept some
+// incomplete codes zlib accepts and Go rejects.
+func FuzzDecompress(f *testing.F) {
+	for _, s := range streams(f) {
+		if len(s[1]) < 2000 {
+			f.Add(s[1], uint16(len(s[0])))
+		}
+	}
+	f.Fuzz(func(t *testing.T, comp []byte, size uint16) {
+		dst := make([]byte, int(size)+16)
+		guard := dst[size:]
+		n, err := inflate.Decompress(dst[:size], comp)
+		if !bytes.Equal(guard, make([]byte, 16)) {
+			t.Fatal("wrote past the buffer")
+		}
+		if err != nil {
+			return
+		}
+		want, _ := io.ReadAll(io.LimitReader(stdflate.NewReader(bytes.NewReader(comp)), int64(size)))
+		if n != int(size) || !bytes.HasPrefix(dst[:n], want) {
+			t.Fatalf("we decode %d bytes without error; Go's inflater gets %d different ones", n, len(want))
+		}
+	})
+}
+
+func BenchmarkDecompress(b *testing.B) {
+	s := samples()[5]
+	comp := deflate.Compress(nil, s)
+	dst := make([]byte, len(s))
+	b.SetBytes(int64(len(s)))
+	for range b.N {
+		inflate.Decompress(dst, comp)
+	}
+}
+
+func BenchmarkKlauspost(b *testing.B) {
+	s := samples()[5]
+	comp := deflate.Compress(nil, s)
+	dst := make([]byte, len(s))
+	r := kflate.NewReader(bytes.NewReader(comp))
+	b.SetBytes(int64(len(s)))
+	for range b.N {
+		r.(kflate.Resetter).Reset(bytes.NewReader(comp), nil)
+		io.ReadFull(r, dst)
+	}
+}
