@@ -311,3 +311,46 @@ func diskUsage(t testing.TB, p string) int64 {
 	}
 	return st.Blocks * 512
 }
+
+// TestConvertForeignFormats converts images qemu-img wrote in other
+// formats: probing must name the format, and the qcow2 and raw outputs
+// must hold what qemu-img reads from the input.
+func TestConvertForeignFormats(t *testing.T) {
+	dir := t.TempDir()
+	src := diskLike(t, dir, 12<<20+512)
+	for _, c := range []struct{ format, opts string }{
+		{"vhdx", "subformat=dynamic"},
+		{"vhdx", "subformat=fixed"},
+		{"vdi", "static=off"},
+		{"vdi", "static=on"},
+	} {
+		t.Run(c.format+"-"+c.opts, func(t *testing.T) {
+			in := filepath.Join(t.TempDir(), "in."+c.format)
+			qemutest.Img(t, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, src, in)
+			img, format, err := convert.Open(in, convert.OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			if format != c.format {
+				t.Fatalf("probed as %s", format)
+			}
+			want := qemutest.ToRaw(t, in)
+			out := filepath.Join(t.TempDir(), "out.qcow2")
+			if err := convert.Convert(context.Background(), img, out, convert.Options{Compress: true}); err != nil {
+				t.Fatal(err)
+			}
+			qemutest.Check(t, out)
+			if got := qemutest.ToRaw(t, out); !bytes.Equal(got, want) {
+				t.Fatal("qcow2 output differs from what qemu-img reads from the input")
+			}
+			rawOut := filepath.Join(t.TempDir(), "out.raw")
+			if err := convert.Convert(context.Background(), img, rawOut, convert.Options{Format: "raw"}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(rawOut); sha256.Sum256(got) != sha256.Sum256(want) {
+				t.Fatal("raw output differs from qemu-img's")
+			}
+		})
+	}
+}

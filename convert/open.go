@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/convert/vhdx"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/qcow2"
 	"github.com/qimg/qimg/raw"
@@ -16,7 +18,39 @@ import (
 const (
 	FormatRaw   = "raw"
 	FormatQCOW2 = "qcow2"
+	FormatVHDX  = "vhdx"
+	FormatVDI   = "vdi"
 )
+
+// probeSize is how much of a file probing looks at.
+const probeSize = 4096
+
+// reader is one read-only foreign format: how to recognise it from the
+// start of a file and how to open it.
+type reader struct {
+	name   string
+	detect func(head []byte) bool
+	open   func(path string) (image.Image, error)
+}
+
+// readers are the formats probing tries, in order; a file none of them
+// recognises is raw, as in qemu-img.
+func readers() []reader {
+	return []reader{
+		{FormatQCOW2, func(h []byte) bool { return binary.BigEndian.Uint32(h) == qcow2.Magic }, nil},
+		{FormatVHDX, vhdx.Detect, func(p string) (image.Image, error) { return asImage(vhdx.Open(p)) }},
+		{FormatVDI, vdi.Detect, func(p string) (image.Image, error) { return asImage(vdi.Open(p)) }},
+	}
+}
+
+// asImage turns a typed open result into an image.Image without turning
+// a nil pointer into a non-nil interface.
+func asImage[T image.Image](img T, err error) (image.Image, error) {
+	if err != nil {
+		return nil, err
+	}
+	return img, nil
+}
 
 // Probe tells the format of the file at path from its content.
 func Probe(path string) (string, error) {
@@ -29,15 +63,16 @@ func Probe(path string) (string, error) {
 }
 
 // ProbeReader tells the format of an image from its first bytes. Anything
-// it does not recognise is raw, as in qemu-img.
+// no format recognises is raw, as in qemu-img.
 func ProbeReader(r io.ReaderAt) (string, error) {
-	var magic [4]byte
-	_, err := r.ReadAt(magic[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	head := make([]byte, probeSize)
+	if _, err := r.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	if binary.BigEndian.Uint32(magic[:]) == qcow2.Magic {
-		return FormatQCOW2, nil
+	for _, f := range readers() {
+		if f.detect(head) {
+			return f.name, nil
+		}
 	}
 	return FormatRaw, nil
 }
@@ -46,7 +81,7 @@ func ProbeReader(r io.ReaderAt) (string, error) {
 type OpenOptions struct {
 	// Format forces a format; empty probes it.
 	Format string
-	// Writable opens the image for writing.
+	// Writable opens the image for writing (qcow2 and raw only).
 	Writable bool
 	// Backing is the policy for files a qcow2 image names.
 	Backing qcow2.BackingPolicy
@@ -76,5 +111,27 @@ func Open(path string, o OpenOptions) (image.Image, string, error) {
 		}
 		return img, FormatRaw, nil
 	}
+	for _, f := range readers() {
+		if f.name != format || f.open == nil {
+			continue
+		}
+		if o.Writable {
+			return nil, "", fmt.Errorf("%s: %s images are read-only in qimg: %w", path, format, image.ErrUnsupported)
+		}
+		img, err := f.open(path)
+		if err != nil {
+			return nil, "", err
+		}
+		return img, format, nil
+	}
 	return nil, "", fmt.Errorf("%s: unknown image format %q: %w", path, format, image.ErrUnsupported)
+}
+
+// Formats lists the formats Open reads, as qemu-img names them.
+func Formats() []string {
+	names := []string{FormatRaw}
+	for _, f := range readers() {
+		names = append(names, f.name)
+	}
+	return names
 }
