@@ -57,7 +57,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if asked, err := e.optionsHelp(outFmt, optList); asked {
 				return err
 			}
-			if !knownFormat(outFmt) {
+			if !writableFormat(outFmt) {
 				return formatError(outFmt)
 			}
 			src, dst := args[0], args[1]

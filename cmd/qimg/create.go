@@ -68,7 +68,7 @@ Prints qemu-img's "Formatting 'FILENAME', fmt=..." line unless -q.`,
 				return err
 			}
 			path := args[0]
-			if !knownFormat(format) {
+			if !writableFormat(format) {
 				return fail("%s: Unknown file format '%s'", path, format)
 			}
 			size := int64(-1)

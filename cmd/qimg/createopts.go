@@ -44,7 +44,7 @@ func (e *env) optionsHelp(format, optList string) (bool, error) {
 	if optList == "" || !qfmt.HasHelp(optList) {
 		return false, nil
 	}
-	if !knownFormat(format) {
+	if !writableFormat(format) {
 		return true, formatError(format)
 	}
 	_, err := fmt.Fprint(e.stdout, createHelp(format))

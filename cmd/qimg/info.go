@@ -8,6 +8,8 @@ import (
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
+	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/convert/vhdx"
 	"github.com/qimg/qimg/qcow2"
 	"github.com/qimg/qimg/raw"
 )
@@ -102,6 +104,10 @@ func oneInfo(path, format string) (*report.ImageInfo, error) {
 		in, err = report.QCOW2Info(path, i)
 	case *raw.Image:
 		in, err = report.RawInfo(path, i.Size())
+	case *vdi.Image:
+		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
+	case *vhdx.Image:
+		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
 	default:
 		err = fmt.Errorf("format %s has no info", format)
 	}

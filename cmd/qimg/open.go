@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/qimg/qimg/convert"
@@ -11,8 +12,12 @@ import (
 	"github.com/qimg/qimg/qcow2"
 )
 
-// knownFormat reports whether qimg reads and writes the format.
-func knownFormat(f string) bool { return f == convert.FormatQCOW2 || f == convert.FormatRaw }
+// knownFormat reports whether qimg reads the format (-f).
+func knownFormat(f string) bool { return slices.Contains(convert.Formats(), f) }
+
+// writableFormat reports whether qimg can create images of format f
+// (create -f, convert -O, measure -O).
+func writableFormat(f string) bool { return f == convert.FormatQCOW2 || f == convert.FormatRaw }
 
 // openImage opens path for a command, with qemu-img's error messages.
 func openImage(path, format string, writable bool, backing qcow2.BackingPolicy) (image.Image, string, error) {

@@ -117,11 +117,17 @@ func qcow2Specific(h *qcow2.Header) qfmt.Dict {
 // RawInfo describes a raw image file whose virtual size (raw.Image.Size:
 // whole sectors) is size.
 func RawInfo(filename string, size int64) (*ImageInfo, error) {
+	return BasicInfo(filename, "raw", size, 0)
+}
+
+// BasicInfo describes an image of a format qemu-img shows no
+// format-specific data for: size, disk usage and cluster (block) size.
+func BasicInfo(filename, format string, size, clusterSize int64) (*ImageInfo, error) {
 	usage, err := DiskUsage(filename)
 	if err != nil {
 		return nil, err
 	}
-	return &ImageInfo{Filename: filename, Format: "raw", VirtualSize: size, ActualSize: usage}, nil
+	return &ImageInfo{Filename: filename, Format: format, VirtualSize: size, ActualSize: usage, ClusterSize: clusterSize}, nil
 }
 
 // Dict is the ImageInfo as qemu-img info --output=json prints it.

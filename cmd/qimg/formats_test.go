@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestForeignFormats runs the read-only commands on VDI and VHDX images
+// made by qemu-img: info must print what qemu-img prints, and convert to
+// qcow2 must hold the same data.
+func TestForeignFormats(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte(strings.Repeat("qimg reads foreign formats\n", 40000))
+	if err := os.WriteFile(filepath.Join(dir, "src.raw"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ file, format, opts string }{
+		{"d.vdi", "vdi", "static=off"},
+		{"s.vdi", "vdi", "static=on"},
+		{"d.vhdx", "vhdx", "subformat=dynamic"},
+		{"f.vhdx", "vhdx", "subformat=fixed"},
+	} {
+		img(t, dir, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, "src.raw", c.file)
+		same(t, dir, dir, "info", c.file)
+		same(t, dir, dir, "info", "--output=json", c.file)
+		same(t, dir, dir, "info", "-f", c.format, c.file)
+		same(t, dir, dir, "compare", c.file, "src.raw")
+		out := c.file + ".qcow2"
+		if r := qimgIn(t, dir, "convert", "-O", "qcow2", "-c", c.file, out); r.code != 0 {
+			t.Fatalf("convert %s: %+v", c.file, r)
+		}
+		img(t, dir, "check", out)
+		img(t, dir, "compare", "-f", c.format, "-F", "qcow2", c.file, out)
+	}
+	// A format qimg reads but does not write is refused as an output.
+	same(t, dir, dir, "convert", "-O", "bogus", "src.raw", "x")
+}
