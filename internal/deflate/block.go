@@ -234,24 +234,7 @@ func buildCode(freq []int, maxBits int) huffCode {
 			blCount[depth[i]]++
 		}
 	}
-	// Limit the lengths: every overlong leaf moves up to maxBits, and for
-	// each pair of them one shorter leaf moves down a level.
-	overflow := 0
-	for b := maxBits + 1; b < len(blCount); b++ {
-		overflow += blCount[b]
-		blCount[maxBits] += blCount[b]
-		blCount[b] = 0
-	}
-	for overflow > 0 {
-		b := maxBits - 1
-		for blCount[b] == 0 {
-			b--
-		}
-		blCount[b]--
-		blCount[b+1] += 2
-		blCount[maxBits]--
-		overflow -= 2
-	}
+	limitLengths(blCount, maxBits)
 	// Hand the lengths out again: the most frequent symbols get the
 	// shortest codes.
 	syms := make([]int, 0, len(freq))
@@ -279,6 +262,44 @@ func countUsed(freq []int) int {
 		}
 	}
 	return n
+}
+
+// limitLengths turns the leaf counts per depth of a Huffman tree into
+// counts of a complete prefix code with no code longer than maxBits.
+// Overlong leaves are cut to maxBits, which over-subscribes the code
+// (Kraft sum above 1); leaves are then moved one level down, the deepest
+// first, until the sum is at most 1, and finally the longest codes are
+// shortened until it is exactly 1: zlib's inflate rejects incomplete
+// literal/length and distance codes.
+func limitLengths(blCount []int, maxBits int) {
+	for b := maxBits + 1; b < len(blCount); b++ {
+		blCount[maxBits] += blCount[b]
+		blCount[b] = 0
+	}
+	kraft := 0 // sum of 2^(maxBits-len) over all leaves; complete = 1<<maxBits
+	for b := 1; b <= maxBits; b++ {
+		kraft += blCount[b] << (maxBits - b)
+	}
+	full := 1 << maxBits
+	for kraft > full {
+		b := maxBits - 1
+		for blCount[b] == 0 {
+			b--
+		}
+		blCount[b]--
+		blCount[b+1]++
+		kraft -= 1 << (maxBits - b - 1)
+	}
+	for kraft < full {
+		// Shorten the longest code whose shortening does not overshoot.
+		b := maxBits
+		for b > 1 && (blCount[b] == 0 || 1<<(maxBits-b) > full-kraft) {
+			b--
+		}
+		blCount[b]--
+		blCount[b-1]++
+		kraft += 1 << (maxBits - b)
+	}
 }
 
 // canonical assigns deflate's canonical codes to code lengths.
