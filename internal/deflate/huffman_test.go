@@ -1,6 +1,12 @@
 package deflate
 
-import "testing"
+import (
+	"bytes"
+	stdflate "compress/flate"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
 
 // TestBuildCodeLimits: skewed frequencies (Fibonacci numbers make the
 // deepest Huffman trees) must give complete codes within the length limit,
@@ -31,6 +37,38 @@ func TestBuildCodeLimits(t *testing.T) {
 		}
 		if kraft != full {
 			t.Fatalf("%+v: Kraft sum %d/%d: the code is not complete", c, kraft, full)
+		}
+	}
+}
+
+// TestSkewedRoundTrip compresses data whose byte frequencies follow the
+// Fibonacci sequence, and mostly-zero metadata-like blocks: they make the
+// deepest trees, which is where length limiting matters.
+func TestSkewedRoundTrip(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		b := make([]byte, 65536)
+		fib := []int{1, 1}
+		for len(fib) < 30 {
+			fib = append(fib, fib[len(fib)-1]+fib[len(fib)-2])
+		}
+		total := fib[len(fib)-1]*2 - 1
+		for i := range b {
+			if seed%2 == 0 && rng.IntN(8) != 0 {
+				continue // mostly zeros, like file system metadata
+			}
+			r := rng.IntN(total)
+			s := 0
+			for r >= fib[s] && s < len(fib)-1 {
+				r -= fib[s]
+				s++
+			}
+			b[i] = byte(s * 7)
+		}
+		comp := Compress(nil, b)
+		got, err := io.ReadAll(stdflate.NewReader(bytes.NewReader(comp)))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Fatalf("seed %d: round trip failed: %v", seed, err)
 		}
 	}
 }
