@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/atomicfile"
 	"github.com/qimg/qimg/qcow2"
@@ -20,13 +21,16 @@ const DefaultSparseSize = 4096
 // Options tunes Convert. The zero value writes an uncompressed qcow2 with
 // qemu-img's defaults.
 type Options struct {
-	// Format is the output format: "qcow2" (default) or "raw".
+	// Format is the output format: "qcow2" (default), "raw" or "vpc"
+	// (VHD).
 	Format string
 	// Compress writes compressed qcow2 clusters (qemu-img -c).
 	Compress bool
 	// QCOW2 holds the qcow2 creation options (-o); Size is taken from
 	// the source.
 	QCOW2 qcow2.CreateOptions
+	// VPC holds the VHD creation options (-o subformat, force_size).
+	VPC vhd.CreateOptions
 	// SparseSize is -S: zero runs at least this long become holes. 0
 	// means DefaultSparseSize; a negative value writes every zero
 	// (qemu-img -S 0).
@@ -130,6 +134,8 @@ func createTarget(name string, f *os.File, size int64, o Options) (Target, error
 			return nil, err
 		}
 		return raw.New(f, true)
+	case FormatVPC:
+		return vhd.Create(f, name, size, o.VPC)
 	}
 	return nil, fmt.Errorf("%s: output format %q is not supported: %w", name, o.Format, image.ErrUnsupported)
 }

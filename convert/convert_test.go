@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/internal/qemutest"
 	"github.com/qimg/qimg/qcow2"
 )
@@ -318,24 +319,26 @@ func diskUsage(t testing.TB, p string) int64 {
 func TestConvertForeignFormats(t *testing.T) {
 	dir := t.TempDir()
 	src := diskLike(t, dir, 12<<20+512)
-	for _, c := range []struct{ format, opts string }{
-		{"vhdx", "subformat=dynamic"},
-		{"vhdx", "subformat=fixed"},
-		{"vdi", "static=off"},
-		{"vdi", "static=on"},
+	for _, c := range []struct{ format, opts, probed string }{
+		{"vhdx", "subformat=dynamic", "vhdx"},
+		{"vhdx", "subformat=fixed", "vhdx"},
+		{"vdi", "static=off", "vdi"},
+		{"vdi", "static=on", "vdi"},
+		{"vpc", "subformat=dynamic", "vpc"},
+		{"vpc", "subformat=fixed", "raw"}, // footer only at the end: qemu-img probes raw too
 	} {
 		t.Run(c.format+"-"+c.opts, func(t *testing.T) {
 			in := filepath.Join(t.TempDir(), "in."+c.format)
 			qemutest.Img(t, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, src, in)
-			img, format, err := convert.Open(in, convert.OpenOptions{})
+			if probed, err := convert.Probe(in); err != nil || probed != c.probed {
+				t.Fatalf("probed as %s (%v), want %s", probed, err, c.probed)
+			}
+			img, _, err := convert.Open(in, convert.OpenOptions{Format: c.format})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer img.Close()
-			if format != c.format {
-				t.Fatalf("probed as %s", format)
-			}
-			want := qemutest.ToRaw(t, in)
+			want := qemutest.ToRawAs(t, c.format, in)
 			out := filepath.Join(t.TempDir(), "out.qcow2")
 			if err := convert.Convert(context.Background(), img, out, convert.Options{Compress: true}); err != nil {
 				t.Fatal(err)
@@ -352,5 +355,40 @@ func TestConvertForeignFormats(t *testing.T) {
 				t.Fatal("raw output differs from qemu-img's")
 			}
 		})
+	}
+}
+
+// TestConvertToVHD writes VHD (qemu-img's vpc) outputs, dynamic and fixed:
+// qemu-img must read the source's data from them, with the size qemu-img
+// itself would give the disk.
+func TestConvertToVHD(t *testing.T) {
+	dir := t.TempDir()
+	src := diskLike(t, dir, 10<<20+4096)
+	for _, opts := range []vhd.CreateOptions{{}, {Subformat: "fixed"}, {ForceSize: true}} {
+		in, _, err := convert.Open(src, convert.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out.vhd")
+		if err := convert.Convert(context.Background(), in, out, convert.Options{Format: "vpc", VPC: opts}); err != nil {
+			t.Fatal(err)
+		}
+		in.Close()
+		ref := filepath.Join(t.TempDir(), "ref.vhd")
+		args := []string{"convert", "-f", "raw", "-O", "vpc"}
+		if opts.Subformat != "" {
+			args = append(args, "-o", "subformat="+opts.Subformat)
+		}
+		if opts.ForceSize {
+			args = append(args, "-o", "force_size=on")
+		}
+		qemutest.Img(t, append(args, src, ref)...)
+		got, want := qemutest.ToRawAs(t, "vpc", out), qemutest.ToRawAs(t, "vpc", ref)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%+v: qemu-img reads our VHD (%d bytes) differently from its own (%d bytes)", opts, len(got), len(want))
+		}
+		if ours, theirs := fileSize(t, out), fileSize(t, ref); ours > theirs+theirs/100+2<<20 {
+			t.Errorf("%+v: %d bytes, qemu-img's VHD %d", opts, ours, theirs)
+		}
 	}
 }

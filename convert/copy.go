@@ -148,7 +148,7 @@ func (c *copier) fill(u *unit) error {
 	}
 	blocks := (u.n + c.block - 1) / c.block
 	u.act = make([]blockAction, blocks)
-	if !first.Data && first.Length == u.n && c.base == nil && !c.dense {
+	if (!first.Data || first.Zero) && first.Length == u.n && c.base == nil && !c.dense {
 		for i := range u.act {
 			u.act[i] = c.zeroAction()
 		}
@@ -189,7 +189,7 @@ func (c *copier) read(u *unit) error {
 			return err
 		}
 		dst := u.buf[e.Start-u.off : e.End()-u.off]
-		if !e.Data {
+		if !e.Data || e.Zero { // known zeros need no reading
 			clear(dst)
 		} else if _, err := c.src.ReadAt(dst, e.Start); err != nil && !errors.Is(err, io.EOF) {
 			return err

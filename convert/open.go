@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/convert/vhdx"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/qcow2"
@@ -20,6 +21,7 @@ const (
 	FormatQCOW2 = "qcow2"
 	FormatVHDX  = "vhdx"
 	FormatVDI   = "vdi"
+	FormatVPC   = "vpc" // VHD, named after Virtual PC as in qemu-img
 )
 
 // probeSize is how much of a file probing looks at.
@@ -40,6 +42,9 @@ func readers() []reader {
 		{FormatQCOW2, func(h []byte) bool { return binary.BigEndian.Uint32(h) == qcow2.Magic }, nil},
 		{FormatVHDX, vhdx.Detect, func(p string) (image.Image, error) { return asImage(vhdx.Open(p)) }},
 		{FormatVDI, vdi.Detect, func(p string) (image.Image, error) { return asImage(vdi.Open(p)) }},
+		// A fixed VHD has its only footer at the end: like qemu-img,
+		// probing sees it as raw, and -f vpc opens it.
+		{FormatVPC, vhd.Detect, func(p string) (image.Image, error) { return asImage(vhd.Open(p)) }},
 	}
 }
 

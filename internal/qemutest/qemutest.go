@@ -75,8 +75,18 @@ func Check(t testing.TB, file string) {
 // ToRaw converts an image to raw with qemu-img and returns the bytes.
 func ToRaw(t testing.TB, file string) []byte {
 	t.Helper()
+	return ToRawAs(t, "", file)
+}
+
+// ToRawAs is ToRaw with the input format given (-f), or probed if empty.
+func ToRawAs(t testing.TB, format, file string) []byte {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "oracle.raw")
-	Img(t, "convert", "-O", "raw", file, out)
+	args := []string{"convert", "-O", "raw"}
+	if format != "" {
+		args = append(args, "-f", format)
+	}
+	Img(t, append(args, file, out)...)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
