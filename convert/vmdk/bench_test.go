@@ -89,3 +89,25 @@ func BenchmarkStreamWrite(b *testing.B) {
 	qt, _ := os.Stat(filepath.Join(dir, "q.vmdk"))
 	b.Logf("ours %d bytes, qemu-img %d bytes", st.Size(), qt.Size())
 }
+
+// BenchmarkRead4K reads a streamOptimized image in sequential 4 KiB
+// reads, which the grain cache serves.
+func BenchmarkRead4K(b *testing.B) {
+	src, _ := benchSource(b)
+	p := filepath.Join(filepath.Dir(src), "s.vmdk")
+	qemutest.Img(b, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
+	img, err := Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer img.Close()
+	buf := make([]byte, 4096)
+	b.SetBytes(benchSize)
+	for b.Loop() {
+		for off := int64(0); off < img.Size(); off += 4096 {
+			if _, err := img.ReadAt(buf, off); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

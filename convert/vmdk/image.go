@@ -1,6 +1,7 @@
 package vmdk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -195,7 +196,9 @@ func embeddedDescriptor(e *sparseExtent, o *Options) (*descriptor, error) {
 		}
 		// The data does not depend on the embedded descriptor: read the
 		// keys alone, as QEMU does.
-		d, _ = parseDescriptor(keysOnly(text), e.name, o.MaxExtents)
+		if d, err = parseDescriptor(keysOnly(text), e.name, o.MaxExtents); err != nil {
+			d = &descriptor{}
+		}
 	}
 	if d.HasParent {
 		return nil, fmt.Errorf("%s: delta disk (parentFileNameHint %q): VMDK parent links are not supported: %w", e.name, clip(d.ParentHint), image.ErrUnsupported)
@@ -215,6 +218,9 @@ func namesOtherFiles(e *sparseExtent, d *descriptor) bool {
 
 // keysOnly drops a descriptor's extent lines.
 func keysOnly(text []byte) []byte {
+	if i := bytes.IndexByte(text, 0); i >= 0 {
+		text = text[:i] // where parseDescriptor stops, so lines match
+	}
 	var out []string
 	for _, l := range strings.Split(string(text), "\n") {
 		if a, _ := cutField(strings.TrimSpace(l)); !isAccess(a) {
