@@ -112,6 +112,12 @@ place when complete: an interrupted convert leaves no partial DST.`,
 					return fail("%s: error while converting qcow2: %s", dst, err.(*exitError).msg)
 				}
 				o.QCOW2 = c
+			} else if outFmt == "vpc" {
+				c, err := vpcOptions(opts)
+				if err != nil {
+					return fail("%s: error while converting vpc: %s", dst, err.(*exitError).msg)
+				}
+				o.VPC = c
 			} else if p := opts.String("preallocation", "off"); p != "off" {
 				return fail("qimg convert does not preallocate raw output (preallocation=%s)", p)
 			}

@@ -68,7 +68,7 @@ Prints qemu-img's "Formatting 'FILENAME', fmt=..." line unless -q.`,
 				return err
 			}
 			path := args[0]
-			if !writableFormat(format) {
+			if !creatableFormat(format) {
 				return fail("%s: Unknown file format '%s'", path, format)
 			}
 			size := int64(-1)

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/qcow2"
 )
 
@@ -31,11 +32,30 @@ var rawCreateOpts = []qfmt.OptDesc{
 	{Name: "preallocation", Type: qfmt.OptString, Help: "Preallocation mode (allowed values: off, falloc, full)"},
 }
 
+// vpcCreateOpts are the VHD (vpc) options, as qemu-img lists them.
+var vpcCreateOpts = []qfmt.OptDesc{
+	{Name: "force_size", Type: qfmt.OptBool, Help: "Force disk size calculation to use the actual size specified, rather than using the nearest CHS-based calculation"},
+	{Name: "size", Type: qfmt.OptSize, Help: "Virtual disk size"},
+	{Name: "subformat", Type: qfmt.OptString, Help: "Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed} "},
+}
+
 func createOptsFor(format string) []qfmt.OptDesc {
-	if format == "raw" {
+	switch format {
+	case "raw":
 		return rawCreateOpts
+	case "vpc":
+		return vpcCreateOpts
 	}
 	return qcow2CreateOpts
+}
+
+// vpcOptions turns parsed -o options into vhd.CreateOptions.
+func vpcOptions(o *qfmt.Opts) (vhd.CreateOptions, error) {
+	c := vhd.CreateOptions{Subformat: o.String("subformat", "dynamic"), ForceSize: o.Bool("force_size", false)}
+	if c.Subformat != "dynamic" && c.Subformat != "fixed" {
+		return c, fail("Invalid subformat '%s'", c.Subformat)
+	}
+	return c, nil
 }
 
 // optionsHelp prints the creation options of format when the -o list asks
@@ -57,7 +77,7 @@ func createHelp(format string) string {
 	if format == "raw" {
 		return qfmt.Help(format, rawCreateOpts[:1])
 	}
-	return qfmt.Help(format, qcow2CreateOpts)
+	return qfmt.Help(format, createOptsFor(format))
 }
 
 // qcow2Options validates parsed -o options with qemu-img's messages and

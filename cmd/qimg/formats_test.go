@@ -21,14 +21,16 @@ func TestForeignFormats(t *testing.T) {
 		{"s.vdi", "vdi", "static=on"},
 		{"d.vhdx", "vhdx", "subformat=dynamic"},
 		{"f.vhdx", "vhdx", "subformat=fixed"},
+		{"d.vhd", "vpc", "subformat=dynamic"},
+		{"f.vhd", "vpc", "subformat=fixed"},
 	} {
 		img(t, dir, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, "src.raw", c.file)
 		same(t, dir, dir, "info", c.file)
 		same(t, dir, dir, "info", "--output=json", c.file)
 		same(t, dir, dir, "info", "-f", c.format, c.file)
-		same(t, dir, dir, "compare", c.file, "src.raw")
+		same(t, dir, dir, "compare", "-f", c.format, c.file, "src.raw")
 		out := c.file + ".qcow2"
-		if r := qimgIn(t, dir, "convert", "-O", "qcow2", "-c", c.file, out); r.code != 0 {
+		if r := qimgIn(t, dir, "convert", "-f", c.format, "-O", "qcow2", "-c", c.file, out); r.code != 0 {
 			t.Fatalf("convert %s: %+v", c.file, r)
 		}
 		img(t, dir, "check", out)
@@ -36,4 +38,13 @@ func TestForeignFormats(t *testing.T) {
 	}
 	// A format qimg reads but does not write is refused as an output.
 	same(t, dir, dir, "convert", "-O", "bogus", "src.raw", "x")
+	// VHD outputs read back in qemu-img like qemu-img's own.
+	for _, opts := range []string{"subformat=dynamic", "subformat=fixed", "force_size=on"} {
+		img(t, dir, "convert", "-O", "vpc", "-o", opts, "src.raw", "q.vhd")
+		if r := qimgIn(t, dir, "convert", "-O", "vpc", "-o", opts, "src.raw", "i.vhd"); r.code != 0 {
+			t.Fatalf("convert -O vpc -o %s: %+v", opts, r)
+		}
+		same(t, dir, dir, "info", "-f", "vpc", "i.vhd")
+		img(t, dir, "compare", "-f", "vpc", "-F", "vpc", "q.vhd", "i.vhd")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
 	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/convert/vhdx"
 	"github.com/qimg/qimg/qcow2"
 	"github.com/qimg/qimg/raw"
@@ -108,6 +109,8 @@ func oneInfo(path, format string) (*report.ImageInfo, error) {
 		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
 	case *vhdx.Image:
 		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
+	case *vhd.Image:
+		in, err = report.BasicInfo(path, format, i.Size(), i.BlockSize())
 	default:
 		err = fmt.Errorf("format %s has no info", format)
 	}

@@ -40,7 +40,7 @@ qemu-img's, so the numbers are the same.`,
 			case hasSize && format != "":
 				return fail("--image-opts, -f, and -l require a filename argument.")
 			}
-			if !writableFormat(outFmt) {
+			if !creatableFormat(outFmt) {
 				return formatError(outFmt)
 			}
 			opts := qfmt.NewOpts(createOptsFor(outFmt))

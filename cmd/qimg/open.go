@@ -15,9 +15,13 @@ import (
 // knownFormat reports whether qimg reads the format (-f).
 func knownFormat(f string) bool { return slices.Contains(convert.Formats(), f) }
 
-// writableFormat reports whether qimg can create images of format f
-// (create -f, convert -O, measure -O).
-func writableFormat(f string) bool { return f == convert.FormatQCOW2 || f == convert.FormatRaw }
+// writableFormat reports whether qimg can write images of format f
+// (convert -O).
+func writableFormat(f string) bool { return creatableFormat(f) || f == convert.FormatVPC }
+
+// creatableFormat reports whether qimg creates and measures images of
+// format f (create -f, measure -O).
+func creatableFormat(f string) bool { return f == convert.FormatQCOW2 || f == convert.FormatRaw }
 
 // openImage opens path for a command, with qemu-img's error messages.
 func openImage(path, format string, writable bool, backing qcow2.BackingPolicy) (image.Image, string, error) {
