@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/qimg/qimg/convert/vhd"
+	"github.com/qimg/qimg/convert/vmdk"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/atomicfile"
 	"github.com/qimg/qimg/qcow2"
@@ -21,8 +22,8 @@ const DefaultSparseSize = 4096
 // Options tunes Convert. The zero value writes an uncompressed qcow2 with
 // qemu-img's defaults.
 type Options struct {
-	// Format is the output format: "qcow2" (default), "raw" or "vpc"
-	// (VHD).
+	// Format is the output format: "qcow2" (default), "raw", "vpc" (VHD)
+	// or "vmdk" (streamOptimized, always compressed).
 	Format string
 	// Compress writes compressed qcow2 clusters (qemu-img -c).
 	Compress bool
@@ -31,6 +32,8 @@ type Options struct {
 	QCOW2 qcow2.CreateOptions
 	// VPC holds the VHD creation options (-o subformat, force_size).
 	VPC vhd.CreateOptions
+	// VMDK holds the options of a streamOptimized VMDK output.
+	VMDK vmdk.StreamOptions
 	// SparseSize is -S: zero runs at least this long become holes. 0
 	// means DefaultSparseSize; a negative value writes every zero
 	// (qemu-img -S 0).
@@ -60,7 +63,7 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 	if o.Format == "" {
 		o.Format = FormatQCOW2
 	}
-	if o.Compress && o.Format != FormatQCOW2 {
+	if o.Compress && o.Format != FormatQCOW2 && o.Format != FormatVMDK {
 		return fmt.Errorf("%s: compression needs qcow2 output, not %s: %w", dst, o.Format, image.ErrInvalidArgument)
 	}
 	if o.NoCreate {
@@ -136,6 +139,8 @@ func createTarget(name string, f *os.File, size int64, o Options) (Target, error
 		return raw.New(f, true)
 	case FormatVPC:
 		return vhd.Create(f, name, size, o.VPC)
+	case FormatVMDK:
+		return vmdk.CreateStreamWith(f, name, size, &o.VMDK)
 	}
 	return nil, fmt.Errorf("%s: output format %q is not supported: %w", name, o.Format, image.ErrUnsupported)
 }

@@ -326,6 +326,10 @@ func TestConvertForeignFormats(t *testing.T) {
 		{"vdi", "static=on", "vdi"},
 		{"vpc", "subformat=dynamic", "vpc"},
 		{"vpc", "subformat=fixed", "raw"}, // footer only at the end: qemu-img probes raw too
+		{"vmdk", "subformat=monolithicSparse", "vmdk"},
+		{"vmdk", "subformat=streamOptimized", "vmdk"},
+		{"vmdk", "subformat=monolithicFlat", "vmdk"},
+		{"vmdk", "subformat=twoGbMaxExtentSparse", "vmdk"},
 	} {
 		t.Run(c.format+"-"+c.opts, func(t *testing.T) {
 			in := filepath.Join(t.TempDir(), "in."+c.format)
@@ -390,5 +394,32 @@ func TestConvertToVHD(t *testing.T) {
 		if ours, theirs := fileSize(t, out), fileSize(t, ref); ours > theirs+theirs/100+2<<20 {
 			t.Errorf("%+v: %d bytes, qemu-img's VHD %d", opts, ours, theirs)
 		}
+	}
+}
+
+// TestConvertToVMDK writes streamOptimized VMDK (what OVA imports want):
+// qemu-img checks it, reads the source's data from it, and it is no larger
+// than qemu-img's own streamOptimized output by more than 1 %.
+func TestConvertToVMDK(t *testing.T) {
+	dir := t.TempDir()
+	src := diskLike(t, dir, 16<<20+1024)
+	in, _, err := convert.Open(src, convert.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out := filepath.Join(dir, "out.vmdk")
+	if err := convert.Convert(context.Background(), in, out, convert.Options{Format: "vmdk", Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	qemutest.Check(t, out)
+	qemutest.Img(t, "compare", "-f", "raw", "-F", "vmdk", src, out)
+	if info := qemutest.Img(t, "info", out); !strings.Contains(info, "create type: streamOptimized") {
+		t.Fatalf("not a streamOptimized VMDK:\n%s", info)
+	}
+	ref := filepath.Join(dir, "ref.vmdk")
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, ref)
+	if ours, theirs := fileSize(t, out), fileSize(t, ref); ours > theirs+theirs/100+65536 {
+		t.Errorf("streamOptimized output %d bytes, qemu-img's %d", ours, theirs)
 	}
 }

@@ -48,10 +48,12 @@ type copier struct {
 }
 
 func newCopier(src image.Image, dst Target, o Options, targetZero bool) *copier {
-	c := &copier{src: src, dst: dst, compress: o.Compress, targetZero: targetZero,
+	c := &copier{src: src, dst: dst, targetZero: targetZero,
 		sparse: o.sparseSize(), dense: o.SparseSize < 0, block: 4096}
 	if q, ok := dst.(*qcow2.Image); ok {
 		c.qdst = q
+		// Other compressed targets (a VMDK stream) compress by themselves.
+		c.compress = o.Compress
 		h := q.Header()
 		c.block = h.ClusterSize()
 		c.base = q.Backing()

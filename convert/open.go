@@ -10,6 +10,7 @@ import (
 	"github.com/qimg/qimg/convert/vdi"
 	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/convert/vhdx"
+	"github.com/qimg/qimg/convert/vmdk"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/qcow2"
 	"github.com/qimg/qimg/raw"
@@ -22,6 +23,7 @@ const (
 	FormatVHDX  = "vhdx"
 	FormatVDI   = "vdi"
 	FormatVPC   = "vpc" // VHD, named after Virtual PC as in qemu-img
+	FormatVMDK  = "vmdk"
 )
 
 // probeSize is how much of a file probing looks at.
@@ -36,10 +38,14 @@ type reader struct {
 }
 
 // readers are the formats probing tries, in order; a file none of them
-// recognises is raw, as in qemu-img.
-func readers() []reader {
+// recognises is raw, as in qemu-img. policy decides whether a VMDK
+// descriptor may name extent files anywhere (FollowBacking, as qemu-img
+// allows) or only inside its own directory.
+func readers(policy qcow2.BackingPolicy) []reader {
+	vmdkOpts := &vmdk.Options{AllowAnyPath: policy == qcow2.FollowBacking}
 	return []reader{
 		{FormatQCOW2, func(h []byte) bool { return binary.BigEndian.Uint32(h) == qcow2.Magic }, nil},
+		{FormatVMDK, vmdk.Detect, func(p string) (image.Image, error) { return asImage(vmdk.OpenWith(p, vmdkOpts)) }},
 		{FormatVHDX, vhdx.Detect, func(p string) (image.Image, error) { return asImage(vhdx.Open(p)) }},
 		{FormatVDI, vdi.Detect, func(p string) (image.Image, error) { return asImage(vdi.Open(p)) }},
 		// A fixed VHD has its only footer at the end: like qemu-img,
@@ -74,7 +80,7 @@ func ProbeReader(r io.ReaderAt) (string, error) {
 	if _, err := r.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	for _, f := range readers() {
+	for _, f := range readers(qcow2.RefuseBacking) {
 		if f.detect(head) {
 			return f.name, nil
 		}
@@ -88,7 +94,9 @@ type OpenOptions struct {
 	Format string
 	// Writable opens the image for writing (qcow2 and raw only).
 	Writable bool
-	// Backing is the policy for files a qcow2 image names.
+	// Backing is the policy for files an image names: a qcow2 image's
+	// backing and data files, a VMDK descriptor's extent files (which
+	// must stay in the descriptor's directory unless FollowBacking).
 	Backing qcow2.BackingPolicy
 }
 
@@ -116,7 +124,7 @@ func Open(path string, o OpenOptions) (image.Image, string, error) {
 		}
 		return img, FormatRaw, nil
 	}
-	for _, f := range readers() {
+	for _, f := range readers(o.Backing) {
 		if f.name != format || f.open == nil {
 			continue
 		}
@@ -135,7 +143,7 @@ func Open(path string, o OpenOptions) (image.Image, string, error) {
 // Formats lists the formats Open reads, as qemu-img names them.
 func Formats() []string {
 	names := []string{FormatRaw}
-	for _, f := range readers() {
+	for _, f := range readers(qcow2.RefuseBacking) {
 		names = append(names, f.name)
 	}
 	return names

@@ -61,7 +61,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 				return formatError(outFmt)
 			}
 			src, dst := args[0], args[1]
-			if compress && outFmt != "qcow2" {
+			if compress && outFmt != "qcow2" && outFmt != "vmdk" {
 				return fail("Compression not supported for this file format")
 			}
 			if targetZero && !noCreate {
@@ -112,6 +112,12 @@ place when complete: an interrupted convert leaves no partial DST.`,
 					return fail("%s: error while converting qcow2: %s", dst, err.(*exitError).msg)
 				}
 				o.QCOW2 = c
+			} else if outFmt == "vmdk" {
+				c, err := vmdkOptions(opts)
+				if err != nil {
+					return fail("%s: error while converting vmdk: %s", dst, err.(*exitError).msg)
+				}
+				o.VMDK = c
 			} else if outFmt == "vpc" {
 				c, err := vpcOptions(opts)
 				if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/convert/vhd"
+	"github.com/qimg/qimg/convert/vmdk"
 	"github.com/qimg/qimg/qcow2"
 )
 
@@ -39,14 +40,54 @@ var vpcCreateOpts = []qfmt.OptDesc{
 	{Name: "subformat", Type: qfmt.OptString, Help: "Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed} "},
 }
 
+// vmdkCreateOpts are the VMDK options, as qemu-img lists them; qimg writes
+// only subformat=streamOptimized.
+var vmdkCreateOpts = []qfmt.OptDesc{
+	{Name: "adapter_type", Type: qfmt.OptString, Help: "Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX"},
+	{Name: "backing_file", Type: qfmt.OptString, Help: "File name of a base image"},
+	{Name: "backing_fmt", Type: qfmt.OptString, Help: "Must be 'vmdk' if present"},
+	{Name: "compat6", Type: qfmt.OptBool, Help: "VMDK version 6 image"},
+	{Name: "hwversion", Type: qfmt.OptString, Help: "VMDK hardware version"},
+	{Name: "size", Type: qfmt.OptSize, Help: "Virtual disk size"},
+	{Name: "subformat", Type: qfmt.OptString, Help: "VMDK flat extent format, can be one of {monolithicSparse (default) | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} "},
+	{Name: "toolsversion", Type: qfmt.OptString, Help: "VMware guest tools version"},
+	{Name: "zeroed_grain", Type: qfmt.OptBool, Help: "Enable efficient zero writes using the zeroed-grain GTE feature"},
+}
+
 func createOptsFor(format string) []qfmt.OptDesc {
 	switch format {
 	case "raw":
 		return rawCreateOpts
 	case "vpc":
 		return vpcCreateOpts
+	case "vmdk":
+		return vmdkCreateOpts
 	}
 	return qcow2CreateOpts
+}
+
+// vmdkOptions turns parsed -o options into vmdk.StreamOptions. qimg
+// writes streamOptimized VMDKs only (what OVA and ESXi imports take), so
+// it must be asked for by name: qemu-img's default is monolithicSparse.
+func vmdkOptions(o *qfmt.Opts) (vmdk.StreamOptions, error) {
+	c := vmdk.StreamOptions{
+		AdapterType:  o.String("adapter_type", "ide"),
+		HWVersion:    o.String("hwversion", ""),
+		Compat6:      o.Bool("compat6", false),
+		ToolsVersion: o.String("toolsversion", ""),
+	}
+	if sub := o.String("subformat", "monolithicSparse"); sub != "streamOptimized" {
+		return c, fail("qimg writes VMDK only as subformat=streamOptimized, not %s", sub)
+	}
+	switch c.AdapterType {
+	case "ide", "lsilogic", "buslogic", "legacyESX":
+	default:
+		return c, fail("Unknown adapter type: '%s'", c.AdapterType)
+	}
+	if o.String("backing_file", "") != "" {
+		return c, fail("qimg does not write VMDK delta disks (backing_file)")
+	}
+	return c, nil
 }
 
 // vpcOptions turns parsed -o options into vhd.CreateOptions.

@@ -23,6 +23,9 @@ func TestForeignFormats(t *testing.T) {
 		{"f.vhdx", "vhdx", "subformat=fixed"},
 		{"d.vhd", "vpc", "subformat=dynamic"},
 		{"f.vhd", "vpc", "subformat=fixed"},
+		{"s.vmdk", "vmdk", "subformat=monolithicSparse"},
+		{"o.vmdk", "vmdk", "subformat=streamOptimized"},
+		{"m.vmdk", "vmdk", "subformat=monolithicFlat"},
 	} {
 		img(t, dir, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, "src.raw", c.file)
 		same(t, dir, dir, "info", c.file)
@@ -38,6 +41,15 @@ func TestForeignFormats(t *testing.T) {
 	}
 	// A format qimg reads but does not write is refused as an output.
 	same(t, dir, dir, "convert", "-O", "bogus", "src.raw", "x")
+	// streamOptimized VMDK output: checked and read back by qemu-img.
+	if r := qimgIn(t, dir, "convert", "-O", "vmdk", "-o", "subformat=streamOptimized,adapter_type=lsilogic", "src.raw", "out.vmdk"); r.code != 0 {
+		t.Fatalf("convert -O vmdk: %+v", r)
+	}
+	img(t, dir, "check", "out.vmdk")
+	img(t, dir, "compare", "-F", "vmdk", "src.raw", "out.vmdk")
+	if r := qimgIn(t, dir, "convert", "-O", "vmdk", "src.raw", "sparse.vmdk"); r.code == 0 || !strings.Contains(r.stderr, "streamOptimized") {
+		t.Errorf("a VMDK subformat qimg cannot write must be refused naming the one it can: %+v", r)
+	}
 	// VHD outputs read back in qemu-img like qemu-img's own.
 	for _, opts := range []string{"subformat=dynamic", "subformat=fixed", "force_size=on"} {
 		img(t, dir, "convert", "-O", "vpc", "-o", opts, "src.raw", "q.vhd")

@@ -11,6 +11,7 @@ import (
 	"github.com/qimg/qimg/convert/vdi"
 	"github.com/qimg/qimg/convert/vhd"
 	"github.com/qimg/qimg/convert/vhdx"
+	"github.com/qimg/qimg/convert/vmdk"
 	"github.com/qimg/qimg/qcow2"
 	"github.com/qimg/qimg/raw"
 )
@@ -111,6 +112,8 @@ func oneInfo(path, format string) (*report.ImageInfo, error) {
 		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
 	case *vhd.Image:
 		in, err = report.BasicInfo(path, format, i.Size(), i.BlockSize())
+	case *vmdk.Image:
+		in, err = report.VMDKInfo(path, i)
 	default:
 		err = fmt.Errorf("format %s has no info", format)
 	}

@@ -17,7 +17,9 @@ func knownFormat(f string) bool { return slices.Contains(convert.Formats(), f) }
 
 // writableFormat reports whether qimg can write images of format f
 // (convert -O).
-func writableFormat(f string) bool { return creatableFormat(f) || f == convert.FormatVPC }
+func writableFormat(f string) bool {
+	return creatableFormat(f) || f == convert.FormatVPC || f == convert.FormatVMDK
+}
 
 // creatableFormat reports whether qimg creates and measures images of
 // format f (create -f, measure -O).

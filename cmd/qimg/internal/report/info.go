@@ -5,6 +5,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/qimg/qimg/convert/vmdk"
 	"os"
 	"strings"
 	"syscall"
@@ -118,6 +119,50 @@ func qcow2Specific(h *qcow2.Header) qfmt.Dict {
 // whole sectors) is size.
 func RawInfo(filename string, size int64) (*ImageInfo, error) {
 	return BasicInfo(filename, "raw", size, 0)
+}
+
+// VMDKInfo describes a VMDK as qemu-img info does: the first extent's
+// grain size as cluster size, and the descriptor's CIDs, create type and
+// extents as format-specific data.
+func VMDKInfo(filename string, img *vmdk.Image) (*ImageInfo, error) {
+	vi := img.Info()
+	var clusterSize int64
+	extents := []any{}
+	for i, e := range vi.Extents {
+		if i == 0 {
+			clusterSize = e.ClusterSize
+		}
+		d := qfmt.Dict{}.Add("virtual-size", e.VirtualSize).Add("filename", e.Filename)
+		if e.ClusterSize > 0 {
+			d = d.Add("cluster-size", e.ClusterSize)
+		}
+		if e.Compressed {
+			d = d.Add("compressed", true)
+		}
+		extents = append(extents, d.Add("format", e.Type))
+	}
+	in, err := BasicInfo(filename, "vmdk", img.Size(), clusterSize)
+	if err != nil {
+		return nil, err
+	}
+	// Disk usage counts the extent files a descriptor names, as QEMU does.
+	seen := map[string]bool{filename: true}
+	for _, e := range vi.Extents {
+		p := PathCombine(filename, e.Filename)
+		if e.Filename == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		usage, err := DiskUsage(p)
+		if err != nil {
+			return nil, err
+		}
+		in.ActualSize += usage
+	}
+	in.SpecificType = "vmdk"
+	in.FormatSpecific = qfmt.Dict{}.Add("cid", int64(vi.CID)).Add("parent-cid", int64(vi.ParentCID)).
+		Add("create-type", vi.CreateType).Add("extents", extents)
+	return in, nil
 }
 
 // BasicInfo describes an image of a format qemu-img shows no
