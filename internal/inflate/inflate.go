@@ -288,14 +288,7 @@ func (d *decoder) huffman() error {
 			return ErrCorrupt // reaches before the start of the output
 		}
 		n := min(length, len(dst)-d.out)
-		from := d.out - dist
-		if dist >= n {
-			copy(dst[d.out:d.out+n], dst[from:from+n])
-		} else {
-			for i := range n { // overlapping: byte by byte repeats the run
-				dst[d.out+i] = dst[from+i]
-			}
-		}
+		copyMatch(dst, d.out, dist, n)
 		d.out += n
 		if n < length {
 			return errFull
@@ -313,25 +306,34 @@ func (d *decoder) huffmanFast() (bool, error) {
 	bitbuf, nbits, pos, out := d.bits, d.nbits, d.pos, d.out
 	lit, dist := d.lit.entries, d.dist.entries
 	defer func() { d.bits, d.nbits, d.pos, d.out = bitbuf, nbits, pos, out }()
+outer:
 	for pos+16 <= len(src) && out+maxMatchLen <= len(dst) {
 		bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
 		pos += int(63-nbits) >> 3
 		nbits |= 56
-		e := lit[bitbuf&(1<<primaryBits-1)]
-		if e&linkFlag != 0 {
-			e = lit[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
-		}
-		l := uint(e & 0xff)
-		if l == 0 {
-			return false, ErrCorrupt
-		}
-		bitbuf >>= l
-		nbits -= l
-		sym := int(e >> 8)
-		if sym < 256 {
+		var sym int
+		for {
+			e := lit[bitbuf&(1<<primaryBits-1)]
+			if e&linkFlag != 0 {
+				e = lit[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
+			}
+			l := uint(e & 0xff)
+			if l == 0 {
+				return false, ErrCorrupt
+			}
+			bitbuf >>= l
+			nbits -= l
+			sym = int(e >> 8)
+			if sym >= 256 {
+				break
+			}
+			// Runs of literals: decode the next one from the bits
+			// already buffered when a whole code is certainly there.
 			dst[out] = byte(sym)
 			out++
-			continue
+			if nbits < 15 || out+maxMatchLen > len(dst) {
+				continue outer
+			}
 		}
 		if sym == 256 {
 			return true, nil
@@ -339,16 +341,23 @@ func (d *decoder) huffmanFast() (bool, error) {
 		if sym > 285 {
 			return false, ErrCorrupt
 		}
+		if nbits < 48 {
+			// A length code (up to 20 bits with extra) and a distance
+			// code (up to 28) may need more than what is left.
+			bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
+			pos += int(63-nbits) >> 3
+			nbits |= 56
+		}
 		lc := sym - 257
 		n := uint(lengthExtra[lc])
 		length := int(lengthBase[lc]) + int(bitbuf&(1<<n-1))
 		bitbuf >>= n
 		nbits -= n
-		e = dist[bitbuf&(1<<primaryBits-1)]
+		e := dist[bitbuf&(1<<primaryBits-1)]
 		if e&linkFlag != 0 {
 			e = dist[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
 		}
-		l = uint(e & 0xff)
+		l := uint(e & 0xff)
 		dc := int(e >> 8)
 		if l == 0 || dc > 29 {
 			return false, ErrCorrupt
@@ -362,20 +371,23 @@ func (d *decoder) huffmanFast() (bool, error) {
 		if dd > out {
 			return false, ErrCorrupt
 		}
-		from := out - dd
-		if dd >= length {
-			copy(dst[out:out+length], dst[from:from+length])
-		} else {
-			for i := range length {
-				dst[out+i] = dst[from+i]
-			}
-		}
+		copyMatch(dst, out, dd, length)
 		out += length
 	}
 	return false, nil
 }
 
 const maxMatchLen = 258
+
+// copyMatch copies length bytes from dist bytes back to dst[out:]. When
+// the two overlap (a run), each copy doubles the part already repeated,
+// so a run of zeros costs a few copies, not one step per byte.
+func copyMatch(dst []byte, out, dist, length int) {
+	from := out - dist
+	for n := 0; n < length; {
+		n += copy(dst[out+n:out+length], dst[from:out+n])
+	}
+}
 
 // table is a two-level Huffman decoding table: the first primaryBits bits
 // index entries that hold a symbol and its length, or point to a second
