@@ -36,7 +36,7 @@ var (
 // after initialisation.
 var (
 	lengthCodes = codeTable(lengthBase[:], maxMatch)
-	distCodes   = codeTable(distBase[:], WindowSize)
+	distCodes   = codeTable(distBase[:], MaxWindowSize)
 )
 
 func codeTable(base []uint16, maxValue int) []uint8 {

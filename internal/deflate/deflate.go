@@ -1,5 +1,6 @@
 // Package deflate compresses whole buffers into raw deflate streams
-// (RFC 1951) whose back-references reach at most 4 KiB back.
+// (RFC 1951) whose back-references reach at most 4 KiB back (or another
+// window, up to deflate's 32 KiB).
 //
 // QEMU inflates qcow2 clusters with a 4 KiB window (inflateInit2(-12)), so
 // a cluster compressed with an ordinary 32 KiB window is unreadable to it.
@@ -15,8 +16,13 @@ package deflate
 
 import "sync"
 
-// WindowSize is the largest distance of a back-reference.
+// WindowSize is the largest distance of a back-reference by default: the
+// window QEMU inflates qcow2 clusters with.
 const WindowSize = 4096
+
+// MaxWindowSize is deflate's own limit, for formats read with a full
+// window (CompressWindow).
+const MaxWindowSize = 32768
 
 const (
 	minMatch   = 3
@@ -32,12 +38,14 @@ const (
 	maxLazy    = 16
 	niceLength = 32
 	maxChain   = 32
+	tooFar     = 4096
 )
 
 // Encoder holds the tables of one compression; reuse it (or use Compress,
 // which pools them) to avoid allocating them per buffer. It is not safe
 // for concurrent use.
 type Encoder struct {
+	window int // largest back-reference distance
 	head   [hashSize]int32
 	prev   []int32 // previous position with the same hash, by position
 	tokens []token
@@ -46,16 +54,26 @@ type Encoder struct {
 
 var pool = sync.Pool{New: func() any { return new(Encoder) }}
 
-// Compress appends the raw deflate encoding of src to dst.
-func Compress(dst, src []byte) []byte {
+// Compress appends the raw deflate encoding of src to dst, with
+// back-references at most WindowSize bytes back.
+func Compress(dst, src []byte) []byte { return CompressWindow(dst, src, WindowSize) }
+
+// CompressWindow is Compress with back-references at most window bytes
+// back (at most MaxWindowSize).
+func CompressWindow(dst, src []byte, window int) []byte {
 	e := pool.Get().(*Encoder)
+	e.window = min(window, MaxWindowSize)
 	dst = e.Compress(dst, src)
 	pool.Put(e)
 	return dst
 }
 
-// Compress appends the raw deflate encoding of src to dst.
+// Compress appends the raw deflate encoding of src to dst, with the
+// encoder's window (WindowSize for a zero Encoder).
 func (e *Encoder) Compress(dst, src []byte) []byte {
+	if e.window <= 0 {
+		e.window = WindowSize
+	}
 	e.bw.reset(dst)
 	e.tokens = e.tokens[:0]
 	if len(src) == 0 {
@@ -104,6 +122,9 @@ func (e *Encoder) match(src []byte) {
 		length, dist := 0, 0
 		if prevLen < maxLazy && i+minMatch <= n {
 			length, dist = e.longest(src, i, prevLen)
+			if length == minMatch && dist > tooFar {
+				length = 0 // costs more than three literals (zlib's TOO_FAR)
+			}
 		}
 		if prevLen >= minMatch && length <= prevLen {
 			// The match found at i-1 is at least as good: emit it.
@@ -142,7 +163,7 @@ func (e *Encoder) longest(src []byte, i, have int) (int, int) {
 	if best >= limit {
 		return 0, 0 // nothing longer fits before the end
 	}
-	for cand := e.prev[i]; cand >= 0 && i-int(cand) <= WindowSize && chain > 0; cand = e.prev[cand] {
+	for cand := e.prev[i]; cand >= 0 && i-int(cand) <= e.window && chain > 0; cand = e.prev[cand] {
 		chain--
 		c := int(cand)
 		if src[c+best] != src[i+best] || src[c] != src[i] {

@@ -72,3 +72,23 @@ func TestSkewedRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestFullWindow: with a 32 KiB window, data repeating at 20 KiB
+// compresses to almost nothing and round-trips; with 4 KiB it cannot.
+func TestFullWindow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	unit := make([]byte, 20000)
+	for i := range unit {
+		unit[i] = byte(rng.Uint32())
+	}
+	in := bytes.Repeat(unit, 3)
+	wide := CompressWindow(nil, in, MaxWindowSize)
+	narrow := Compress(nil, in)
+	got, err := io.ReadAll(stdflate.NewReader(bytes.NewReader(wide)))
+	if err != nil || !bytes.Equal(got, in) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if len(wide) > len(unit)+len(unit)/10 || len(narrow) < len(in)*9/10 {
+		t.Fatalf("32 KiB window: %d bytes, 4 KiB window: %d bytes, of %d", len(wide), len(narrow), len(in))
+	}
+}
