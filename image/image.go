@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 )
 
 // Image is a virtual disk: a fixed-size array of bytes that may be backed by
@@ -102,4 +103,27 @@ func Extents(img Image, start, length int64) iter.Seq2[Extent, error] {
 			off = e.End()
 		}
 	}
+}
+
+// OpenFile opens path read-only and builds an image from it with
+// newReader, the NewReader of a format package (which sees the file's
+// size and uses path in its messages). On failure the file is closed;
+// on success the caller's image owns it.
+func OpenFile[T any](path string, newReader func(r io.ReaderAt, size int64, name string) (T, error)) (T, *os.File, error) {
+	var zero T
+	f, err := os.Open(path)
+	if err != nil {
+		return zero, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return zero, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	img, err := newReader(f, st.Size(), path)
+	if err != nil {
+		f.Close()
+		return zero, nil, err
+	}
+	return img, f, nil
 }

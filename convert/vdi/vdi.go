@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/qimg/qimg/image"
@@ -76,18 +75,8 @@ var _ image.Image = (*Image)(nil)
 
 // Open opens the VDI image at path read-only.
 func Open(path string) (*Image, error) {
-	f, err := os.Open(path)
+	img, f, err := image.OpenFile(path, NewReader)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	img, err := NewReader(f, st.Size(), path)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	img.closer = f

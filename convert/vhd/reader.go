@@ -63,18 +63,8 @@ var _ image.Image = (*Image)(nil)
 // 0 (dynamic disks) or, failing that, at the end of the file (fixed
 // disks), as qemu-img -f vpc does.
 func Open(path string) (*Image, error) {
-	f, err := os.Open(path)
+	img, f, err := image.OpenFile(path, newImage)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	img, err := newImage(f, st.Size(), path)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	img.file = f

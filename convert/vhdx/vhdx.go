@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -144,18 +143,8 @@ var _ image.Image = (*Image)(nil)
 
 // Open opens the VHDX image at path read-only.
 func Open(path string) (*Image, error) {
-	f, err := os.Open(path)
+	img, f, err := image.OpenFile(path, NewReader)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	img, err := NewReader(f, st.Size(), path)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	img.closer = f
