@@ -24,6 +24,7 @@ qimg=$PWD/bin/qimg
 
 make_input() {
 	local disk=$work/disk.raw
+	derived
 	[ -s "$disk" ] && return
 	echo "building a ${size_mib} MiB disk-like input in $work ..." >&2
 	local tree=$work/tree
@@ -36,9 +37,18 @@ make_input() {
 	dd if=/dev/urandom of="$disk.tmp" bs=1M count=128 seek=$((size_mib * 3 / 4)) conv=notrunc status=none
 	mv "$disk.tmp" "$disk"
 	rm -rf "$tree"
-	qemu-img convert -f raw -O qcow2 "$disk" "$work/plain.qcow2"
-	qemu-img convert -f raw -O qcow2 -c "$disk" "$work/zlib.qcow2"
-	qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd "$disk" "$work/zstd.qcow2"
+	derived
+}
+
+# derived makes the other inputs from disk.raw with qemu-img, each once.
+derived() {
+	local disk=$work/disk.raw
+	[ -s "$disk" ] || return 0
+	[ -s "$work/plain.qcow2" ] || qemu-img convert -f raw -O qcow2 "$disk" "$work/plain.qcow2"
+	[ -s "$work/zlib.qcow2" ] || qemu-img convert -f raw -O qcow2 -c "$disk" "$work/zlib.qcow2"
+	[ -s "$work/zstd.qcow2" ] || qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd "$disk" "$work/zstd.qcow2"
+	[ -s "$work/stream.vmdk" ] || qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$disk" "$work/stream.vmdk"
+	return 0
 }
 make_input
 
@@ -50,6 +60,9 @@ ops=(
 	"qcow2 -> raw|plain.qcow2|-f qcow2 -O raw"
 	"qcow2 zlib -> raw|zlib.qcow2|-f qcow2 -O raw"
 	"qcow2 zstd -> raw|zstd.qcow2|-f qcow2 -O raw"
+	"vmdk stream -> qcow2|stream.vmdk|-f vmdk -O qcow2"
+	"raw -> vmdk stream|disk.raw|-f raw -O vmdk -o subformat=streamOptimized"
+	"raw -> vhd dynamic|disk.raw|-f raw -O vpc"
 )
 
 results=$work/results.txt
