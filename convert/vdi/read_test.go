@@ -89,14 +89,7 @@ func diskRaw(t testing.TB, dir string, size int64, seed uint64) string {
 // qemuIO runs qemu-io on a VDI image and fails on any reported error.
 func qemuIO(t testing.TB, file string, cmds ...string) {
 	t.Helper()
-	args := []string{"-f", "vdi"}
-	for _, c := range cmds {
-		args = append(args, "-c", c)
-	}
-	out := qemutest.Run(t, "qemu-io", append(args, file)...)
-	if strings.Contains(out, "failed") || strings.Contains(out, "error") {
-		t.Fatalf("qemu-io %v on %s:\n%s", cmds, file, out)
-	}
+	qemutest.IOFormat(t, "vdi", file, cmds...)
 }
 
 type qemuInfo struct {

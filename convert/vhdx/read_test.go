@@ -90,17 +90,10 @@ func diskRaw(t testing.TB, dir string, size int64, seed uint64) string {
 }
 
 // qemuIO runs qemu-io on a VHDX image and fails on any reported error
-// (qemu-io exits 0 even when a command fails).
+// qemuIO runs qemu-io on a VHDX image and fails on any reported error.
 func qemuIO(t testing.TB, file string, cmds ...string) {
 	t.Helper()
-	args := []string{"-f", "vhdx"}
-	for _, c := range cmds {
-		args = append(args, "-c", c)
-	}
-	out := qemutest.Run(t, "qemu-io", append(args, file)...)
-	if strings.Contains(out, "failed") || strings.Contains(out, "error") {
-		t.Fatalf("qemu-io %v on %s:\n%s", cmds, file, out)
-	}
+	qemutest.IOFormat(t, "vhdx", file, cmds...)
 }
 
 type qemuInfo struct {

@@ -256,14 +256,7 @@ func TestConcurrentReads(t *testing.T) {
 
 func qemuIO(t testing.TB, p string, cmds ...string) {
 	t.Helper()
-	args := []string{"-f", "vmdk"}
-	for _, c := range cmds {
-		args = append(args, "-c", c)
-	}
-	out := qemutest.Run(t, "qemu-io", append(args, p)...)
-	if strings.Contains(out, "failed") || strings.Contains(out, "error") {
-		t.Fatalf("qemu-io %v on %s:\n%s", cmds, p, out)
-	}
+	qemutest.IOFormat(t, "vmdk", p, cmds...)
 }
 
 // TestZeroedGrains reads grains that qemu-io zeroed in an image with the

@@ -52,7 +52,13 @@ func Img(t testing.TB, args ...string) string { t.Helper(); return Run(t, "qemu-
 // any reported error (qemu-io exits 0 even when a command fails).
 func IO(t testing.TB, file string, cmds ...string) string {
 	t.Helper()
-	args := []string{"-f", "qcow2"}
+	return IOFormat(t, "qcow2", file, cmds...)
+}
+
+// IOFormat is IO on an image of the given format.
+func IOFormat(t testing.TB, format, file string, cmds ...string) string {
+	t.Helper()
+	args := []string{"-f", format}
 	for _, c := range cmds {
 		args = append(args, "-c", c)
 	}
