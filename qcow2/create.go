@@ -187,12 +187,6 @@ func CreateFile(name string, f File, opts CreateOptions) (*Image, error) {
 	// The backing file is attached only now: growing from size 0 with it
 	// attached would zero the whole disk over the backing data.
 	img.backing = backing
-	if backing != nil {
-		img.chainLen = 1
-		if b, ok := backing.(*Image); ok {
-			img.chainLen += b.chainLen
-		}
-	}
 	if err != nil {
 		img.Close()
 		return nil, err

@@ -83,15 +83,14 @@ type Image struct {
 	dataFile io.ReaderAt // external data file, or nil
 	dataW    File
 
-	l2cache  *lru[int64, *l2Table]
-	ccache   *lru[uint64, []byte] // decompressed clusters by L2 descriptor
-	codec    *codec
-	mu       sync.RWMutex
-	alloc    *refcounts  // write state, nil when read-only
-	readErr  error       // set when guest data cannot be read (encryption)
-	meta     metadataSet // metadata clusters, for the overlap check (overlap.go)
-	closed   bool
-	chainLen int
+	l2cache *lru[int64, *l2Table]
+	ccache  *lru[uint64, []byte] // decompressed clusters by L2 descriptor
+	codec   *codec
+	mu      sync.RWMutex
+	alloc   *refcounts  // write state, nil when read-only
+	readErr error       // set when guest data cannot be read (encryption)
+	meta    metadataSet // metadata clusters, for the overlap check (overlap.go)
+	closed  bool
 	// noHostFiles is set by NewReader: the image is not a host file, so
 	// names inside it must never be opened from the host file system.
 	noHostFiles bool
@@ -347,10 +346,6 @@ func (img *Image) openExternal(opts *OpenOptions) error {
 		return img.errorf(image.ErrInvalidArgument, "OpenBacking returned no image for backing file %q", h.BackingFile)
 	}
 	img.backing = backing
-	img.chainLen = 1
-	if b, ok := img.backing.(*Image); ok {
-		img.chainLen += b.chainLen
-	}
 	return nil
 }
 
