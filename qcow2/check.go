@@ -195,7 +195,7 @@ func (img *Image) afterRepair(res *CheckResult, ok bool) error {
 			return err
 		}
 		h.IncompatibleFeatures &^= bits
-		if err := img.writeHeaderField(72, h.IncompatibleFeatures); err != nil {
+		if err := img.writeBE64(72, h.IncompatibleFeatures); err != nil {
 			return err
 		}
 	}
@@ -1057,7 +1057,7 @@ func (c *checker) fixL1Copied(i int, e, n uint64, repair bool) error {
 	}
 	img := c.img
 	e = withCopied(e, n == 1)
-	if err := img.writeHeaderField(int64(img.hdr.L1TableOffset)+int64(i)*8, e); err != nil {
+	if err := img.writeBE64(int64(img.hdr.L1TableOffset)+int64(i)*8, e); err != nil {
 		c.res.CheckErrors++
 		return err
 	}
@@ -1118,7 +1118,7 @@ func (c *checker) checkL2Copied(l2 uint64, repair bool) error {
 		if !fix {
 			continue
 		}
-		if err := c.img.writeHeaderField(int64(l2)+i*stride, withCopied(e, n == 1)); err != nil {
+		if err := c.img.writeBE64(int64(l2)+i*stride, withCopied(e, n == 1)); err != nil {
 			c.msg("ERROR: Could not write L2 table: %v", err)
 			c.res.CheckErrors++
 			return err

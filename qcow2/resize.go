@@ -122,7 +122,7 @@ func (img *Image) growL1(entries int64) error {
 }
 
 func (img *Image) setSize(size int64) error {
-	if err := img.writeHeaderField(24, uint64(size)); err != nil {
+	if err := img.writeBE64(24, uint64(size)); err != nil {
 		return err
 	}
 	img.hdr.Size = uint64(size)
@@ -152,7 +152,7 @@ func (img *Image) shrink(newSize int64) error {
 			continue
 		}
 		img.l1[i] = 0
-		if err := img.writeHeaderField(int64(h.L1TableOffset)+i*8, 0); err != nil {
+		if err := img.writeBE64(int64(h.L1TableOffset)+i*8, 0); err != nil {
 			return err
 		}
 		img.l2cache.drop(off)

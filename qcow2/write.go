@@ -39,7 +39,7 @@ func (img *Image) openForWrite() error {
 	// them, like an image written by an old QEMU).
 	if clear := h.AutoclearFeatures &^ AutoclearDataFileRaw; clear != 0 {
 		h.AutoclearFeatures &^= clear
-		if err := img.writeHeaderField(88, h.AutoclearFeatures); err != nil {
+		if err := img.writeBE64(88, h.AutoclearFeatures); err != nil {
 			return err
 		}
 	}
@@ -78,11 +78,13 @@ func (img *Image) findEnd() error {
 	return nil
 }
 
-func (img *Image) writeHeaderField(off int64, v uint64) error {
+// writeBE64 writes one big-endian 64-bit metadata field (a header field,
+// an L1 entry) in a single write, so that it changes atomically.
+func (img *Image) writeBE64(off int64, v uint64) error {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], v)
 	if _, err := img.wfile.WriteAt(b[:], off); err != nil {
-		return fmt.Errorf("%s: writing header: %w", img.name, err)
+		return fmt.Errorf("%s: writing metadata at %#x: %w", img.name, off, err)
 	}
 	return nil
 }
@@ -220,7 +222,7 @@ func (img *Image) commitL2(t *l2Table, fresh bool, l1Index int64, lo, hi int64) 
 	}
 	old := img.l1[l1Index]
 	img.l1[l1Index] = uint64(t.off) | flagCopied
-	if err := img.writeHeaderFieldAt(int64(img.hdr.L1TableOffset)+l1Index*8, img.l1[l1Index]); err != nil {
+	if err := img.writeBE64(int64(img.hdr.L1TableOffset)+l1Index*8, img.l1[l1Index]); err != nil {
 		return err
 	}
 	if oldOff := int64(old & offsetMask); oldOff != 0 {
@@ -229,8 +231,6 @@ func (img *Image) commitL2(t *l2Table, fresh bool, l1Index int64, lo, hi int64) 
 	}
 	return nil
 }
-
-func (img *Image) writeHeaderFieldAt(off int64, v uint64) error { return img.writeHeaderField(off, v) }
 
 // clusterWrite is the plan for one cluster touched by a write.
 type clusterWrite struct {
