@@ -18,25 +18,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/qimg/qimg/convert/vdi"
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
 var genSeeds = flag.Bool("genseeds", false, "regenerate the qemu-made fuzz seeds in testdata/fuzz")
 
-const (
-	fzMaxRead = 16 << 20
-	fzMemMax  = 256 << 20
-)
+const fzMemMax = 256 << 20
 
 // fzSeeds are images made by qemu-img and qemu-io. A block takes 1 MiB
 // of file however little of it is written, so only images with one
@@ -143,13 +139,9 @@ func TestFuzzSeeds(t *testing.T) {
 	}
 }
 
-var (
-	fzMu   sync.Mutex
-	fzBuf  = make([]byte, fzMaxRead)
-	fzZero = make([]byte, 1<<20)
-)
-
-func fzCheckErr(t *testing.T, what, name string, err error) {
+// fzCheckErr is stricter than imagetest.CheckError: a VDI reader has no
+// use for the encryption, read-only or backing classes.
+func fzCheckErr(t testing.TB, what, name string, err error) {
 	t.Helper()
 	for _, c := range []error{image.ErrWrongFormat, image.ErrCorrupt, image.ErrUnsupported, image.ErrLimit, image.ErrInvalidArgument} {
 		if errors.Is(err, c) {
@@ -183,41 +175,15 @@ func FuzzNewReader(f *testing.F) {
 		if s := img.Subformat(); s != "static" && s != "dynamic" {
 			t.Fatalf("Subformat() = %q", s)
 		}
-		fzMu.Lock()
-		defer fzMu.Unlock()
-		limit := min(img.Size(), fzMaxRead)
-		readOK := make([]bool, (limit+(1<<20)-1)>>20)
-		for off := int64(0); off < limit; off += 1 << 20 {
-			chunk := fzBuf[off:min(off+1<<20, limit)]
-			n, err := img.ReadAt(chunk, off)
-			if err != nil && err != io.EOF {
-				fzCheckErr(t, "ReadAt", name, err)
-				continue
-			}
-			if n != len(chunk) {
-				t.Fatalf("ReadAt(%d bytes at %d) = %d, %v", len(chunk), off, n, err)
-			}
-			readOK[off>>20] = true
-		}
-		pos := int64(0)
-		for i := 0; i < 4096 && pos < img.Size(); i++ {
-			e, err := img.Extent(pos, img.Size()-pos)
+		imagetest.Exercise(t, img, name, fzCheckErr)
+		// A VDI run is either data or zeros, never both or neither.
+		for e, err := range image.Extents(img, 0, img.Size()) {
 			if err != nil {
-				fzCheckErr(t, "Extent", name, err)
-				break
+				break // Exercise checked the error
 			}
-			if e.Start != pos || e.Length <= 0 || e.End() > img.Size() || e.Data == e.Zero {
-				t.Fatalf("Extent(%d) = %+v (size %d)", pos, e, img.Size())
+			if e.Data == e.Zero {
+				t.Fatalf("extent %+v is both or neither data and zeros", e)
 			}
-			for o := e.Start; !e.Data && o < min(e.End(), limit); {
-				k := o >> 20
-				end := min(e.End(), limit, (k+1)<<20)
-				if readOK[k] && !bytes.Equal(fzBuf[o:end], fzZero[:end-o]) {
-					t.Fatalf("extent %+v is zero but [%d,%d) does not read as zeros", e, o, end)
-				}
-				o = end
-			}
-			pos = e.End()
 		}
 		runtime.ReadMemStats(&ms)
 		if a := ms.TotalAlloc - before; a > fzMemMax+8*uint64(len(data)) {

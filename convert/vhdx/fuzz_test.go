@@ -31,11 +31,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/qimg/qimg/convert/vhdx"
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
@@ -44,7 +44,6 @@ var genSeeds = flag.Bool("genseeds", false, "regenerate the qemu-made fuzz seeds
 const (
 	fzMagic   = "qimgsprs"
 	fzMaxFile = 16 << 20 // largest file a sparse input describes
-	fzMaxRead = 16 << 20 // guest bytes read per input
 	fzMemMax  = 256 << 20
 )
 
@@ -258,13 +257,9 @@ func TestFuzzSeeds(t *testing.T) {
 	}
 }
 
-var (
-	fzMu   sync.Mutex
-	fzBuf  = make([]byte, fzMaxRead)
-	fzZero = make([]byte, 1<<20)
-)
-
-func fzCheckErr(t *testing.T, what, name string, err error) {
+// fzCheckErr is stricter than imagetest.CheckError: a VHDX reader has no
+// use for the encryption, read-only or backing classes.
+func fzCheckErr(t testing.TB, what, name string, err error) {
 	t.Helper()
 	for _, c := range []error{image.ErrWrongFormat, image.ErrCorrupt, image.ErrUnsupported, image.ErrLimit, image.ErrInvalidArgument} {
 		if errors.Is(err, c) {
@@ -298,41 +293,15 @@ func FuzzNewReader(f *testing.F) {
 		if s := img.Subformat(); s != "fixed" && s != "dynamic" {
 			t.Fatalf("Subformat() = %q", s)
 		}
-		fzMu.Lock()
-		defer fzMu.Unlock()
-		limit := min(img.Size(), fzMaxRead)
-		readOK := make([]bool, (limit+(1<<20)-1)>>20)
-		for off := int64(0); off < limit; off += 1 << 20 {
-			chunk := fzBuf[off:min(off+1<<20, limit)]
-			n, err := img.ReadAt(chunk, off)
-			if err != nil && err != io.EOF {
-				fzCheckErr(t, "ReadAt", name, err)
-				continue
-			}
-			if n != len(chunk) {
-				t.Fatalf("ReadAt(%d bytes at %d) = %d, %v", len(chunk), off, n, err)
-			}
-			readOK[off>>20] = true
-		}
-		pos := int64(0)
-		for i := 0; i < 4096 && pos < img.Size(); i++ {
-			e, err := img.Extent(pos, img.Size()-pos)
+		imagetest.Exercise(t, img, name, fzCheckErr)
+		// A VHDX run is either data or zeros, never both or neither.
+		for e, err := range image.Extents(img, 0, img.Size()) {
 			if err != nil {
-				fzCheckErr(t, "Extent", name, err)
-				break
+				break // Exercise checked the error
 			}
-			if e.Start != pos || e.Length <= 0 || e.End() > img.Size() || e.Data == e.Zero {
-				t.Fatalf("Extent(%d) = %+v (size %d)", pos, e, img.Size())
+			if e.Data == e.Zero {
+				t.Fatalf("extent %+v is both or neither data and zeros", e)
 			}
-			for o := e.Start; !e.Data && o < min(e.End(), limit); {
-				k := o >> 20
-				end := min(e.End(), limit, (k+1)<<20)
-				if readOK[k] && !bytes.Equal(fzBuf[o:end], fzZero[:end-o]) {
-					t.Fatalf("extent %+v is zero but [%d,%d) does not read as zeros", e, o, end)
-				}
-				o = end
-			}
-			pos = e.End()
 		}
 		runtime.ReadMemStats(&ms)
 		if a := ms.TotalAlloc - before; a > fzMemMax+2*uint64(size) {
