@@ -13,7 +13,6 @@ package qcow2
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,40 +22,18 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
 var genSeeds = flag.Bool("genseeds", false, "regenerate the qemu-made fuzz seed corpus in testdata/fuzz")
 
-// fzClasses are the error classes every engine error must wrap.
-var fzClasses = []error{
-	image.ErrWrongFormat, image.ErrCorrupt, image.ErrUnsupported, image.ErrEncrypted,
-	image.ErrLimit, image.ErrInvalidArgument, image.ErrReadOnly, image.ErrBackingRefused,
-}
-
-// fzClassified reports whether err wraps one of the image error classes.
-func fzClassified(err error) bool {
-	for _, c := range fzClasses {
-		if errors.Is(err, c) {
-			return true
-		}
-	}
-	return false
-}
-
 // fzCheckErr fails unless err is classified and names the image.
 func fzCheckErr(t testing.TB, what, name string, err error) {
 	t.Helper()
-	if !fzClassified(err) {
-		t.Fatalf("%s: error wraps no image.Err* class: %v", what, err)
-	}
-	if name != "" && !strings.Contains(err.Error(), name) {
-		t.Fatalf("%s: error does not name the file %q: %v", what, name, err)
-	}
+	imagetest.CheckError(t, what, name, err)
 }
 
 // fzAllocLimit bounds what one fuzz input may make the engine allocate.
@@ -374,53 +351,9 @@ func fzComparable(h *Header) Header {
 // fzReadImage exercises every read path of an opened image and checks the
 // answers are consistent: no panic, classified errors, bounded work.
 func fzReadImage(t *testing.T, img *Image, name string) {
-	// Reading is bounded to fzMaxRead bytes of virtual disk per input so
-	// the fuzzer stays fast; the buffer is reused between inputs.
-	fzBufMu.Lock()
-	defer fzBufMu.Unlock()
-	size := img.Size()
-	if size < 0 {
-		t.Fatalf("negative size %d", size)
-	}
-	limit := min(size, fzMaxRead)
-	data := fzBuf[:limit]
-	readOK := make([]bool, (limit+(1<<20)-1)>>20)
-	for off := int64(0); off < limit; off += 1 << 20 {
-		chunk := data[off:min(off+1<<20, limit)]
-		n, err := img.ReadAt(chunk, off)
-		if err != nil && err != io.EOF {
-			fzCheckErr(t, "ReadAt", name, err)
-			continue
-		}
-		if n != len(chunk) {
-			t.Fatalf("ReadAt(%d bytes at %d) = %d, %v", len(chunk), off, n, err)
-		}
-		readOK[off>>20] = true
-	}
-	// Walk the extents; every step must advance and stay in range.
-	pos := int64(0)
-	for i := 0; i < 4096 && pos < size; i++ {
-		e, err := img.Extent(pos, size-pos)
-		if err != nil {
-			fzCheckErr(t, "Extent", name, err)
-			break
-		}
-		if e.Start != pos || e.Length <= 0 || e.End() > size {
-			t.Fatalf("Extent(%d) = %+v (size %d)", pos, e, size)
-		}
-		if e.Zero && !e.Data {
-			// With no backing file, a zero run must read as zeros.
-			for o := e.Start; o < min(e.End(), limit); {
-				k := o >> 20
-				end := min(e.End(), limit, (k+1)<<20)
-				if readOK[k] && !bytes.Equal(data[o:end], fzZeros[:end-o]) {
-					t.Fatalf("extent %+v says zero but [%d,%d) does not read as zeros", e, o, end)
-				}
-				o = end
-			}
-		}
-		pos = e.End()
-	}
+	// Reads are bounded to imagetest.MaxRead bytes of virtual disk per
+	// input so the fuzzer stays fast.
+	imagetest.Exercise(t, img, name, fzCheckErr)
 	snaps, err := img.Snapshots()
 	if err != nil {
 		fzCheckErr(t, "Snapshots", name, err)
@@ -431,14 +364,6 @@ func fzReadImage(t *testing.T, img *Image, name string) {
 		}
 	}
 }
-
-const fzMaxRead = 16 << 20
-
-var (
-	fzBufMu sync.Mutex
-	fzBuf   = make([]byte, fzMaxRead)
-	fzZeros = make([]byte, 1<<20)
-)
 
 func fzAllocated() uint64 {
 	var ms runtime.MemStats
