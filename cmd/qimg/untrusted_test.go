@@ -46,3 +46,33 @@ func TestUntrustedRefusesBackingFiles(t *testing.T) {
 		t.Fatal("convert did not read through the backing file")
 	}
 }
+
+// TestUntrustedVMDKExtents: a VMDK descriptor names its extent files; one
+// naming a host file outside its directory is followed like qemu-img
+// does, but refused with --untrusted.
+func TestUntrustedVMDKExtents(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret.raw")
+	if err := os.WriteFile(secret, []byte(strings.Repeat("top secret\n", 93)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	desc := "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n\n" +
+		"RW 2 FLAT \"" + secret + "\" 0\n\nddb.virtualHWVersion = \"4\"\nddb.geometry.cylinders = \"1\"\n" +
+		"ddb.geometry.heads = \"16\"\nddb.geometry.sectors = \"63\"\nddb.adapterType = \"ide\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "evil.vmdk"), []byte(desc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := qimgIn(t, dir, "--untrusted", "convert", "-O", "raw", "evil.vmdk", "out.raw")
+	if r.code == 0 {
+		t.Fatalf("--untrusted converted a VMDK whose extent is %s", secret)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.raw")); !os.IsNotExist(err) {
+		t.Fatalf("refused convert left an output: %v", err)
+	}
+	if r := qimgIn(t, dir, "convert", "-O", "raw", "evil.vmdk", "out.raw"); r.code != 0 {
+		t.Fatalf("without --untrusted the extent is followed like qemu-img: %+v", r)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "out.raw")); !strings.HasPrefix(string(got), "top secret") {
+		t.Fatal("convert did not read the extent file")
+	}
+}
