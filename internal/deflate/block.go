@@ -3,6 +3,8 @@ package deflate
 import (
 	"math/bits"
 	"slices"
+
+	"github.com/qimg/qimg/internal/rfc1951"
 )
 
 // token is a literal byte or a (length, distance) match.
@@ -21,22 +23,11 @@ func (t token) literal() int  { return int(t & 0xff) }
 func (t token) length() int   { return int(t>>16&0x1ff) + minMatch }
 func (t token) dist() int     { return int(t&0xffff) + 1 }
 
-// RFC 1951 §3.2.5: length codes 257..285 and distance codes 0..29, with
-// the base value and extra bits of each.
-var (
-	lengthBase  = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
-	lengthExtra = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
-	distBase    = [30]uint16{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
-	distExtra   = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
-	// clOrder is the order code length code lengths are sent in.
-	clOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
-)
-
 // Lookup tables from match length and distance to their codes: read-only
 // after initialisation.
 var (
-	lengthCodes = codeTable(lengthBase[:], maxMatch)
-	distCodes   = codeTable(distBase[:], MaxWindowSize)
+	lengthCodes = codeTable(rfc1951.LengthBase[:], maxMatch)
+	distCodes   = codeTable(rfc1951.DistBase[:], MaxWindowSize)
 )
 
 func codeTable(base []uint16, maxValue int) []uint8 {
@@ -129,7 +120,7 @@ func dataBits(tokens []token, lit, dist huffCode) int {
 			continue
 		}
 		lc, dc := lengthCode(t.length()), distCode(t.dist())
-		n += int(lit.lens[257+lc]) + int(lengthExtra[lc]) + int(dist.lens[dc]) + int(distExtra[dc])
+		n += int(lit.lens[257+lc]) + int(rfc1951.LengthExtra[lc]) + int(dist.lens[dc]) + int(rfc1951.DistExtra[dc])
 	}
 	return n
 }
@@ -145,33 +136,17 @@ func (e *Encoder) writeTokens(tokens []token, lit, dist huffCode) {
 		l, d := t.length(), t.dist()
 		lc, dc := lengthCode(l), distCode(d)
 		bw.write(uint64(lit.codes[257+lc]), uint(lit.lens[257+lc]))
-		bw.write(uint64(l-int(lengthBase[lc])), uint(lengthExtra[lc]))
+		bw.write(uint64(l-int(rfc1951.LengthBase[lc])), uint(rfc1951.LengthExtra[lc]))
 		bw.write(uint64(dist.codes[dc]), uint(dist.lens[dc]))
-		bw.write(uint64(d-int(distBase[dc])), uint(distExtra[dc]))
+		bw.write(uint64(d-int(rfc1951.DistBase[dc])), uint(rfc1951.DistExtra[dc]))
 	}
 	bw.write(uint64(lit.codes[256]), uint(lit.lens[256]))
 }
 
 // fixedCodes is RFC 1951's fixed Huffman code (§3.2.6).
 func fixedCodes() (huffCode, huffCode) {
-	lens := make([]uint8, 288)
-	for i := range lens {
-		switch {
-		case i < 144:
-			lens[i] = 8
-		case i < 256:
-			lens[i] = 9
-		case i < 280:
-			lens[i] = 7
-		default:
-			lens[i] = 8
-		}
-	}
-	dl := make([]uint8, 30)
-	for i := range dl {
-		dl[i] = 5
-	}
-	return canonical(lens), canonical(dl)
+	lit, dist := rfc1951.FixedLitLens, rfc1951.FixedDistLens
+	return canonical(lit[:]), canonical(dist[:])
 }
 
 // buildCode makes a Huffman code for freq with no code longer than
@@ -380,7 +355,7 @@ func newDynamicHeader(lit, dist huffCode) *dynamicHeader {
 	}
 	h.cl = buildCode(freq[:], 7)
 	h.ncl = 19
-	for h.ncl > 4 && h.cl.lens[clOrder[h.ncl-1]] == 0 {
+	for h.ncl > 4 && h.cl.lens[rfc1951.CodeLengthOrder[h.ncl-1]] == 0 {
 		h.ncl--
 	}
 	return h
@@ -401,7 +376,7 @@ func (h *dynamicHeader) write(bw *bitWriter) {
 	bw.write(uint64(h.nlit-257), 5)
 	bw.write(uint64(h.ndist-1), 5)
 	bw.write(uint64(h.ncl-4), 4)
-	for _, s := range clOrder[:h.ncl] {
+	for _, s := range rfc1951.CodeLengthOrder[:h.ncl] {
 		bw.write(uint64(h.cl.lens[s]), 3)
 	}
 	for _, r := range h.rle {

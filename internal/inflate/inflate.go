@@ -17,6 +17,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+
+	"github.com/qimg/qimg/internal/rfc1951"
 )
 
 // Errors, for streams that are not valid deflate data.
@@ -106,6 +108,7 @@ func (d *decoder) block() (final bool, err error) {
 	case 0:
 		return final, d.stored()
 	case 1:
+		fixedLit, fixedDist := rfc1951.FixedLitLens, rfc1951.FixedDistLens
 		if !d.lit.build(fixedLit[:]) || !d.dist.build(fixedDist[:]) {
 			return false, ErrCorrupt
 		}
@@ -143,8 +146,6 @@ func (d *decoder) stored() error {
 	return nil
 }
 
-var clOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
-
 func (d *decoder) dynamicTables() error {
 	v, err := d.take(14)
 	if err != nil {
@@ -160,7 +161,7 @@ func (d *decoder) dynamicTables() error {
 		if err != nil {
 			return err
 		}
-		clLens[clOrder[i]] = uint8(l)
+		clLens[rfc1951.CodeLengthOrder[i]] = uint8(l)
 	}
 	var cl table
 	if !cl.build(clLens[:]) {
@@ -208,33 +209,6 @@ func (d *decoder) dynamicTables() error {
 	return nil
 }
 
-var (
-	lengthBase  = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
-	lengthExtra = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
-	distBase    = [30]uint16{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
-	distExtra   = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
-	fixedLit    = fixedLitLens()
-	// The fixed distance code has 32 five-bit codes; 30 and 31 never occur.
-	fixedDist = [32]uint8{5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5}
-)
-
-func fixedLitLens() [288]uint8 {
-	var l [288]uint8
-	for i := range l {
-		switch {
-		case i < 144:
-			l[i] = 8
-		case i < 256:
-			l[i] = 9
-		case i < 280:
-			l[i] = 7
-		default:
-			l[i] = 8
-		}
-	}
-	return l
-}
-
 // huffman decodes the symbols of one compressed block: a fast loop while
 // input and output are far from their ends, then the careful one.
 func (d *decoder) huffman() error {
@@ -267,11 +241,11 @@ func (d *decoder) huffman() error {
 			return ErrCorrupt
 		}
 		lc := sym - 257
-		extra, err := d.take(uint(lengthExtra[lc]))
+		extra, err := d.take(uint(rfc1951.LengthExtra[lc]))
 		if err != nil {
 			return err
 		}
-		length := int(lengthBase[lc]) + int(extra)
+		length := int(rfc1951.LengthBase[lc]) + int(extra)
 		dc, err := d.decode(&d.dist)
 		if err != nil {
 			return err
@@ -279,11 +253,11 @@ func (d *decoder) huffman() error {
 		if dc > 29 {
 			return ErrCorrupt
 		}
-		extra, err = d.take(uint(distExtra[dc]))
+		extra, err = d.take(uint(rfc1951.DistExtra[dc]))
 		if err != nil {
 			return err
 		}
-		dist := int(distBase[dc]) + int(extra)
+		dist := int(rfc1951.DistBase[dc]) + int(extra)
 		if dist > d.out {
 			return ErrCorrupt // reaches before the start of the output
 		}
@@ -349,8 +323,8 @@ outer:
 			nbits |= 56
 		}
 		lc := sym - 257
-		n := uint(lengthExtra[lc])
-		length := int(lengthBase[lc]) + int(bitbuf&(1<<n-1))
+		n := uint(rfc1951.LengthExtra[lc])
+		length := int(rfc1951.LengthBase[lc]) + int(bitbuf&(1<<n-1))
 		bitbuf >>= n
 		nbits -= n
 		e := dist[bitbuf&(1<<primaryBits-1)]
@@ -364,8 +338,8 @@ outer:
 		}
 		bitbuf >>= l
 		nbits -= l
-		n = uint(distExtra[dc])
-		dd := int(distBase[dc]) + int(bitbuf&(1<<n-1))
+		n = uint(rfc1951.DistExtra[dc])
+		dd := int(rfc1951.DistBase[dc]) + int(bitbuf&(1<<n-1))
 		bitbuf >>= n
 		nbits -= n
 		if dd > out {
