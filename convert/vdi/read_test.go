@@ -20,71 +20,13 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/qimg/qimg/convert/vdi"
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
 var le = binary.LittleEndian
-
-// diskRaw writes a disk-like raw file of size bytes: 256 KiB pieces of
-// random data, text, written zeros and holes chosen by seed, whole zero
-// blocks (written zeros in the second MiB, a hole in the fourth) and data
-// in the last bytes.
-func diskRaw(t testing.TB, dir string, size int64, seed uint64) string {
-	t.Helper()
-	p := filepath.Join(dir, fmt.Sprintf("disk-%d-%d.raw", size, seed))
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(seed, uint64(size)))
-	const piece = 256 << 10
-	buf := make([]byte, piece)
-	for off := int64(0); off < size; off += piece {
-		n := min(piece, size-off)
-		switch r.IntN(5) {
-		case 0, 1:
-			for i := range buf[:n] {
-				buf[i] = byte(r.Uint32())
-			}
-		case 2:
-			clear(buf[:n])
-			for i := int64(r.IntN(4096)); i < n; i += 5000 {
-				copy(buf[i:n], fmt.Sprintf("offset %d of %s", off+i, p))
-			}
-		case 3:
-			clear(buf[:n])
-		case 4:
-			continue
-		}
-		if _, err := f.WriteAt(buf[:n], off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if size >= 2<<20 {
-		if _, err := f.WriteAt(make([]byte, 1<<20), 1<<20); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if size >= 5<<20 {
-		if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 3<<20, 1<<20); err != nil {
-			if _, err := f.WriteAt(make([]byte, 1<<20), 3<<20); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := f.WriteAt([]byte("the last bytes"), max(0, size-14)); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // qemuIO runs qemu-io on a VDI image and fails on any reported error.
 func qemuIO(t testing.TB, file string, cmds ...string) {
@@ -232,7 +174,7 @@ func TestReadConverted(t *testing.T) {
 		{512, "static=off", "dynamic"},
 	} {
 		t.Run(fmt.Sprintf("%d-%s", tc.size, tc.opts), func(t *testing.T) {
-			raw := diskRaw(t, dir, tc.size, 3)
+			raw := imagetest.DiskRaw(t, dir, tc.size, 3)
 			p := filepath.Join(t.TempDir(), "disk.vdi")
 			qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", "-o", tc.opts, raw, p)
 			v := verify(t, p, tc.subformat)
@@ -305,7 +247,7 @@ func TestReadDiscarded(t *testing.T) {
 // block: the missing bytes read as zeros in QEMU and here.
 func TestReadTruncatedLastBlock(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "trunc.vdi")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", diskRaw(t, t.TempDir(), 3<<20, 4), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", imagetest.DiskRaw(t, t.TempDir(), 3<<20, 4), p)
 	if err := os.Truncate(p, 1024+2<<20+12345); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +258,7 @@ func TestReadTruncatedLastBlock(t *testing.T) {
 // sectors; QEMU rounds them up, and so does Size.
 func TestReadOddDiskSize(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "odd.vdi")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", diskRaw(t, t.TempDir(), 2<<20, 5), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", imagetest.DiskRaw(t, t.TempDir(), 2<<20, 5), p)
 	patch(t, p, func(d []byte) []byte {
 		le.PutUint64(d[0x170:], 2<<20-700)
 		return d
@@ -329,7 +271,7 @@ func TestReadOddDiskSize(t *testing.T) {
 
 func TestReadConcurrent(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.vdi")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", diskRaw(t, t.TempDir(), 6<<20+1024, 7), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", imagetest.DiskRaw(t, t.TempDir(), 6<<20+1024, 7), p)
 	v := verify(t, p, "dynamic")
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -364,7 +306,7 @@ func TestReadConcurrent(t *testing.T) {
 
 func TestReadAtEdges(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "e.vdi")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", diskRaw(t, t.TempDir(), 1<<20+512, 8), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", imagetest.DiskRaw(t, t.TempDir(), 1<<20+512, 8), p)
 	v := verify(t, p, "dynamic")
 	buf := make([]byte, 1024)
 	n, err := v.img.ReadAt(buf, v.img.Size()-512)
@@ -389,7 +331,7 @@ func TestReadAtEdges(t *testing.T) {
 // other formats qemu-img writes; Params shows the header.
 func TestNewReader(t *testing.T) {
 	dir := t.TempDir()
-	raw := diskRaw(t, dir, 2<<20, 9)
+	raw := imagetest.DiskRaw(t, dir, 2<<20, 9)
 	p := filepath.Join(dir, "m.vdi")
 	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", raw, p)
 	d, err := os.ReadFile(p)

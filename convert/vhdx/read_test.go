@@ -24,70 +24,11 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/qimg/qimg/convert/vhdx"
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
-
-// diskRaw writes a disk-like raw file of size bytes: 256 KiB pieces of
-// random data, text, written zeros and holes, chosen by seed, with data in
-// the last (possibly partial) sector so the tail is exercised.
-func diskRaw(t testing.TB, dir string, size int64, seed uint64) string {
-	t.Helper()
-	p := filepath.Join(dir, fmt.Sprintf("disk-%d-%d.raw", size, seed))
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(seed, uint64(size)))
-	const piece = 256 << 10
-	buf := make([]byte, piece)
-	for off := int64(0); off < size; off += piece {
-		n := min(piece, size-off)
-		switch r.IntN(5) {
-		case 0, 1: // random data
-			for i := range buf[:n] {
-				buf[i] = byte(r.Uint32())
-			}
-		case 2: // text, mostly zeros around it
-			clear(buf[:n])
-			for i := int64(r.IntN(4096)); i < n; i += 5000 {
-				copy(buf[i:n], fmt.Sprintf("offset %d of %s", off+i, p))
-			}
-		case 3: // written zeros
-			clear(buf[:n])
-		case 4: // a hole
-			continue
-		}
-		if _, err := f.WriteAt(buf[:n], off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Whole zero blocks whatever the seed: written zeros in the second
-	// MiB, a hole in the fourth.
-	if size >= 2<<20 {
-		if _, err := f.WriteAt(make([]byte, 1<<20), 1<<20); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if size >= 5<<20 {
-		if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 3<<20, 1<<20); err != nil {
-			if _, err := f.WriteAt(make([]byte, 1<<20), 3<<20); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := f.WriteAt([]byte("the last bytes"), max(0, size-14)); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // qemuIO runs qemu-io on a VHDX image and fails on any reported error
 // qemuIO runs qemu-io on a VHDX image and fails on any reported error.
@@ -230,7 +171,7 @@ func TestReadConverted(t *testing.T) {
 		{4<<20 - 512, "subformat=dynamic,block_size=1M", "dynamic", false},
 	} {
 		t.Run(fmt.Sprintf("%d-%s", tc.size, tc.opts), func(t *testing.T) {
-			raw := diskRaw(t, dir, tc.size, 3)
+			raw := imagetest.DiskRaw(t, dir, tc.size, 3)
 			p := filepath.Join(t.TempDir(), "disk.vhdx")
 			qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", tc.opts, raw, p)
 			v := verify(t, p, tc.subformat)
@@ -371,7 +312,7 @@ func regionOffset(t testing.TB, d []byte, guid string) int {
 // in the entries, and checks that QEMU and qimg both read zeros there.
 func TestReadBlockStates(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "states.vhdx")
-	raw := diskRaw(t, t.TempDir(), 6<<20, 1)
+	raw := imagetest.DiskRaw(t, t.TempDir(), 6<<20, 1)
 	if err := os.WriteFile(raw, bytes.Repeat([]byte("abcdefgh"), 6<<17), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +336,7 @@ func TestReadBlockStates(t *testing.T) {
 func TestReadBadStates(t *testing.T) {
 	for _, st := range []uint64{4, 7} {
 		p := filepath.Join(t.TempDir(), "bad.vhdx")
-		raw := diskRaw(t, t.TempDir(), 3<<20, 1)
+		raw := imagetest.DiskRaw(t, t.TempDir(), 3<<20, 1)
 		qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", raw, p)
 		patchBAT(t, p, func(b int, e uint64) uint64 {
 			if b == 1 {
@@ -447,7 +388,7 @@ func currentHeader(d []byte) int {
 // must refuse rather than read a possibly stale BAT.
 func TestReadDirtyLog(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "dirty.vhdx")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", diskRaw(t, t.TempDir(), 2<<20, 2), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", imagetest.DiskRaw(t, t.TempDir(), 2<<20, 2), p)
 	d, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +421,7 @@ func TestReadDirtyLog(t *testing.T) {
 func TestReadOneBadHeader(t *testing.T) {
 	for _, which := range []int{64 << 10, 128 << 10} {
 		p := filepath.Join(t.TempDir(), "torn.vhdx")
-		qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", diskRaw(t, t.TempDir(), 3<<20, 4), p)
+		qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", imagetest.DiskRaw(t, t.TempDir(), 3<<20, 4), p)
 		d, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -501,7 +442,7 @@ func TestReadOneBadHeader(t *testing.T) {
 // so the oracle is the undamaged image.)
 func TestReadSecondRegionTable(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "rt.vhdx")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", diskRaw(t, t.TempDir(), 3<<20, 5), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", imagetest.DiskRaw(t, t.TempDir(), 3<<20, 5), p)
 	want := qemutest.ToRaw(t, p)
 	d, err := os.ReadFile(p)
 	if err != nil {
@@ -528,7 +469,7 @@ func TestReadSecondRegionTable(t *testing.T) {
 // ratio, the sector size changes nothing else in the layout.
 func TestRead4KSectors(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "4k.vhdx")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", diskRaw(t, t.TempDir(), 5<<20, 6), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", imagetest.DiskRaw(t, t.TempDir(), 5<<20, 6), p)
 	want := qemutest.ToRaw(t, p)
 	d, err := os.ReadFile(p)
 	if err != nil {
@@ -568,7 +509,7 @@ func TestRead4KSectors(t *testing.T) {
 // tests with -race) and compares them with QEMU's bytes.
 func TestReadConcurrent(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.vhdx")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", diskRaw(t, t.TempDir(), 6<<20+1024, 7), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", imagetest.DiskRaw(t, t.TempDir(), 6<<20+1024, 7), p)
 	v := verify(t, p, "dynamic")
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -604,7 +545,7 @@ func TestReadConcurrent(t *testing.T) {
 // TestReadAtEdges checks io.ReaderAt's contract at the end of the disk.
 func TestReadAtEdges(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "e.vhdx")
-	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", diskRaw(t, t.TempDir(), 1<<20+512, 8), p)
+	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", imagetest.DiskRaw(t, t.TempDir(), 1<<20+512, 8), p)
 	v := verify(t, p, "dynamic")
 	buf := make([]byte, 1024)
 	n, err := v.img.ReadAt(buf, v.img.Size()-512)
@@ -626,7 +567,7 @@ func TestReadAtEdges(t *testing.T) {
 // from the other formats qemu-img writes.
 func TestNewReader(t *testing.T) {
 	dir := t.TempDir()
-	raw := diskRaw(t, dir, 2<<20, 9)
+	raw := imagetest.DiskRaw(t, dir, 2<<20, 9)
 	p := filepath.Join(dir, "m.vhdx")
 	qemutest.Img(t, "convert", "-f", "raw", "-O", "vhdx", raw, p)
 	d, err := os.ReadFile(p)

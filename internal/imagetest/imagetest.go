@@ -6,10 +6,16 @@ package imagetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/qimg/qimg/image"
 )
@@ -98,4 +104,62 @@ func Exercise(t testing.TB, img image.Image, name string, check ErrorCheck) {
 		}
 		pos = e.End()
 	}
+}
+
+// DiskRaw writes a disk-like raw file of size bytes: 256 KiB pieces of
+// random data, text, written zeros and holes, chosen by seed, with data in
+// the last (possibly partial) sector so the tail is exercised.
+func DiskRaw(t testing.TB, dir string, size int64, seed uint64) string {
+	t.Helper()
+	p := filepath.Join(dir, fmt.Sprintf("disk-%d-%d.raw", size, seed))
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, uint64(size)))
+	const piece = 256 << 10
+	buf := make([]byte, piece)
+	for off := int64(0); off < size; off += piece {
+		n := min(piece, size-off)
+		switch r.IntN(5) {
+		case 0, 1: // random data
+			for i := range buf[:n] {
+				buf[i] = byte(r.Uint32())
+			}
+		case 2: // text, mostly zeros around it
+			clear(buf[:n])
+			for i := int64(r.IntN(4096)); i < n; i += 5000 {
+				copy(buf[i:n], fmt.Sprintf("offset %d of %s", off+i, p))
+			}
+		case 3: // written zeros
+			clear(buf[:n])
+		case 4: // a hole
+			continue
+		}
+		if _, err := f.WriteAt(buf[:n], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Whole zero blocks whatever the seed: written zeros in the second
+	// MiB, a hole in the fourth.
+	if size >= 2<<20 {
+		if _, err := f.WriteAt(make([]byte, 1<<20), 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size >= 5<<20 {
+		if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 3<<20, 1<<20); err != nil {
+			if _, err := f.WriteAt(make([]byte, 1<<20), 3<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := f.WriteAt([]byte("the last bytes"), max(0, size-14)); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
