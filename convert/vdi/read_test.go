@@ -13,11 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/qimg/qimg/convert/vdi"
@@ -273,35 +271,7 @@ func TestReadConcurrent(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.vdi")
 	qemutest.Img(t, "convert", "-f", "raw", "-O", "vdi", imagetest.DiskRaw(t, t.TempDir(), 6<<20+1024, 7), p)
 	v := verify(t, p, "dynamic")
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(g), 2))
-			buf := make([]byte, 3<<20)
-			for range 40 {
-				off := r.Int64N(v.img.Size())
-				n := 1 + r.IntN(len(buf))
-				got, err := v.img.ReadAt(buf[:n], off)
-				want := v.want[off:min(off+int64(n), int64(len(v.want)))]
-				if got != len(want) || (err != nil && err != io.EOF) || !bytes.Equal(buf[:got], want) {
-					errs <- fmt.Errorf("ReadAt(%d bytes at %d) = %d, %v", n, off, got, err)
-					return
-				}
-				if _, err := v.img.Extent(off, int64(n)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	imagetest.ConcurrentReads(t, v.img, v.want, 2, 40, 3<<20)
 }
 
 func TestReadAtEdges(t *testing.T) {

@@ -10,16 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf16"
 
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
@@ -184,38 +182,7 @@ func TestConcurrentReads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for g := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(uint64(g), 9))
-				buf := make([]byte, 300<<10)
-				for range 60 {
-					off := rng.Int64N(img.Size())
-					n := rng.IntN(len(buf)) + 1
-					got, err := img.ReadAt(buf[:n], off)
-					if err != nil && err != io.EOF {
-						errs <- err
-						return
-					}
-					if !bytes.Equal(buf[:got], want[off:off+int64(got)]) {
-						errs <- fmt.Errorf("%s: %d bytes at %d differ", sf, n, off)
-						return
-					}
-					if _, err := img.Extent(off, int64(n)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		t.Run(filepath.Base(p), func(t *testing.T) { imagetest.ConcurrentReads(t, img, want, 9, 60, 300<<10) })
 		img.Close()
 	}
 }

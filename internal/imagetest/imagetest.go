@@ -163,3 +163,40 @@ func DiskRaw(t testing.TB, dir string, size int64, seed uint64) string {
 	}
 	return p
 }
+
+// ConcurrentReads reads random ranges of img from 8 goroutines (run it
+// under -race) and fails unless each read returns what want holds, to the
+// end of the disk, and Extent succeeds on the same range. Each goroutine
+// does reads of 1 to maxLen bytes from random offsets, some past the end.
+func ConcurrentReads(t testing.TB, img image.Image, want []byte, seed uint64, reads, maxLen int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), seed))
+			buf := make([]byte, maxLen)
+			for range reads {
+				off := r.Int64N(img.Size())
+				n := 1 + r.IntN(maxLen)
+				got, err := img.ReadAt(buf[:n], off)
+				exp := want[off:min(off+int64(n), int64(len(want)))]
+				if got != len(exp) || (err != nil && err != io.EOF) || !bytes.Equal(buf[:got], exp) {
+					errs <- fmt.Errorf("ReadAt(%d bytes at %d) = %d, %v", n, off, got, err)
+					return
+				}
+				if _, err := img.Extent(off, int64(n)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
