@@ -22,6 +22,7 @@ type codec struct {
 	typ         uint8
 	clusterSize int64
 	zdec        sync.Pool // *zstd.Decoder
+	inflaters   sync.Pool // *inflate.Decoder
 	zenc        *zstd.Encoder
 	zencOnce    sync.Once
 	zencErr     error
@@ -39,9 +40,15 @@ func (c *codec) decompress(dst, src []byte) error {
 	var err error
 	switch c.typ {
 	case CompressionZlib:
-		// Raw deflate, decoded from the slice (internal/inflate is about
-		// three times faster here than an io.Reader-based inflater).
-		_, err = inflate.Decompress(dst, src)
+		// Raw deflate, decoded from the slice: internal/inflate is 1.4
+		// times klauspost's io.Reader-based inflater on disk-like
+		// clusters (its BenchmarkKlauspost), on a par with C zlib.
+		z, _ := c.inflaters.Get().(*inflate.Decoder)
+		if z == nil {
+			z = new(inflate.Decoder)
+		}
+		_, err = z.Decompress(dst, src)
+		c.inflaters.Put(z)
 	case CompressionZstd:
 		err = c.unzstd(dst, src)
 	default:

@@ -32,7 +32,23 @@ var (
 // len(dst) when the stream holds at least that much (the rest is ignored),
 // fewer with ErrShort when it ends early.
 func Decompress(dst, src []byte) (int, error) {
-	d := decoder{src: src, dst: dst}
+	var d Decoder
+	return d.Decompress(dst, src)
+}
+
+// A Decoder is Decompress with tables kept from one call to the next: a
+// caller that inflates many streams (one per cluster) reuses one Decoder
+// per goroutine and allocates nothing. The zero value is ready to use.
+type Decoder struct {
+	d decoder
+}
+
+// Decompress is the package's Decompress, reusing z's tables.
+func (z *Decoder) Decompress(dst, src []byte) (int, error) {
+	d := &z.d
+	d.src, d.pos, d.bits, d.nbits, d.over = src, 0, 0, 0, 0
+	d.dst, d.out = dst, 0
+	defer func() { d.src, d.dst = nil, nil }() // keep no caller memory alive
 	for d.out < len(dst) {
 		final, err := d.block()
 		if err != nil || d.out == len(dst) {
@@ -61,6 +77,7 @@ type decoder struct {
 	out   int
 	lit   table
 	dist  table
+	codes table // the code lengths' code of a dynamic block
 }
 
 // refill loads bytes until at least 56 bits are buffered. Past the end of
@@ -109,7 +126,7 @@ func (d *decoder) block() (final bool, err error) {
 		return final, d.stored()
 	case 1:
 		fixedLit, fixedDist := rfc1951.FixedLitLens, rfc1951.FixedDistLens
-		if !d.lit.build(fixedLit[:]) || !d.dist.build(fixedDist[:]) {
+		if !d.lit.build(fixedLit[:], litLenSymbols) || !d.dist.build(fixedDist[:], distSymbols) {
 			return false, ErrCorrupt
 		}
 	case 2:
@@ -163,16 +180,17 @@ func (d *decoder) dynamicTables() error {
 		}
 		clLens[rfc1951.CodeLengthOrder[i]] = uint8(l)
 	}
-	var cl table
-	if !cl.build(clLens[:]) {
+	cl := &d.codes
+	if !cl.build(clLens[:], plainSymbols) {
 		return ErrCorrupt
 	}
 	var lens [286 + 30]uint8
 	for i := 0; i < nlit+ndist; {
-		sym, err := d.decode(&cl)
+		e, err := d.decode(cl)
 		if err != nil {
 			return err
 		}
+		sym := e >> valueShift
 		rep, val := 1, uint8(sym)
 		switch sym {
 		case 16:
@@ -203,7 +221,7 @@ func (d *decoder) dynamicTables() error {
 			i++
 		}
 	}
-	if lens[256] == 0 || !d.lit.build(lens[:nlit]) || !d.dist.build(lens[nlit:nlit+ndist]) {
+	if lens[256] == 0 || !d.lit.build(lens[:nlit], litLenSymbols) || !d.dist.build(lens[nlit:nlit+ndist], distSymbols) {
 		return ErrCorrupt
 	}
 	return nil
@@ -223,41 +241,30 @@ func (d *decoder) huffman() error {
 			// follows.
 			return errFull
 		}
-		if d.nbits < 48 {
-			d.refill()
-		}
-		sym, err := d.decode(&d.lit)
+		e, err := d.decode(&d.lit)
 		if err != nil {
 			return err
 		}
-		switch {
-		case sym < 256:
-			dst[d.out] = byte(sym)
+		switch e & kindMask {
+		case kindLiteral:
+			dst[d.out] = byte(e >> valueShift)
 			d.out++
 			continue
-		case sym == 256:
+		case kindEnd:
 			return nil
-		case sym > 285:
-			return ErrCorrupt
 		}
-		lc := sym - 257
-		extra, err := d.take(uint(rfc1951.LengthExtra[lc]))
+		length, err := d.based(e)
 		if err != nil {
 			return err
 		}
-		length := int(rfc1951.LengthBase[lc]) + int(extra)
-		dc, err := d.decode(&d.dist)
+		e, err = d.decode(&d.dist)
 		if err != nil {
 			return err
 		}
-		if dc > 29 {
-			return ErrCorrupt
-		}
-		extra, err = d.take(uint(rfc1951.DistExtra[dc]))
+		dist, err := d.based(e)
 		if err != nil {
 			return err
 		}
-		dist := int(rfc1951.DistBase[dc]) + int(extra)
 		if dist > d.out {
 			return ErrCorrupt // reaches before the start of the output
 		}
@@ -270,88 +277,107 @@ func (d *decoder) huffman() error {
 	}
 }
 
-// huffmanFast decodes while at least 16 input bytes and 258 output bytes
-// remain, so no bound needs checking per symbol: a refill of 8 bytes gives
-// 56 bits, enough for a length code with its extra bits (20) and a
-// distance code with its extra bits (28). It reports whether it reached
-// the end of the block.
+// based reads the extra bits of a length or distance code whose table
+// entry is e and returns the value they give.
+func (d *decoder) based(e uint32) (int, error) {
+	extra, err := d.take(uint(e >> extraShift & extraMask))
+	return int(e>>valueShift) + int(extra), err
+}
+
+// huffmanFast decodes while at least 16 input bytes and fastSlack output
+// bytes remain, so no bound needs checking per symbol: a refill of 8 bytes
+// gives 56 bits, enough for a length code with its extra bits (20) and a
+// distance code with its extra bits (28), and a match may copy eight bytes
+// at a time past its end. It reports whether it reached the end of the
+// block.
 func (d *decoder) huffmanFast() (bool, error) {
 	src, dst := d.src, d.dst
 	bitbuf, nbits, pos, out := d.bits, d.nbits, d.pos, d.out
 	lit, dist := d.lit.entries, d.dist.entries
+	// Array pointers let the compiler drop the bounds checks of the
+	// first-level lookups, which are most of the work.
+	litPrimary, distPrimary := (*[primarySize]uint32)(lit), (*[primarySize]uint32)(dist)
 	defer func() { d.bits, d.nbits, d.pos, d.out = bitbuf, nbits, pos, out }()
 outer:
-	for pos+16 <= len(src) && out+maxMatchLen <= len(dst) {
+	for pos+16 <= len(src) && out+fastSlack <= len(dst) {
 		bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
 		pos += int(63-nbits) >> 3
 		nbits |= 56
-		var sym int
+		var e uint32
 		for {
-			e := lit[bitbuf&(1<<primaryBits-1)]
+			e = litPrimary[bitbuf&(primarySize-1)]
 			if e&linkFlag != 0 {
-				e = lit[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
+				e = lit[e>>valueShift+uint32(bitbuf>>primaryBits&(1<<(e>>extraShift&extraMask)-1))]
 			}
-			l := uint(e & 0xff)
-			if l == 0 {
-				return false, ErrCorrupt
-			}
+			l := uint(e & lenMask)
 			bitbuf >>= l
 			nbits -= l
-			sym = int(e >> 8)
-			if sym >= 256 {
+			if e&kindMask != kindLiteral {
 				break
 			}
 			// Runs of literals: decode the next one from the bits
 			// already buffered when a whole code is certainly there.
-			dst[out] = byte(sym)
+			dst[out] = byte(e >> valueShift)
 			out++
-			if nbits < 15 || out+maxMatchLen > len(dst) {
+			if nbits < 15 {
 				continue outer
 			}
 		}
-		if sym == 256 {
-			return true, nil
-		}
-		if sym > 285 {
+		if e&kindMask != kindBase {
+			if e&kindMask == kindEnd {
+				return true, nil
+			}
 			return false, ErrCorrupt
 		}
 		if nbits < 48 {
-			// A length code (up to 20 bits with extra) and a distance
-			// code (up to 28) may need more than what is left.
+			// A length's extra bits (up to 5) and a distance code with
+			// its extra bits (up to 28) may need more than what is left.
 			bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
 			pos += int(63-nbits) >> 3
 			nbits |= 56
 		}
-		lc := sym - 257
-		n := uint(rfc1951.LengthExtra[lc])
-		length := int(rfc1951.LengthBase[lc]) + int(bitbuf&(1<<n-1))
+		n := uint(e >> extraShift & extraMask)
+		length := int(e>>valueShift) + int(bitbuf&(1<<n-1))
 		bitbuf >>= n
 		nbits -= n
-		e := dist[bitbuf&(1<<primaryBits-1)]
+		e = distPrimary[bitbuf&(primarySize-1)]
 		if e&linkFlag != 0 {
-			e = dist[(e>>8&0x7fffff)+uint32(bitbuf>>primaryBits&(1<<(e&0xff)-1))]
+			e = dist[e>>valueShift+uint32(bitbuf>>primaryBits&(1<<(e>>extraShift&extraMask)-1))]
 		}
-		l := uint(e & 0xff)
-		dc := int(e >> 8)
-		if l == 0 || dc > 29 {
+		if e&kindMask != kindBase {
 			return false, ErrCorrupt
 		}
-		bitbuf >>= l
-		nbits -= l
-		n = uint(rfc1951.DistExtra[dc])
-		dd := int(rfc1951.DistBase[dc]) + int(bitbuf&(1<<n-1))
-		bitbuf >>= n
-		nbits -= n
+		l := uint(e & lenMask)
+		n = uint(e >> extraShift & extraMask)
+		dd := int(e>>valueShift) + int(bitbuf>>l&(1<<n-1))
+		bitbuf >>= l + n
+		nbits -= l + n
 		if dd > out {
 			return false, ErrCorrupt
 		}
-		copyMatch(dst, out, dd, length)
+		if dd >= 8 {
+			// Eight bytes at a time, each load behind what the previous
+			// stores wrote; the last store may run up to 7 bytes past the
+			// match, into output not yet written.
+			from := out - dd
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(dst[out+i:], binary.LittleEndian.Uint64(dst[from+i:]))
+			}
+		} else {
+			copyMatch(dst, out, dd, length)
+		}
 		out += length
 	}
 	return false, nil
 }
 
-const maxMatchLen = 258
+const (
+	maxMatchLen = 258
+	// fastSlack is the output room huffmanFast needs for one pass of its
+	// loop: the literals one refill can hold (56 bits, one bit or more
+	// each), then a match, copied eight bytes at a time.
+	fastSlack = 56 + maxMatchLen + 8
+)
 
 // copyMatch copies length bytes from dist bytes back to dst[out:]. When
 // the two overlap (a run), each copy doubles the part already repeated,
@@ -364,22 +390,60 @@ func copyMatch(dst []byte, out, dist, length int) {
 }
 
 // table is a two-level Huffman decoding table: the first primaryBits bits
-// index entries that hold a symbol and its length, or point to a second
-// level for longer codes.
+// index entries that say what a code means and how long it is, or point
+// to a second level for longer codes.
 type table struct {
-	entries []uint32 // sym<<8 | length, or linkFlag | offset<<8 | subBits
+	entries []uint32
 	maxLen  uint
 }
 
+// An entry packs what decoding a code needs, so that one lookup gives a
+// literal, or the base and extra-bit count of a length or distance.
 const (
+	lenMask    = 0xf // bits 0-3: code length
+	extraShift = 4   // bits 4-7: extra bits after the code; for a link, the second level's index bits
+	extraMask  = 0xf
+	kindMask   = 3 << 8 // bits 8-9: what the code means
+	linkFlag   = 1 << 10
+	valueShift = 16 // bits 16-31: literal or symbol, base value, or a link's offset
+
+	kindInvalid = 0 << 8 // a code the table does not define (zero entries)
+	kindLiteral = 1 << 8 // value is a literal byte or a plain symbol
+	kindBase    = 2 << 8 // value is the base of a length or distance
+	kindEnd     = 3 << 8 // end of block
+
 	primaryBits = 9
-	linkFlag    = 1 << 31
+	primarySize = 1 << primaryBits
 )
+
+// alphabet says what the symbols of a table stand for.
+type alphabet int
+
+const (
+	plainSymbols  alphabet = iota // code lengths: symbols as they are
+	litLenSymbols                 // literals, end of block, lengths
+	distSymbols                   // distances
+)
+
+// meaning returns the entry bits, but for the code length, of symbol sym.
+func (a alphabet) meaning(sym int) uint32 {
+	switch {
+	case a == plainSymbols || a == litLenSymbols && sym < 256:
+		return kindLiteral | uint32(sym)<<valueShift
+	case a == litLenSymbols && sym == 256:
+		return kindEnd
+	case a == litLenSymbols && sym <= 285:
+		return kindBase | uint32(rfc1951.LengthExtra[sym-257])<<extraShift | uint32(rfc1951.LengthBase[sym-257])<<valueShift
+	case a == distSymbols && sym < 30:
+		return kindBase | uint32(rfc1951.DistExtra[sym])<<extraShift | uint32(rfc1951.DistBase[sym])<<valueShift
+	}
+	return kindInvalid // 286, 287 and distances 30, 31 of the fixed code
+}
 
 // build makes the table for a canonical code given by lens. It reports
 // false for an over-subscribed code, or an incomplete one other than a
 // single one-bit code (what zlib accepts).
-func (t *table) build(lens []uint8) bool {
+func (t *table) build(lens []uint8, a alphabet) bool {
 	var count [16]int
 	for _, l := range lens {
 		count[l]++
@@ -408,18 +472,16 @@ func (t *table) build(lens []uint8) bool {
 		code = (code + uint32(count[b-1])) << 1
 		next[b] = code
 	}
-	next[0] = 0
-	primary := 1 << primaryBits
 	subBits := uint(0)
 	if maxLen > primaryBits {
 		subBits = maxLen - primaryBits
 	}
 	// Second-level tables, one per primary slot that needs one, sized for
 	// the longest code.
-	if cap(t.entries) < primary {
-		t.entries = make([]uint32, primary, primary*2)
+	if cap(t.entries) < primarySize {
+		t.entries = make([]uint32, primarySize, primarySize*2)
 	}
-	t.entries = t.entries[:primary]
+	t.entries = t.entries[:primarySize]
 	clear(t.entries)
 	for sym, l := range lens {
 		if l == 0 {
@@ -427,41 +489,43 @@ func (t *table) build(lens []uint8) bool {
 		}
 		r := uint32(bits.Reverse16(uint16(next[l]))) >> (16 - l)
 		next[l]++
+		e := a.meaning(sym)
+		if e != kindInvalid {
+			e |= uint32(l)
+		}
 		if uint(l) <= primaryBits {
-			for i := r; i < uint32(primary); i += 1 << l {
-				t.entries[i] = uint32(sym)<<8 | uint32(l)
+			for i := r; i < primarySize; i += 1 << l {
+				t.entries[i] = e
 			}
 			continue
 		}
-		slot := r & uint32(primary-1)
-		e := t.entries[slot]
-		if e&linkFlag == 0 {
-			off := uint32(len(t.entries))
+		slot := r & (primarySize - 1)
+		link := t.entries[slot]
+		if link&linkFlag == 0 {
+			link = linkFlag | uint32(len(t.entries))<<valueShift | uint32(subBits)<<extraShift
 			t.entries = append(t.entries, make([]uint32, 1<<subBits)...)
-			e = linkFlag | off<<8 | uint32(subBits)
-			t.entries[slot] = e
+			t.entries[slot] = link
 		}
-		off := e >> 8 & 0x7fffff
+		off := link >> valueShift
 		for i := r >> primaryBits; i < 1<<subBits; i += 1 << (uint(l) - primaryBits) {
-			t.entries[off+i] = uint32(sym)<<8 | uint32(l)
+			t.entries[off+i] = e
 		}
 	}
 	return true
 }
 
-// decode reads one symbol with table t.
-func (d *decoder) decode(t *table) (int, error) {
+// decode reads one code with table t and returns its entry.
+func (d *decoder) decode(t *table) (uint32, error) {
 	if d.nbits < 15 {
 		d.refill()
 	}
-	e := t.entries[d.bits&(1<<primaryBits-1)]
+	e := t.entries[d.bits&(primarySize-1)]
 	if e&linkFlag != 0 {
-		off := e >> 8 & 0x7fffff
-		sub := d.bits >> primaryBits & (1<<(e&0xff) - 1)
-		e = t.entries[off+uint32(sub)]
+		sub := d.bits >> primaryBits & (1<<(e>>extraShift&extraMask) - 1)
+		e = t.entries[e>>valueShift+uint32(sub)]
 	}
-	l := uint(e & 0xff)
-	if l == 0 {
+	l := uint(e & lenMask)
+	if e&kindMask == kindInvalid {
 		return 0, ErrCorrupt // a code the table does not define
 	}
 	if d.nbits-l < d.over {
@@ -469,5 +533,5 @@ func (d *decoder) decode(t *table) (int, error) {
 	}
 	d.bits >>= l
 	d.nbits -= l
-	return int(e >> 8), nil
+	return e, nil
 }

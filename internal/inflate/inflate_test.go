@@ -5,7 +5,11 @@ import (
 	stdflate "compress/flate"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -58,24 +62,34 @@ func streams(t testing.TB) map[string][2][]byte {
 	return out
 }
 
+// TestDecompress runs every stream through the package's Decompress and
+// through one Decoder reused for all of them (whole, cut, and into buffers
+// of other sizes), which must not carry anything from one call to the next.
 func TestDecompress(t *testing.T) {
+	var z inflate.Decoder
+	for _, decompress := range []func(dst, src []byte) (int, error){inflate.Decompress, z.Decompress} {
+		testDecompress(t, decompress)
+	}
+}
+
+func testDecompress(t *testing.T, decompress func(dst, src []byte) (int, error)) {
 	for name, s := range streams(t) {
 		plain, comp := s[0], s[1]
 		dst := make([]byte, len(plain))
-		n, err := inflate.Decompress(dst, comp)
+		n, err := decompress(dst, comp)
 		if err != nil || n != len(plain) || !bytes.Equal(dst, plain) {
 			t.Errorf("%s: n=%d err=%v equal=%v", name, n, err, bytes.Equal(dst[:n], plain[:n]))
 		}
 		// A shorter output buffer is filled and the rest ignored.
 		if len(plain) > 10 {
 			half := make([]byte, len(plain)/2)
-			if n, err := inflate.Decompress(half, comp); err != nil || n != len(half) || !bytes.Equal(half, plain[:len(half)]) {
+			if n, err := decompress(half, comp); err != nil || n != len(half) || !bytes.Equal(half, plain[:len(half)]) {
 				t.Errorf("%s: half buffer: n=%d err=%v", name, n, err)
 			}
 		}
 		// A longer one reports the short stream.
 		long := make([]byte, len(plain)+1)
-		if n, err := inflate.Decompress(long, comp); !errors.Is(err, inflate.ErrShort) || n != len(plain) {
+		if n, err := decompress(long, comp); !errors.Is(err, inflate.ErrShort) || n != len(plain) {
 			t.Errorf("%s: long buffer: n=%d err=%v", name, n, err)
 		}
 		// A truncated stream is an error unless what is left still holds
@@ -83,7 +97,7 @@ func TestDecompress(t *testing.T) {
 		if len(comp) > 4 && len(plain) > 0 {
 			cut := comp[:len(comp)/2]
 			want, _ := io.ReadAll(io.LimitReader(stdflate.NewReader(bytes.NewReader(cut)), int64(len(plain))))
-			_, err := inflate.Decompress(make([]byte, len(plain)), cut)
+			_, err := decompress(make([]byte, len(plain)), cut)
 			if (err == nil) != (len(want) == len(plain)) {
 				t.Errorf("%s: truncated stream: err=%v, Go's inflater got %d of %d bytes", name, err, len(want), len(plain))
 			}
@@ -120,24 +134,64 @@ func FuzzDecompress(f *testing.F) {
 	})
 }
 
+// diskClusters cuts a disk-like corpus into 64 KiB clusters compressed as
+// qimg writes them: Go's own sources (text) and tool binaries, what
+// the clusters of an OS image mostly hold.
+func diskClusters(b *testing.B) (plain, comp [][]byte) {
+	root := runtime.GOROOT()
+	var corpus []byte
+	add := func(dir string) {
+		filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() || len(corpus) >= 16<<20 {
+				return nil
+			}
+			if data, err := os.ReadFile(p); err == nil {
+				corpus = append(corpus, data[:min(len(data), 4<<20)]...)
+			}
+			return nil
+		})
+	}
+	add(filepath.Join(root, "src", "net"))
+	add(filepath.Join(root, "pkg", "tool"))
+	if len(corpus) < 1<<20 {
+		b.Skip("no Go tree to build a corpus from")
+	}
+	for off := 0; off+65536 <= len(corpus); off += 65536 {
+		plain = append(plain, corpus[off:off+65536])
+		comp = append(comp, deflate.Compress(nil, corpus[off:off+65536]))
+	}
+	return plain, comp
+}
+
 func BenchmarkDecompress(b *testing.B) {
-	s := samples()[5]
-	comp := deflate.Compress(nil, s)
-	dst := make([]byte, len(s))
-	b.SetBytes(int64(len(s)))
+	plain, comp := diskClusters(b)
+	dst := make([]byte, 65536)
+	var z inflate.Decoder
+	b.SetBytes(int64(len(plain) * 65536))
+	b.ResetTimer()
 	for range b.N {
-		inflate.Decompress(dst, comp)
+		for _, c := range comp {
+			if _, err := z.Decompress(dst, c); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
 
+// BenchmarkKlauspost is the same work for klauspost's inflater, which reads
+// through an io.Reader.
 func BenchmarkKlauspost(b *testing.B) {
-	s := samples()[5]
-	comp := deflate.Compress(nil, s)
-	dst := make([]byte, len(s))
-	r := kflate.NewReader(bytes.NewReader(comp))
-	b.SetBytes(int64(len(s)))
+	plain, comp := diskClusters(b)
+	dst := make([]byte, 65536)
+	r := kflate.NewReader(bytes.NewReader(nil))
+	b.SetBytes(int64(len(plain) * 65536))
+	b.ResetTimer()
 	for range b.N {
-		r.(kflate.Resetter).Reset(bytes.NewReader(comp), nil)
-		io.ReadFull(r, dst)
+		for _, c := range comp {
+			r.(kflate.Resetter).Reset(bytes.NewReader(c), nil)
+			if _, err := io.ReadFull(r, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
