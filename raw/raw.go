@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -17,6 +18,17 @@ type Image struct {
 	fileSize int64
 	size     int64 // fileSize rounded up to whole sectors, as QEMU sees it
 	writable bool
+	// lastRun is the data or hole run the last SEEK_DATA/SEEK_HOLE pair
+	// found, in a read-only image: conversion asks about every unit of a
+	// run, and lseek takes the inode's lock, which concurrent workers
+	// contend for.
+	lastRun atomic.Pointer[fileRun]
+}
+
+// fileRun is a run of the file that is all data or all hole.
+type fileRun struct {
+	start, end int64
+	data       bool
 }
 
 var _ image.WritableImage = (*Image)(nil)
@@ -160,22 +172,36 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 		return hole, nil
 	}
 	length = min(length, img.fileSize-start)
-	ext := image.Extent{Start: start, Length: length, Data: true, Allocated: true, HostOffset: start}
+	r := img.lastRun.Load()
+	if r == nil || start < r.start || start >= r.end {
+		r = img.seekRun(start)
+		if !img.writable { // a writer's own writes would make it stale
+			img.lastRun.Store(r)
+		}
+	}
+	if !r.data {
+		hole.Length = min(length, r.end-start)
+		return hole, nil
+	}
+	return image.Extent{Start: start, Length: min(length, r.end-start), Data: true, Allocated: true, HostOffset: start}, nil
+}
+
+// seekRun finds the run of the file that holds start, which is before the
+// end of the file. File systems without SEEK_DATA report all data.
+func (img *Image) seekRun(start int64) *fileRun {
 	fd := int(img.f.Fd())
 	data, err := unix.Seek(fd, start, unix.SEEK_DATA)
 	switch {
 	case errors.Is(err, unix.ENXIO): // only a hole follows
-		hole.Length = length
-		return hole, nil
+		return &fileRun{start, img.fileSize, false}
 	case err != nil:
-		return ext, nil // no hole support: all data
+		return &fileRun{start, img.fileSize, true}
 	case data > start:
-		hole.Length = min(length, data-start)
-		return hole, nil
+		return &fileRun{start, min(data, img.fileSize), false}
 	}
 	next, err := unix.Seek(fd, start, unix.SEEK_HOLE)
-	if err == nil && next > start {
-		ext.Length = min(length, next-start)
+	if err != nil || next <= start {
+		next = img.fileSize
 	}
-	return ext, nil
+	return &fileRun{start, min(next, img.fileSize), true}
 }

@@ -3,6 +3,7 @@ package raw_test
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,5 +38,54 @@ func TestPartialSector(t *testing.T) {
 	e, err := img.Extent(1000, 100)
 	if err != nil || e.Data || !e.Zero || e.Length != 24 {
 		t.Fatalf("tail extent %+v, %v", e, err)
+	}
+}
+
+// TestExtentsInAnyOrder asks a read-only image (which remembers the last
+// run it found) about every 4 KiB of a file with holes, in random order,
+// and compares with a writable one (which asks the file system each
+// time); a write into a hole of the writable one shows at once.
+func TestExtentsInAnyOrder(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "holes.raw")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte{1}, 64<<10)
+	for _, off := range []int64{0, 1 << 20, 3 << 20} {
+		if _, err := f.WriteAt(data, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(4<<20 + 100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ro, err := raw.Open(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	rw, err := raw.Open(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	for _, i := range rand.Perm(int(ro.Size() / 4096)) {
+		off := int64(i) * 4096
+		got, err1 := ro.Extent(off, 1<<30)
+		want, err2 := rw.Extent(off, 1<<30)
+		if err1 != nil || err2 != nil || got != want {
+			t.Fatalf("extent at %#x: read-only %+v %v, writable %+v %v", off, got, err1, want, err2)
+		}
+	}
+	if e, _ := rw.Extent(2<<20, 4096); e.Data {
+		t.Fatal("the temporary directory's file system reports no holes: the test needs SEEK_HOLE")
+	}
+	if _, err := rw.WriteAt(data, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := rw.Extent(2<<20, 4096); err != nil || !e.Data {
+		t.Fatalf("after a write into a hole: %+v, %v", e, err)
 	}
 }
