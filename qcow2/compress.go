@@ -54,7 +54,8 @@ func (c *codec) decompress(dst, src []byte) error {
 	default:
 		err = fmt.Errorf("compression type %d: %w", c.typ, image.ErrUnsupported)
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, inflate.ErrShort) {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, inflate.ErrShort) || errors.Is(err, inflate.ErrTruncated) {
 		return fmt.Errorf("compressed data ends before a full cluster: %w", image.ErrCorrupt)
 	}
 	if err != nil && !errors.Is(err, image.ErrUnsupported) {

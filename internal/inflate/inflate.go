@@ -1,6 +1,6 @@
-// Package inflate decodes raw deflate streams (RFC 1951) held in memory
-// into a buffer of known size: what reading a compressed qcow2 cluster
-// needs.
+// Package inflate decodes deflate streams (RFC 1951), raw or zlib-wrapped
+// (RFC 1950), held in memory into a buffer of known size: what reading a
+// compressed qcow2 cluster or VMDK grain needs.
 //
 // Go's and klauspost's inflaters read through io.ByteReader one byte at a
 // time, which makes decompression the bottleneck of converting a
@@ -16,16 +16,21 @@ package inflate
 import (
 	"encoding/binary"
 	"errors"
+	"hash/adler32"
 	"math/bits"
 
 	"github.com/qimg/qimg/internal/rfc1951"
 )
 
-// Errors, for streams that are not valid deflate data.
+// Errors, for streams that are not valid deflate data or do not fit.
 var (
 	ErrCorrupt = errors.New("inflate: corrupt deflate stream")
-	// ErrShort means the stream ended before dst was full.
+	// ErrShort means the stream ended cleanly before dst was full.
 	ErrShort = errors.New("inflate: stream ends before the output is full")
+	// ErrTruncated means the input ran out in the middle of the stream.
+	ErrTruncated = errors.New("inflate: input ends in the middle of the stream")
+	// ErrLong means a zlib stream holds more than dst.
+	ErrLong = errors.New("inflate: stream holds more than the output buffer")
 )
 
 // Decompress inflates src into dst and returns how many bytes it wrote:
@@ -45,29 +50,81 @@ type Decoder struct {
 
 // Decompress is the package's Decompress, reusing z's tables.
 func (z *Decoder) Decompress(dst, src []byte) (int, error) {
-	d := &z.d
-	d.src, d.pos, d.bits, d.nbits, d.over = src, 0, 0, 0, 0
-	d.dst, d.out = dst, 0
-	defer func() { d.src, d.dst = nil, nil }() // keep no caller memory alive
-	for d.out < len(dst) {
-		final, err := d.block()
-		if err != nil || d.out == len(dst) {
-			if errors.Is(err, errFull) {
-				err = nil
-			}
-			return d.out, err
-		}
-		if final {
-			return d.out, ErrShort
-		}
+	return z.d.run(dst, src, false)
+}
+
+// DecompressZlib inflates a zlib stream (RFC 1950: a two-byte header, raw
+// deflate, the Adler-32 of the data) that must fit in dst: it returns the
+// bytes written, with ErrShort when the stream ends before dst is full,
+// ErrLong when it holds more, and ErrCorrupt for a bad header or checksum.
+// Input after the checksum is ignored.
+func (z *Decoder) DecompressZlib(dst, src []byte) (int, error) {
+	if len(src) < 2 {
+		return 0, ErrTruncated
 	}
-	return d.out, nil
+	cmf, flg := src[0], src[1]
+	if cmf&0x0f != 8 || cmf>>4 > 7 || (uint(cmf)<<8|uint(flg))%31 != 0 || flg&0x20 != 0 {
+		return 0, ErrCorrupt // not deflate, window over 32 KiB, or a preset dictionary
+	}
+	n, err := z.d.run(dst, src[2:], true)
+	if err != nil && !errors.Is(err, ErrShort) {
+		return n, err
+	}
+	end := 2 + z.d.consumed()
+	if end+4 > len(src) {
+		return n, ErrTruncated
+	}
+	if binary.BigEndian.Uint32(src[end:]) != adler32.Checksum(dst[:n]) {
+		return n, ErrCorrupt
+	}
+	return n, err
 }
 
 // errFull stops decoding when dst is full.
 var errFull = errors.New("output full")
 
+// run decodes src into dst. Unless toEnd is set it stops when dst is
+// full; with toEnd it reads on to the end of the stream, and any output
+// past dst is ErrLong.
+func (d *decoder) run(dst, src []byte, toEnd bool) (int, error) {
+	d.src, d.pos, d.bits, d.nbits, d.over = src, 0, 0, 0, 0
+	d.dst, d.out, d.toEnd = dst, 0, toEnd
+	defer func() { d.src, d.dst = nil, nil }() // keep no caller memory alive
+	for {
+		if d.out == len(dst) && !toEnd {
+			return d.out, nil
+		}
+		final, err := d.block()
+		switch {
+		case errors.Is(err, errFull):
+			return d.out, nil
+		case err != nil:
+			return d.out, err
+		case final && d.out < len(dst):
+			return d.out, ErrShort
+		case final:
+			return d.out, nil
+		}
+	}
+}
+
+// consumed is how many bytes of src the stream has taken, counting a
+// partly used byte as taken.
+func (d *decoder) consumed() int {
+	return d.pos - int((d.nbits-d.over)/8)
+}
+
+// full handles a full output buffer before the symbol that needs room:
+// stop there, or with toEnd call it ErrLong.
+func (d *decoder) full() error {
+	if d.toEnd {
+		return ErrLong
+	}
+	return errFull
+}
+
 type decoder struct {
+	toEnd bool // see run
 	src   []byte
 	pos   int // next byte of src to load into bits
 	bits  uint64
@@ -101,13 +158,13 @@ func (d *decoder) refill() {
 	}
 }
 
-// need reports whether n bits are available that came from the input.
+// take returns the next n bits of the input.
 func (d *decoder) take(n uint) (uint64, error) {
 	if d.nbits < n {
 		d.refill()
 	}
 	if d.nbits-n < d.over {
-		return 0, ErrShort
+		return 0, ErrTruncated
 	}
 	v := d.bits & (1<<n - 1)
 	d.bits >>= n
@@ -139,6 +196,8 @@ func (d *decoder) block() (final bool, err error) {
 	return final, d.huffman()
 }
 
+// stored copies a stored block (incompressible data) straight from the
+// input.
 func (d *decoder) stored() error {
 	d.take(d.nbits % 8) // skip to a byte boundary
 	v, err := d.take(32)
@@ -149,18 +208,20 @@ func (d *decoder) stored() error {
 	if uint16(v>>16) != ^uint16(n) {
 		return ErrCorrupt
 	}
-	for ; n > 0; n-- { // rare: stored blocks hold incompressible data
-		if d.out == len(d.dst) {
-			return errFull
-		}
-		b, err := d.take(8)
-		if err != nil {
-			return err
-		}
-		d.dst[d.out] = byte(b)
-		d.out++
+	// Give back the whole bytes still in the bit buffer and copy from
+	// where they came.
+	d.pos = d.consumed()
+	d.bits, d.nbits, d.over = 0, 0, 0
+	k := copy(d.dst[d.out:], d.src[d.pos:min(d.pos+n, len(d.src))])
+	d.pos += k
+	d.out += k
+	switch {
+	case k == n:
+		return nil
+	case d.out == len(d.dst):
+		return d.full()
 	}
-	return nil
+	return ErrTruncated
 }
 
 func (d *decoder) dynamicTables() error {
@@ -236,7 +297,7 @@ func (d *decoder) huffman() error {
 	}
 	dst := d.dst
 	for {
-		if d.out == len(dst) {
+		if d.out == len(dst) && !d.toEnd {
 			// Like zlib with a full output buffer: stop here, whatever
 			// follows.
 			return errFull
@@ -247,6 +308,9 @@ func (d *decoder) huffman() error {
 		}
 		switch e & kindMask {
 		case kindLiteral:
+			if d.out == len(dst) {
+				return ErrLong
+			}
 			dst[d.out] = byte(e >> valueShift)
 			d.out++
 			continue
@@ -272,7 +336,7 @@ func (d *decoder) huffman() error {
 		copyMatch(dst, d.out, dist, n)
 		d.out += n
 		if n < length {
-			return errFull
+			return d.full()
 		}
 	}
 }
@@ -529,7 +593,7 @@ func (d *decoder) decode(t *table) (uint32, error) {
 		return 0, ErrCorrupt // a code the table does not define
 	}
 	if d.nbits-l < d.over {
-		return 0, ErrShort
+		return 0, ErrTruncated
 	}
 	d.bits >>= l
 	d.nbits -= l

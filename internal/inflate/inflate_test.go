@@ -3,7 +3,9 @@ package inflate_test
 import (
 	"bytes"
 	stdflate "compress/flate"
+	stdzlib "compress/zlib"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -98,11 +100,105 @@ func testDecompress(t *testing.T, decompress func(dst, src []byte) (int, error))
 			cut := comp[:len(comp)/2]
 			want, _ := io.ReadAll(io.LimitReader(stdflate.NewReader(bytes.NewReader(cut)), int64(len(plain))))
 			_, err := decompress(make([]byte, len(plain)), cut)
+			if err != nil && !errors.Is(err, inflate.ErrTruncated) {
+				t.Errorf("%s: truncated stream: %v, want ErrTruncated", name, err)
+			}
 			if (err == nil) != (len(want) == len(plain)) {
 				t.Errorf("%s: truncated stream: err=%v, Go's inflater got %d of %d bytes", name, err, len(want), len(plain))
 			}
 		}
 	}
+}
+
+// zlibStreams wraps every sample in zlib streams from Go's writer: at
+// several levels, and with a sync flush (an empty stored block) before the
+// end.
+func zlibStreams() map[string][2][]byte {
+	out := map[string][2][]byte{}
+	for i, s := range samples() {
+		for _, level := range []int{0, 1, 6, 9} {
+			for _, flush := range []bool{false, true} {
+				var b bytes.Buffer
+				w, _ := stdzlib.NewWriterLevel(&b, level)
+				w.Write(s)
+				if flush {
+					w.Flush()
+				}
+				w.Close()
+				out[fmt.Sprintf("%c/level%d/flush=%v", 'a'+i, level, flush)] = [2][]byte{s, b.Bytes()}
+			}
+		}
+	}
+	return out
+}
+
+func TestDecompressZlib(t *testing.T) {
+	var z inflate.Decoder
+	for name, s := range zlibStreams() {
+		plain, comp := s[0], s[1]
+		check := func(what string, dst, src []byte, wantN int, wantErr error) {
+			t.Helper()
+			n, err := z.DecompressZlib(dst, src)
+			if n != wantN || !errors.Is(err, wantErr) || err == nil && !bytes.Equal(dst[:n], plain[:n]) {
+				t.Errorf("%s: %s: n=%d err=%v, want n=%d err=%v", name, what, n, err, wantN, wantErr)
+			}
+		}
+		check("exact buffer", make([]byte, len(plain)), comp, len(plain), nil)
+		check("trailing bytes", make([]byte, len(plain)), append(bytes.Clone(comp), 1, 2, 3), len(plain), nil)
+		if n, err := z.DecompressZlib(make([]byte, len(plain)+1), comp); n != len(plain) || !errors.Is(err, inflate.ErrShort) {
+			t.Errorf("%s: longer buffer: n=%d err=%v, want %d, ErrShort", name, n, err, len(plain))
+		}
+		if len(plain) > 0 {
+			if _, err := z.DecompressZlib(make([]byte, len(plain)-1), comp); !errors.Is(err, inflate.ErrLong) {
+				t.Errorf("%s: shorter buffer: %v, want ErrLong", name, err)
+			}
+		}
+		bad := bytes.Clone(comp)
+		bad[len(bad)-1] ^= 1
+		if _, err := z.DecompressZlib(make([]byte, len(plain)), bad); !errors.Is(err, inflate.ErrCorrupt) {
+			t.Errorf("%s: wrong checksum: %v, want ErrCorrupt", name, err)
+		}
+		if _, err := z.DecompressZlib(make([]byte, len(plain)), comp[:len(comp)-1]); !errors.Is(err, inflate.ErrTruncated) {
+			t.Errorf("%s: checksum cut: %v, want ErrTruncated", name, err)
+		}
+		for _, hdr := range [][2]byte{{0x78, 0x9d}, {0x79, 0x18}, {0x88, 0x1c}, {0x78, 0xbb}} {
+			bad := append(hdr[:], comp[2:]...)
+			if _, err := z.DecompressZlib(make([]byte, len(plain)), bad); !errors.Is(err, inflate.ErrCorrupt) {
+				t.Errorf("%s: header % x: %v, want ErrCorrupt", name, hdr, err)
+			}
+		}
+	}
+}
+
+// FuzzDecompressZlib checks arbitrary zlib input against Go's reader:
+// whatever we accept (whole or short), Go's reader decodes to the same
+// bytes and ends there with a good checksum.
+func FuzzDecompressZlib(f *testing.F) {
+	for _, s := range zlibStreams() {
+		if len(s[1]) < 2000 {
+			f.Add(s[1], uint16(len(s[0])))
+		}
+	}
+	f.Fuzz(func(t *testing.T, comp []byte, size uint16) {
+		dst := make([]byte, int(size)+16)
+		guard := dst[size:]
+		var z inflate.Decoder
+		n, err := z.DecompressZlib(dst[:size], comp)
+		if !bytes.Equal(guard, make([]byte, 16)) {
+			t.Fatal("wrote past the buffer")
+		}
+		if err != nil && !errors.Is(err, inflate.ErrShort) {
+			return
+		}
+		r, zerr := stdzlib.NewReader(bytes.NewReader(comp))
+		if zerr != nil {
+			t.Fatalf("we accept %d bytes; Go's reader refuses the header: %v", n, zerr)
+		}
+		want, zerr := io.ReadAll(io.LimitReader(r, int64(size)+1))
+		if zerr != nil || !bytes.Equal(dst[:n], want) {
+			t.Fatalf("we decode %d bytes (%v); Go's reader gets %d bytes, %v", n, err, len(want), zerr)
+		}
+	})
 }
 
 // FuzzDecompress checks arbitrary input: never a panic or a write past
