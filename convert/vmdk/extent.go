@@ -1,7 +1,6 @@
 package vmdk
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,10 +8,10 @@ import (
 	"os"
 	"sync"
 
-	"github.com/klauspost/compress/zlib"
 	"golang.org/x/sys/unix"
 
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/inflate"
 )
 
 // extent is one piece of the virtual disk: a sparse extent (grain
@@ -26,10 +25,10 @@ type extent interface {
 // caches are shared by all extents of an image, so that a disk split into
 // many extents still has one bounded cache.
 type caches struct {
-	gts    *lru[gtKey, []uint32]  // grain tables
-	grains *lru[grainKey, []byte] // decompressed grains (len = bytes inflated)
-	zlibs  sync.Pool              // zlib readers
-	bufs   sync.Pool              // *[]byte for compressed grain data
+	gts       *lru[gtKey, []uint32]  // grain tables
+	grains    *lru[grainKey, []byte] // decompressed grains (len = bytes inflated)
+	inflaters sync.Pool              // *inflate.Decoder
+	bufs      sync.Pool              // *[]byte for compressed grain data
 }
 
 type gtKey struct {
@@ -335,55 +334,22 @@ func (e *sparseExtent) inflate(dst []byte, v uint32) (int, error) {
 	return n, nil
 }
 
-// inflate decompresses one zlib stream from src into dst.
+// inflate decompresses one zlib stream from src into dst: a stream that
+// ends early is a short grain, one that holds more than dst is an error.
 func (c *caches) inflate(dst, src []byte) (int, error) {
-	var zr io.ReadCloser
-	if r, ok := c.zlibs.Get().(io.ReadCloser); ok {
-		if err := r.(zlib.Resetter).Reset(bytes.NewReader(src), nil); err != nil {
-			return 0, err
-		}
-		zr = r
-	} else {
-		r, err := zlib.NewReader(bytes.NewReader(src))
-		if err != nil {
-			return 0, err
-		}
-		zr = r
+	z, _ := c.inflaters.Get().(*inflate.Decoder)
+	if z == nil {
+		z = new(inflate.Decoder)
 	}
-	defer c.zlibs.Put(zr)
-	n := 0
-	for stalls := 0; n < len(dst); {
-		k, err := zr.Read(dst[n:])
-		n += k
-		if err == io.EOF {
-			return n, nil // a short grain: the stream ended cleanly
-		}
-		if err != nil {
-			return n, err
-		}
-		if k == 0 {
-			if stalls++; stalls > 100 {
-				return n, io.ErrNoProgress
-			}
-		}
+	defer c.inflaters.Put(z)
+	n, err := z.DecompressZlib(dst, src)
+	switch {
+	case errors.Is(err, inflate.ErrShort):
+		return n, nil
+	case errors.Is(err, inflate.ErrLong):
+		return n, errors.New("grain inflates to more than the grain size")
 	}
-	// The grain is full: the stream must end here.
-	var one [1]byte
-	for stalls := 0; ; {
-		k, err := zr.Read(one[:])
-		if k > 0 {
-			return n, errors.New("grain inflates to more than the grain size")
-		}
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		if stalls++; stalls > 100 {
-			return n, io.ErrNoProgress
-		}
-	}
+	return n, err
 }
 
 // status describes the run starting at off: grains of one state, and for

@@ -184,6 +184,23 @@ func TestGrainBomb(t *testing.T) {
 	}
 }
 
+// TestGrainChecksum flips the last byte of the first grain's zlib stream,
+// its Adler-32: the grain is corrupt, as zlib's uncompress (QEMU) says.
+func TestGrainChecksum(t *testing.T) {
+	b := qemuSparse(t, "subformat=streamOptimized")
+	le := binary.LittleEndian
+	gt := int(le.Uint32(b[int(le.Uint64(b[56:]))*512:])) * 512
+	grain := int(le.Uint32(b[gt:])) * 512
+	size := int(le.Uint32(b[grain+8:]))
+	if grain == 0 || size == 0 {
+		t.Fatal("the test image's first grain is not allocated")
+	}
+	b[grain+12+size-1] ^= 0x55
+	if err := openHostile(t, b); !errors.Is(err, image.ErrCorrupt) {
+		t.Fatalf("grain with a bad checksum: %v", err)
+	}
+}
+
 // TestHostileDescriptors covers descriptors that name too many extents or
 // files outside their directory, and the policy that allows the latter.
 func TestHostileDescriptors(t *testing.T) {
