@@ -23,6 +23,7 @@ type codec struct {
 	clusterSize int64
 	zdec        sync.Pool // *zstd.Decoder
 	inflaters   sync.Pool // *inflate.Decoder
+	inputs      sync.Pool // *[]byte for compressed clusters read from the file
 	zenc        *zstd.Encoder
 	zencOnce    sync.Once
 	zencErr     error
@@ -62,6 +63,19 @@ func (c *codec) decompress(dst, src []byte) error {
 		return fmt.Errorf("bad compressed data: %v: %w", err, image.ErrCorrupt)
 	}
 	return err
+}
+
+// inputBuffer returns a pooled buffer of n bytes for a compressed
+// cluster (at most two clusters: the descriptor's sector count); callers
+// put it back in c.inputs.
+func (c *codec) inputBuffer(n int64) *[]byte {
+	b, _ := c.inputs.Get().(*[]byte)
+	if b == nil || int64(cap(*b)) < n {
+		s := make([]byte, max(n, c.clusterSize+512))
+		b = &s
+	}
+	*b = (*b)[:n]
+	return b
 }
 
 func (c *codec) unzstd(dst, src []byte) error {

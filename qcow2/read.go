@@ -257,10 +257,14 @@ func (img *Image) decompressInto(dst []byte, entry uint64, off int64) error {
 	if host >= img.hostEnd() {
 		return img.errorf(image.ErrCorrupt, "compressed cluster for guest offset %#x starts at %#x, past the end of the file", off, host)
 	}
-	src := make([]byte, min(size, img.hostEnd()-host))
-	if _, err := img.file.ReadAt(src, host); err != nil && !errors.Is(err, io.EOF) {
+	buf := img.codec.inputBuffer(min(size, img.hostEnd()-host))
+	defer img.codec.inputs.Put(buf)
+	src := *buf
+	n, err := img.file.ReadAt(src, host)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s: reading compressed cluster at %#x: %w", img.name, host, err)
 	}
+	clear(src[n:]) // the pooled buffer holds an older cluster: a short file reads as zeros
 	if err := img.codec.decompress(dst, src); err != nil {
 		return fmt.Errorf("%s: compressed cluster at host offset %#x (guest offset %#x): %w", img.name, host, off&^(img.hdr.ClusterSize()-1), err)
 	}
