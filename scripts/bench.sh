@@ -54,10 +54,10 @@ make_input
 
 # name|input|runs per round|arguments after "convert"
 #
-# The sub-second rows run three times per round: on a VM with free page
-# reporting (virtio-balloon), a run that gets pages the host has taken back
-# copies into them two or three times slower, whichever tool it is, and
-# only more samples tell that lottery from the tools.
+# The sub-second rows run three times per round: on a small VM single runs
+# of half a second vary with what the host does (free page reporting hands
+# back pages that are slow to touch again), whichever tool it is, and only
+# more samples tell that lottery from the tools.
 ops=(
 	"raw -> qcow2|disk.raw|3|-f raw -O qcow2"
 	"raw -> qcow2 -c zlib|disk.raw|1|-f raw -O qcow2 -c"
@@ -81,6 +81,10 @@ run() { # tool op-index round
 	[ "$tool" = qimg ] && bin=$qimg
 	# shellcheck disable=SC2086
 	sync # start each run with no dirty pages from the previous one
+	# Read the input first: on a VM whose DAMON pages out memory left
+	# cold for a minute, the first run of an operation would otherwise read
+	# part of its input from disk.
+	cat "$work/$input" >/dev/null
 	/usr/bin/time -f "%e %M" -o "$work/time.$tool" "$bin" convert $args "$work/$input" "$out"
 	read -r secs rss <"$work/time.$tool"
 	echo "$2|$tool|$secs|$rss|$(stat -c %s "$out")" >>"$results"
