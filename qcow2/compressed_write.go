@@ -99,7 +99,7 @@ func (img *Image) allocBytes(n int64) (int64, error) {
 		}
 		if host/cs == rc.end-1 {
 			end := rc.end
-			first, err := img.allocClusters((host+n+cs-1)/cs - end)
+			first, err := img.allocAtEnd((host+n+cs-1)/cs - end)
 			if err != nil {
 				return 0, err
 			}
@@ -145,7 +145,7 @@ func (img *Image) takeBytes(host, n int64) error {
 func (img *Image) freshBytes(first, have, n int64) (int64, error) {
 	cs := img.hdr.ClusterSize()
 	if need := (n+cs-1)/cs - have; need > 0 {
-		more, err := img.allocClusters(need)
+		more, err := img.allocAtEnd(need)
 		if err != nil {
 			return 0, err
 		}

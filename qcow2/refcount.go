@@ -24,8 +24,11 @@ type refcounts struct {
 	oldTables    [][2]int64 // (first cluster, count) to free once the header moved
 	pendingFrees []int64    // host clusters to decrement after references are gone
 	// end is the first host cluster past everything allocated: new
-	// clusters are appended there.
+	// clusters go there when no run of free ones below fits.
 	end int64
+	// freeHint is the lowest cluster that may be free: every cluster
+	// below it is in use. Frees lower it; allocations scan up from it.
+	freeHint int64
 	// compNext is the next free byte for compressed data, inside a
 	// cluster that earlier compressed data partly fills (0: none).
 	compNext int64
@@ -173,7 +176,49 @@ func (rc *refcounts) add(c int64, delta int64) error {
 		return rc.img.errorf(image.ErrLimit, "refcount of cluster %#x would overflow %d bits", c*rc.img.hdr.ClusterSize(), rc.bits)
 	}
 	b.setEntry(c%rc.perBlock, rc.bits, uint64(int64(old)+delta))
+	if old+uint64(delta) == 0 {
+		rc.freed(c)
+	}
 	return nil
+}
+
+// freed notes that host cluster c is now free, so that allocations may
+// reuse it: it is no longer metadata for the overlap check, and
+// compressed data is no longer packed after what it held.
+func (rc *refcounts) freed(c int64) {
+	rc.freeHint = min(rc.freeHint, c)
+	delete(rc.img.meta, c)
+	if rc.compNext/rc.img.hdr.ClusterSize() == c {
+		rc.compNext = 0
+	}
+}
+
+// findFree returns the first run of n free clusters below end, or false.
+// Clusters the overlap check knows as metadata are never free, even with
+// a refcount of zero (a damaged image).
+func (rc *refcounts) findFree(n int64) (int64, bool, error) {
+	run, start := int64(0), int64(0)
+	for c := rc.freeHint; c < rc.end; c++ {
+		ref, err := rc.get(c)
+		if err != nil {
+			return 0, false, err
+		}
+		_, isMeta := rc.img.meta[c]
+		if ref != 0 || isMeta {
+			if run == 0 && c == rc.freeHint {
+				rc.freeHint = c + 1 // still nothing free below
+			}
+			run = 0
+			continue
+		}
+		if run == 0 {
+			start = c
+		}
+		if run++; run == n {
+			return start, true, nil
+		}
+	}
+	return 0, false, nil
 }
 
 // newBlock places a new refcount block for index k at the end of the file.

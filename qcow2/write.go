@@ -89,9 +89,35 @@ func (img *Image) writeBE64(off int64, v uint64) error {
 	return nil
 }
 
-// allocClusters allocates n contiguous host clusters at the end of the
-// file and counts them in memory; it returns the first cluster index.
+// allocClusters allocates n contiguous host clusters, reusing the first
+// free run below the end of the file that fits (as QEMU does, so that
+// discards and rewrites do not grow the file for ever), and counts them
+// in memory; it returns the first cluster index.
 func (img *Image) allocClusters(n int64) (int64, error) {
+	rc := img.alloc
+	if img.meta == nil {
+		// Reused clusters are checked against the metadata set.
+		if err := img.buildMetadataSet(); err != nil {
+			return 0, err
+		}
+	}
+	first, ok, err := rc.findFree(n)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return img.allocAtEnd(n)
+	}
+	for c := first; c < first+n; c++ {
+		if err := rc.add(c, 1); err != nil {
+			return 0, err
+		}
+	}
+	return first, nil
+}
+
+// allocAtEnd allocates n contiguous host clusters at the end of the file.
+func (img *Image) allocAtEnd(n int64) (int64, error) {
 	rc := img.alloc
 	var first int64
 	for range 64 {

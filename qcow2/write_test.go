@@ -466,3 +466,72 @@ func TestWriteRefusesMetadataOverlap(t *testing.T) {
 		t.Fatal("the L1 table was overwritten")
 	}
 }
+
+// TestFreedClustersAreReused discards data and writes elsewhere, over
+// several sessions: the file must not grow, as with QEMU, and qemu-img
+// must read every byte as written. A second round frees a host cluster
+// packed with compressed clusters, reuses it for plain data and then
+// compresses again: the new compressed data must not be packed into the
+// reused cluster.
+func TestFreedClustersAreReused(t *testing.T) {
+	const mib = 1 << 20
+	p := filepath.Join(t.TempDir(), "reuse.qcow2")
+	if err := qcow2.Create(p, qcow2.CreateOptions{Size: 64 * mib}); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 64*mib)
+	session := func(edit func(img *qcow2.Image)) {
+		t.Helper()
+		img := openRW(t, p)
+		edit(img)
+		if err := img.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(img *qcow2.Image, b byte, off, n int) {
+		t.Helper()
+		mustWrite(t, img, pattern(b, n), int64(off))
+		copy(want[off:], pattern(b, n))
+	}
+	discard := func(img *qcow2.Image, off, n int) {
+		t.Helper()
+		if err := img.Discard(int64(off), int64(n)); err != nil {
+			t.Fatal(err)
+		}
+		clear(want[off : off+n])
+	}
+	session(func(img *qcow2.Image) { write(img, 1, 0, 16*mib) })
+	full := fileSize(t, p)
+	for round := range 6 {
+		// Move 8 MiB of data between two guest ranges, each session
+		// freeing what the previous one wrote.
+		from, to := 8*mib*(round%2), 8*mib*(1-round%2)
+		session(func(img *qcow2.Image) { discard(img, from, 8*mib) })
+		session(func(img *qcow2.Image) { write(img, byte(round+2), to+16*mib, 8*mib) })
+		session(func(img *qcow2.Image) { discard(img, to+16*mib, 8*mib); write(img, byte(round+10), from, 8*mib) })
+		if got := fileSize(t, p); got > full {
+			t.Fatalf("round %d: the file grew from %d to %d bytes", round, full, got)
+		}
+	}
+	checkWritten(t, p, want)
+
+	compressed := func(img *qcow2.Image, b byte, off int) {
+		t.Helper()
+		data := bytes.Repeat([]byte{b, b + 1, b + 2, 0}, 16384) // compresses to a few hundred bytes
+		if err := img.WriteCompressed(data, int64(off)); err != nil {
+			t.Fatal(err)
+		}
+		copy(want[off:], data)
+	}
+	session(func(img *qcow2.Image) { // one session: the packing cursor lives in memory
+		for i := range 4 {
+			compressed(img, byte(40+i), 40*mib+i*65536)
+		}
+		discard(img, 40*mib, 4*65536) // the packed host cluster is free again
+		write(img, 50, 48*mib, 65536) // and holds plain data now
+		for i := range 4 {
+			compressed(img, byte(60+i), 56*mib+i*65536)
+		}
+	})
+	checkWritten(t, p, want)
+}
