@@ -111,6 +111,11 @@
 //     the L2 table itself is new;
 //  4. only then are the refcounts of replaced clusters decremented.
 //
+// A cluster is free for reuse once its refcount reaches zero, which step 4
+// delays until nothing on disk refers to it; allocation takes the first
+// free run that fits (skipping clusters known to hold metadata, whatever
+// their refcount) before growing the file.
+//
 // Writes are issued in this order, which protects against a process that
 // dies: what reached the kernel stays ordered. Against power loss only
 // Flush helps: it syncs the image (and its data file), after which

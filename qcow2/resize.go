@@ -79,7 +79,8 @@ func (img *Image) grow(newSize int64) error {
 	return nil
 }
 
-// growL1 moves the L1 table to a larger place at the end of the file.
+// growL1 moves the L1 table to a larger place: a free run or the end of
+// the file.
 func (img *Image) growL1(entries int64) error {
 	h := img.hdr
 	cs := h.ClusterSize()
