@@ -673,21 +673,16 @@ func (c *checker) bitmaps() error {
 		c.res.CheckErrors++
 		return err
 	}
-	be := binary.BigEndian
-	for pos, i := uint64(0), uint32(0); i < b.NbBitmaps; i++ {
-		if pos+24 > uint64(len(dir)) {
-			c.msg("ERROR bitmap directory entry %d runs past the directory", i)
-			c.res.Corruptions++
-			return nil
-		}
-		tableOff, tableSize := be.Uint64(dir[pos:]), uint64(be.Uint32(dir[pos+8:]))
-		nameSize, extra := uint64(be.Uint16(dir[pos+18:])), uint64(be.Uint32(dir[pos+20:]))
-		pos += (24 + nameSize + extra + 7) &^ 7
-		if err := c.bitmapTable(tableOff, tableSize); err != nil {
-			return err
-		}
+	err := walkBitmapDirectory(dir, b.NbBitmaps, func(entry []byte) error {
+		be := binary.BigEndian
+		return c.bitmapTable(be.Uint64(entry), uint64(be.Uint32(entry[8:])))
+	})
+	if errors.Is(err, errBitmapDirectory) {
+		c.msg("ERROR %v", err)
+		c.res.Corruptions++
+		return nil
 	}
-	return nil
+	return err
 }
 
 func (c *checker) bitmapTable(off, size uint64) error {

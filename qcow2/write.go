@@ -34,10 +34,14 @@ func (img *Image) openForWrite() error {
 		return err
 	}
 	// Unknown autoclear bits must be cleared by a writer that does not
-	// understand them; the bitmaps bit too, since qimg does not update
-	// bitmaps and they go stale with the first write (QEMU then ignores
-	// them, like an image written by an old QEMU).
-	if clear := h.AutoclearFeatures &^ AutoclearDataFileRaw; clear != 0 {
+	// understand them. Bitmaps go stale with the first write: they are
+	// marked in use (bitmaps.go), or, if their directory does not parse,
+	// dropped by clearing their bit as an old QEMU would.
+	clear := h.AutoclearFeatures &^ (AutoclearDataFileRaw | AutoclearBitmaps)
+	if h.AutoclearFeatures&AutoclearBitmaps != 0 && (h.Bitmaps == nil || img.markBitmapsInUse() != nil) {
+		clear |= AutoclearBitmaps
+	}
+	if clear != 0 {
 		h.AutoclearFeatures &^= clear
 		if err := img.writeBE64(88, h.AutoclearFeatures); err != nil {
 			return err

@@ -2,11 +2,13 @@ package qcow2_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -534,4 +536,78 @@ func TestFreedClustersAreReused(t *testing.T) {
 		}
 	})
 	checkWritten(t, p, want)
+}
+
+// TestWriteMarksBitmapsInUse writes into an image with two persistent
+// bitmaps: qimg does not maintain them, so both must come out flagged
+// in-use (inconsistent) rather than dropped, with qemu-img check clean
+// (dropping them leaks their clusters), and QEMU must still write the
+// image and remove the bitmaps. A directory that does not parse is dropped
+// the old way, by clearing the autoclear bit.
+func TestWriteMarksBitmapsInUse(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bm.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "16M")
+	qemutest.IO(t, p, "write -P 1 0 1M")
+	qemutest.Img(t, "bitmap", "--add", p, "b0")
+	qemutest.Img(t, "bitmap", "--add", p, "b1")
+	want := append(pattern(1, 1<<20), make([]byte, 15<<20)...)
+	img := openRW(t, p)
+	mustWrite(t, img, pattern(2, 100000), 5<<20)
+	copy(want[5<<20:], pattern(2, 100000))
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkWritten(t, p, want)
+	var info struct {
+		FormatSpecific struct {
+			Data struct {
+				Bitmaps []struct {
+					Name  string   `json:"name"`
+					Flags []string `json:"flags"`
+				} `json:"bitmaps"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal([]byte(qemutest.Img(t, "info", "--output=json", p)), &info); err != nil {
+		t.Fatal(err)
+	}
+	bitmaps := info.FormatSpecific.Data.Bitmaps
+	if len(bitmaps) != 2 {
+		t.Fatalf("bitmaps after the write: %+v, want b0 and b1", bitmaps)
+	}
+	for _, b := range bitmaps {
+		if !slices.Contains(b.Flags, "in-use") {
+			t.Errorf("bitmap %s has flags %v, want in-use", b.Name, b.Flags)
+		}
+	}
+	qemutest.IO(t, p, "write -P 3 8M 64k")
+	qemutest.Img(t, "bitmap", "--remove", p, "b0")
+	qemutest.Check(t, p)
+
+	// The directory pointed past the end of the file: the extension is
+	// given up, as an old QEMU would.
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := qcow2.ParseHeader(raw)
+	if err != nil || h.Bitmaps == nil {
+		t.Fatalf("header: %v, bitmaps %v", err, h)
+	}
+	ext := bytes.Index(raw[:h.ClusterSize()], []byte{0x23, 0x85, 0x28, 0x75}) // the extension's magic
+	if ext < 0 {
+		t.Fatal("no bitmaps extension in the header")
+	}
+	binary.BigEndian.PutUint64(raw[ext+8+16:], uint64(len(raw))*2) // directory offset
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img = openRW(t, p)
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(p)
+	if clear := binary.BigEndian.Uint64(raw[88:]); clear&qcow2.AutoclearBitmaps != 0 {
+		t.Fatalf("autoclear features %#x: the bitmaps bit is still set", clear)
+	}
 }
