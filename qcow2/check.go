@@ -673,7 +673,7 @@ func (c *checker) bitmaps() error {
 		c.res.CheckErrors++
 		return err
 	}
-	err := walkBitmapDirectory(dir, b.NbBitmaps, func(entry []byte) error {
+	err := walkBitmapDirectory(dir, b.NbBitmaps, func(entry, _ []byte) error {
 		be := binary.BigEndian
 		return c.bitmapTable(be.Uint64(entry), uint64(be.Uint32(entry[8:])))
 	})

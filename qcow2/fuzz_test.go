@@ -363,6 +363,9 @@ func fzReadImage(t *testing.T, img *Image, name string) {
 			fzCheckErr(t, "snapshot L1", name, err)
 		}
 	}
+	if _, err := img.Bitmaps(); err != nil {
+		fzCheckErr(t, "Bitmaps", name, err)
+	}
 }
 
 func fzAllocated() uint64 {

@@ -113,3 +113,26 @@ func (img *Image) MetadataPreallocated() (bool, error) {
 	}
 	return count >= threshold, nil
 }
+
+// BitmapsSize is the room the persistent bitmaps of a source image need in
+// a qcow2 image of the given cluster size, as qemu-img measure counts it:
+// each bitmap fully allocated (one bit per granule of the virtual size)
+// with its table, and the directory. Bitmaps without a granularity and
+// cluster sizes below one byte count nothing.
+func BitmapsSize(bitmaps []Bitmap, virtualSize, clusterSize int64) int64 {
+	if clusterSize <= 0 || len(bitmaps) == 0 {
+		return 0
+	}
+	var size, dirSize int64
+	for _, b := range bitmaps {
+		if b.Granularity <= 0 {
+			continue
+		}
+		bits := (virtualSize + b.Granularity - 1) / b.Granularity
+		clusters := ((bits+7)/8 + clusterSize - 1) / clusterSize
+		size += clusters * clusterSize
+		size += (clusters*8 + clusterSize - 1) / clusterSize * clusterSize
+		dirSize += (24 + int64(len(b.Name)) + 7) &^ 7
+	}
+	return size + (dirSize+clusterSize-1)/clusterSize*clusterSize
+}
