@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/qimg/qimg/internal/qemutest"
+	"github.com/qimg/qimg/qcow2"
 )
 
 // result is what one command printed and returned.
@@ -153,6 +154,22 @@ func fixtures(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	setRefcount(t, filepath.Join(dir, "corrupt.qcow2"), 3, 0) // the L1 table
+	img(t, dir, "create", "-q", "-f", "qcow2", "bm.qcow2", "64M")
+	qio(t, dir, "qcow2", "bm.qcow2", "write -P 1 0 1M")
+	img(t, dir, "bitmap", "--add", "bm.qcow2", "b0")
+	img(t, dir, "bitmap", "--add", "-g", "128k", "--disable", "bm.qcow2", "a longer bitmap name")
+	// bmu.qcow2 is bm.qcow2 after qimg opened it for writing: its bitmaps
+	// are in use (qimg does not maintain them).
+	if out, err := exec.Command("cp", filepath.Join(dir, "bm.qcow2"), filepath.Join(dir, "bmu.qcow2")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	w, err := qcow2.Open(filepath.Join(dir, "bmu.qcow2"), &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	img(t, dir, "create", "-q", "-f", "raw", "z1", "1M")
 	img(t, dir, "create", "-q", "-f", "raw", "z2", "2M")
 	qio(t, dir, "raw", "z2", "write -P 1 1536k 1")

@@ -49,7 +49,7 @@ qemu-img's, so the numbers are the same.`,
 					return fail("%s", err)
 				}
 			}
-			var size, data int64
+			var size, data, bitmapsSize int64
 			bitmaps := false
 			if hasSize {
 				n, err := qfmt.ParseSize(sizeArg)
@@ -80,6 +80,13 @@ qemu-img's, so the numbers are the same.`,
 					// support them (qcow2 v3).
 					h := q.Header()
 					bitmaps = h.Version >= 3 && c.Compat != "0.10" && c.Compat != "v2"
+					if bitmaps && outFmt == "qcow2" {
+						list, err := q.Bitmaps()
+						if err != nil {
+							return fail("%s", reason(args[0], err))
+						}
+						bitmapsSize = qcow2.BitmapsSize(list, size, c.ClusterSize)
+					}
 				}
 				if outFmt == "qcow2" {
 					if c.BackingFile != "" {
@@ -108,14 +115,14 @@ qemu-img's, so the numbers are the same.`,
 			if output == "json" {
 				d := qfmt.Dict{}.Add("required", required).Add("fully-allocated", full)
 				if bitmaps {
-					d = d.Add("bitmaps", int64(0))
+					d = d.Add("bitmaps", bitmapsSize)
 				}
 				_, err := fmt.Fprintln(e.stdout, qfmt.JSON(d))
 				return err
 			}
 			s := fmt.Sprintf("required size: %d\nfully allocated size: %d\n", required, full)
 			if bitmaps {
-				s += "bitmaps size: 0\n"
+				s += fmt.Sprintf("bitmaps size: %d\n", bitmapsSize)
 			}
 			_, err := fmt.Fprint(e.stdout, s)
 			return err

@@ -13,7 +13,7 @@ import (
 )
 
 var readOnlyImages = []string{"a.qcow2", "v2.qcow2", "c.qcow2", "m.qcow2", "r.raw", "mp.qcow2", "d.qcow2",
-	"e.qcow2", "f.qcow2", "s.qcow2", "odd.raw", "sub/l.qcow2", "leak.qcow2"}
+	"e.qcow2", "f.qcow2", "s.qcow2", "odd.raw", "sub/l.qcow2", "leak.qcow2", "bm.qcow2", "bmu.qcow2"}
 
 // Read-only commands run on the same files: their output, which includes
 // the file name and its disk usage, must be byte-identical to qemu-img's.

@@ -79,8 +79,10 @@ func writeJSON(b *strings.Builder, v any, level int) {
 	indent := func(l int) { b.WriteString(strings.Repeat("    ", l)) }
 	switch x := v.(type) {
 	case Dict:
-		if len(x) == 0 {
-			b.WriteString("{}")
+		if len(x) == 0 { // QEMU's writer breaks the line even then
+			b.WriteString("{\n")
+			indent(level)
+			b.WriteString("}")
 			return
 		}
 		b.WriteString("{\n")
@@ -98,7 +100,9 @@ func writeJSON(b *strings.Builder, v any, level int) {
 		b.WriteString("}")
 	case []any:
 		if len(x) == 0 {
-			b.WriteString("[]")
+			b.WriteString("[\n")
+			indent(level)
+			b.WriteString("]")
 			return
 		}
 		b.WriteString("[\n")

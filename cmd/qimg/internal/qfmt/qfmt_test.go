@@ -84,3 +84,22 @@ func TestOpts(t *testing.T) {
 		t.Error("HasHelp")
 	}
 }
+
+// TestEmptyContainers: QEMU's JSON writer (qobject/json-writer.c) breaks
+// the line before the closing bracket of an empty list or object too, as
+// qemu-img info prints a bitmap without flags.
+func TestEmptyContainers(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{[]any{}, "[\n]"},
+		{Dict{}, "{\n}"},
+		{Dict{}.Add("flags", []any{}), "{\n    \"flags\": [\n    ]\n}"},
+		{[]any{Dict{}}, "[\n    {\n    }\n]"},
+	} {
+		if got := JSON(c.v); got != c.want {
+			t.Errorf("JSON(%#v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}

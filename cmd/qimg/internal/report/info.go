@@ -5,13 +5,13 @@ package report
 
 import (
 	"fmt"
-	"github.com/qimg/qimg/convert/vmdk"
 	"os"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/convert/vmdk"
 	"github.com/qimg/qimg/qcow2"
 )
 
@@ -86,12 +86,16 @@ func QCOW2Info(filename string, img *qcow2.Image) (*ImageInfo, error) {
 	if info.Snapshots, err = img.Snapshots(); err != nil {
 		return nil, err
 	}
-	info.FormatSpecific = qcow2Specific(&h)
+	bitmaps, err := img.Bitmaps()
+	if err != nil {
+		return nil, err
+	}
+	info.FormatSpecific = qcow2Specific(&h, bitmaps)
 	return info, nil
 }
 
 // qcow2Specific is ImageInfoSpecificQCow2, members in schema order.
-func qcow2Specific(h *qcow2.Header) qfmt.Dict {
+func qcow2Specific(h *qcow2.Header, bitmaps []qcow2.Bitmap) qfmt.Dict {
 	var d qfmt.Dict
 	if h.Version == 2 {
 		d = d.Add("compat", "0.10")
@@ -112,7 +116,26 @@ func qcow2Specific(h *qcow2.Header) qfmt.Dict {
 	if h.CryptMethod != 0 {
 		d = d.Add("encrypt", qfmt.Dict{}.Add("format", h.EncryptionName()))
 	}
+	if h.Version >= 3 && len(bitmaps) > 0 {
+		d = d.Add("bitmaps", bitmapList(bitmaps))
+	}
 	return d.Add("compression-type", h.CompressionName())
+}
+
+// bitmapList is a list of Qcow2BitmapInfo, members in schema order.
+func bitmapList(bitmaps []qcow2.Bitmap) []qfmt.Dict {
+	list := make([]qfmt.Dict, len(bitmaps))
+	for i, b := range bitmaps {
+		flags := []any{}
+		if b.InUse {
+			flags = append(flags, "in-use")
+		}
+		if b.Auto {
+			flags = append(flags, "auto")
+		}
+		list[i] = qfmt.Dict{}.Add("name", b.Name).Add("granularity", b.Granularity).Add("flags", flags)
+	}
+	return list
 }
 
 // RawInfo describes a raw image file whose virtual size (raw.Image.Size:
