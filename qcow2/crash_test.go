@@ -12,6 +12,7 @@ package qcow2
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/internal/qemutest"
+	"github.com/qimg/qimg/raw"
 )
 
 const (
@@ -90,11 +92,32 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
+	if scenario == "rebase" {
+		crashRebase(img, say, fail)
+	}
 	for {
 		if err := crashStep(img, scenario, rng, say); err != nil {
 			fail(err)
 		}
 	}
+}
+
+// crashRebase moves the image onto new.raw beside it, then waits for the
+// kill.
+func crashRebase(img *Image, say func(format string, args ...any), fail func(error)) {
+	base, err := raw.Open(filepath.Join(filepath.Dir(img.Name()), "new.raw"), false)
+	if err != nil {
+		fail(err)
+	}
+	say("begin rebase 0 0 0")
+	if err := img.Rebase(context.Background(), base, "new.raw", "raw", nil); err != nil {
+		fail(err)
+	}
+	if err := img.Close(); err != nil {
+		fail(err)
+	}
+	say("ok")
+	time.Sleep(time.Hour)
 }
 
 // crashStep runs one random operation of a writer scenario, announcing it
@@ -547,5 +570,46 @@ func TestCrashCreate(t *testing.T) {
 	}
 	if complete == 0 {
 		t.Fatal("no Create completed: the children barely ran")
+	}
+}
+
+// TestCrashRebase kills a rebase onto a backing file that differs from the
+// old one in half of its clusters: whatever backing file the header names
+// afterwards, qemu-img must read what the image read before.
+func TestCrashRebase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	const size = 64 << 20
+	old, other := crashPattern(rng.Uint64(), size, false), make([]byte, size)
+	copy(other, old)
+	for c := 0; c < size; c += 8192 { // every other 4 KiB cluster differs
+		copy(other[c:c+4096], crashPattern(rng.Uint64(), 4096, false))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old.raw"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new.raw"), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "img.qcow2")
+	finished := 0
+	for i := range crashKills {
+		os.Remove(p)
+		qemutest.Img(t, "create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "old.raw", "-F", "raw", p)
+		qemutest.IO(t, p, "write -P 0x11 1M 64k", "write -z 3M 8k", "write -c -P 0x22 5M 4k")
+		want := qemutest.ToRaw(t, p)
+		d := time.Duration(20+rng.IntN(200)) * time.Millisecond
+		out := crashRunChild(t, "rebase", p, 0, d)
+		if strings.Contains(out, "ok") {
+			finished++
+		}
+		if got := crashCheck(t, p, true); !bytes.Equal(got, want) {
+			t.Fatalf("kill %d after %v: qemu-img reads different data (log %q)", i, d, out)
+		}
+	}
+	t.Logf("%d kills, %d rebases finished before the kill", crashKills, finished)
+	if finished == crashKills {
+		t.Fatal("every rebase finished before its kill: the test interrupted none")
 	}
 }
