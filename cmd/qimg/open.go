@@ -51,6 +51,14 @@ func openFailure(path, format string, err error) error {
 	return fail("Could not open '%s': %s", path, strings.TrimPrefix(reason(path, err), path+": "))
 }
 
+// warnProbedRaw is qemu-img's warning when a command opens a file for
+// writing whose format it probed as raw.
+func (e *env) warnProbedRaw(path string) {
+	fmt.Fprintf(e.stderr, "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"+
+		"         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n"+
+		"         Specify the 'raw' format explicitly to remove the restrictions.\n", path)
+}
+
 // formatError is qemu-img's message for an unknown -f/-O value.
 func formatError(format string) error { return fail("Unknown file format '%s'", format) }
 

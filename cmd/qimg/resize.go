@@ -56,9 +56,7 @@ Prints "Image resized." unless -q.`,
 			}
 			defer closeImage(img, &err)
 			if format == "" && detected == "raw" {
-				fmt.Fprintf(e.stderr, "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"+
-					"         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n"+
-					"         Specify the 'raw' format explicitly to remove the restrictions.\n", path)
+				e.warnProbedRaw(path)
 			}
 			cur := img.Size()
 			size := int64(n)
