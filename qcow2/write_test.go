@@ -611,3 +611,64 @@ func TestWriteMarksBitmapsInUse(t *testing.T) {
 		t.Fatalf("autoclear features %#x: the bitmaps bit is still set", clear)
 	}
 }
+
+// TestZeroesMapLikeQemu zeroes and discards clusters, allocated or not, in
+// images with and without a backing file, with qimg and with qemu-io
+// (write -z -u, discard): qemu-img map must describe both alike (host
+// offsets aside).
+func TestZeroesMapLikeQemu(t *testing.T) {
+	for _, c := range []struct{ name, opts string }{
+		{"v3", "compat=1.1"},
+		{"v2", "compat=0.10"},
+		{"v3-backing", "compat=1.1"},
+		{"extended-l2", "compat=1.1,extended_l2=on"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := []string{"create", "-q", "-f", "qcow2", "-o", c.opts}
+			if c.name == "v3-backing" {
+				qemutest.Img(t, "create", "-q", "-f", "raw", filepath.Join(dir, "base.raw"), "4M")
+				qemutest.Run(t, "qemu-io", "-f", "raw", "-c", "write -P 7 0 4M", filepath.Join(dir, "base.raw"))
+				opts = append(opts, "-b", "base.raw", "-F", "raw")
+			}
+			ours, theirs := filepath.Join(dir, "ours.qcow2"), filepath.Join(dir, "theirs.qcow2")
+			for _, p := range []string{ours, theirs} {
+				qemutest.Img(t, append(opts, p, "4M")...)
+				qemutest.IO(t, p, "write -P 1 0 256k", "write -P 2 1M 64k")
+			}
+			qemutest.IO(t, theirs, "write -z -u 64k 64k", "write -z -u 512k 128k", "discard 128k 64k", "discard 2M 128k", "discard 1M 64k")
+			img := openRW(t, ours)
+			for _, z := range [][2]int64{{64 << 10, 64 << 10}, {512 << 10, 128 << 10}} {
+				if err := img.WriteZeroes(z[0], z[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, d := range [][2]int64{{128 << 10, 64 << 10}, {2 << 20, 128 << 10}, {1 << 20, 64 << 10}} {
+				if err := img.Discard(d[0], d[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := img.Close(); err != nil {
+				t.Fatal(err)
+			}
+			strip := func(p string) string {
+				var m []map[string]any
+				if err := json.Unmarshal([]byte(qemutest.Img(t, "map", "--output=json", p)), &m); err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range m {
+					delete(e, "offset")
+				}
+				b, _ := json.Marshal(m)
+				return string(b)
+			}
+			if a, b := strip(ours), strip(theirs); a != b {
+				t.Fatalf("map after qimg:\n%s\nafter qemu-io:\n%s", a, b)
+			}
+			qemutest.Check(t, ours)
+			if out := qemutest.Img(t, "compare", ours, theirs); !strings.Contains(out, "identical") {
+				t.Fatal(out)
+			}
+		})
+	}
+}

@@ -51,7 +51,7 @@ func (img *Image) zeroRange(off, length int64, mode zeroMode) error {
 	}
 	for pos := wholeFrom; pos < wholeTo; {
 		n := img.l2Span(pos, wholeTo-pos)
-		if err := img.zeroClusters(pos, n, mode == zeroDrop); err != nil {
+		if err := img.zeroClusters(pos, n, mode); err != nil {
 			return err
 		}
 		pos += n
@@ -75,17 +75,21 @@ func (img *Image) writeZeroBytes(off, n int64) error {
 }
 
 // zeroClusters gives whole clusters [off, off+n) under one L2 table a
-// zero entry. An image without a backing file needs no entry at all where
-// the L2 table is missing.
-func (img *Image) zeroClusters(off, n int64, drop bool) error {
+// zero entry, or in zeroDrop mode none at all (they become unallocated).
+// Like QEMU, so that qemu-img map shows the same after qimg: with a
+// backing file every cluster gets the zero flag (the backing data must not
+// show); without one, written zeros get it in a version 3 image, and a
+// discard gives it only to clusters that were allocated.
+func (img *Image) zeroClusters(off, n int64, mode zeroMode) error {
 	h := img.hdr
 	cs := h.ClusterSize()
 	l1Index := (off >> h.ClusterBits) / h.L2Entries()
-	needZeroFlag := img.backing != nil && !drop
-	if img.l1[l1Index]&offsetMask == 0 && !needZeroFlag {
+	flagAll := mode != zeroDrop && (img.backing != nil || mode == zeroWrite && h.Version >= 3)
+	flagAllocated := mode == zeroDiscard && img.backing == nil && h.Version >= 3
+	if img.l1[l1Index]&offsetMask == 0 && !flagAll {
 		return nil
 	}
-	if needZeroFlag && h.Version < 3 {
+	if flagAll && h.Version < 3 {
 		// Version 2 has no zero flag: write real zeros over the backing data.
 		return img.writeZeroBytes(off, min(n, img.Size()-off))
 	}
@@ -104,14 +108,16 @@ func (img *Image) zeroClusters(off, n int64, drop bool) error {
 	}
 	for i := lo; i < hi; i++ {
 		old := t.entries[i*per]
+		allocated := old != 0 || h.ExtendedL2() && t.entries[i*per+1] != 0
+		zeroFlag := flagAll || flagAllocated && allocated
 		img.freeEntry(old)
 		t.entries[i*per] = 0
 		if h.ExtendedL2() {
 			t.entries[i*per+1] = 0
-			if needZeroFlag {
+			if zeroFlag {
 				t.entries[i*per+1] = 0xffffffff << 32
 			}
-		} else if needZeroFlag {
+		} else if zeroFlag {
 			t.entries[i*per] = flagZero
 		}
 		if h.IncompatibleFeatures&IncompatDataFile != 0 && h.AutoclearFeatures&AutoclearDataFileRaw != 0 {
