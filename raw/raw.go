@@ -154,6 +154,22 @@ func (img *Image) WriteZeroes(off, length int64) error {
 	return nil
 }
 
+// Resize sets the virtual size: the file is truncated or extended (with a
+// hole), and shrinking needs shrink set, as for qcow2.
+func (img *Image) Resize(size int64, shrink bool) error {
+	if !img.writable {
+		return fmt.Errorf("%s: %w", img.f.Name(), image.ErrReadOnly)
+	}
+	if size < 0 || size < img.size && !shrink {
+		return fmt.Errorf("%s: resize from %d to %d bytes: %w", img.f.Name(), img.size, size, image.ErrInvalidArgument)
+	}
+	if err := img.f.Truncate(size); err != nil {
+		return err
+	}
+	img.fileSize, img.size = size, roundSector(size)
+	return nil
+}
+
 // Flush syncs the file.
 func (img *Image) Flush() error { return img.f.Sync() }
 
