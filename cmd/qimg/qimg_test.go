@@ -472,3 +472,36 @@ func topAllocated(t *testing.T, dir, file string) string {
 	}
 	return fmt.Sprint(ranges)
 }
+
+// TestCommitMatchesQemu commits fixture overlays into their backing files
+// (qcow2 and raw) both ways: output and exit code as qemu-img's, then the
+// overlay and its backing file read the same and hold the same ranges.
+func TestCommitMatchesQemu(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		base string
+	}{
+		{[]string{"commit", "mp.qcow2"}, "r.raw"},
+		{[]string{"commit", "-d", "mp.qcow2"}, "r.raw"},
+		{[]string{"commit", "-q", "m.qcow2"}, "c.qcow2"},
+		{[]string{"commit", "-f", "qcow2", "c.qcow2"}, "a.qcow2"},
+		{[]string{"commit", "a.qcow2"}, ""},
+		{[]string{"commit", "-f", "raw", "r.raw"}, ""},
+		{[]string{"commit", "nonexistent.qcow2"}, ""},
+	} {
+		dq, di := twin(t)
+		r := same(t, dq, di, c.args...)
+		if r.code != 0 {
+			continue
+		}
+		for _, f := range []string{c.args[len(c.args)-1], c.base} {
+			same(t, dq, di, "compare", filepath.Join(dq, f), filepath.Join(di, f))
+			if a, b := topAllocated(t, di, f), topAllocated(t, dq, f); a != b {
+				t.Errorf("%v: ranges %s holds itself: %s, with qemu-img %s", c.args, f, a, b)
+			}
+			if strings.HasSuffix(f, ".qcow2") {
+				qemutest.Check(t, filepath.Join(di, f))
+			}
+		}
+	}
+}

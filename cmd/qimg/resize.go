@@ -80,7 +80,7 @@ Prints "Image resized." unless -q.`,
 				}
 				err = i.Resize(size, shrink)
 			case *raw.Image:
-				err = i.File().Truncate(size)
+				err = i.Resize(size, shrink)
 			}
 			if err != nil {
 				return fail("%s", reason(path, err))
