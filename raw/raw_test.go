@@ -89,3 +89,40 @@ func TestExtentsInAnyOrder(t *testing.T) {
 		t.Fatalf("after a write into a hole: %+v, %v", e, err)
 	}
 }
+
+// TestResize grows a raw image with a hole, refuses to shrink it without
+// shrink set or when it is read-only, and shrinks it with shrink.
+func TestResize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "r.raw")
+	if err := os.WriteFile(p, bytes.Repeat([]byte{3}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := raw.Open(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Resize(8192, false); err == nil {
+		t.Error("a read-only image resized")
+	}
+	ro.Close()
+	img, err := raw.Open(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if err := img.Resize(1<<20+100, false); err != nil || img.Size() != 1<<20+512 {
+		t.Fatalf("grow: %v, size %d", err, img.Size())
+	}
+	if e, err := img.Extent(8192, 4096); err != nil || e.Data {
+		t.Fatalf("grown space %+v, %v: want a hole", e, err)
+	}
+	if err := img.Resize(2048, false); err == nil {
+		t.Error("shrank without shrink set")
+	}
+	if err := img.Resize(2048, true); err != nil || img.Size() != 2048 {
+		t.Fatalf("shrink: %v, size %d", err, img.Size())
+	}
+	if st, _ := os.Stat(p); st.Size() != 2048 {
+		t.Fatalf("file size %d after shrinking to 2048", st.Size())
+	}
+}
