@@ -63,6 +63,9 @@
 //     the write path and cluster allocation;
 //   - create.go, measure.go: new images and their size;
 //   - snapshot.go: the internal snapshot table;
+//   - bitmaps.go: persistent dirty bitmaps (listed, marked in use by writers);
+//   - rebase.go, commit.go: moving an overlay onto another backing file,
+//     and writing it into its backing file;
 //   - check.go: consistency checking and repair.
 //
 // # Backing and data files: security policy
