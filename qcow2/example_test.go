@@ -1,6 +1,7 @@
 package qcow2_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -126,4 +127,50 @@ func ExampleImage_Extent() {
 	// start       0 length   65536 data=false zero=true allocated=false depth=0
 	// start   65536 length   65536 data=true zero=false allocated=true depth=0
 	// start  131072 length  917504 data=false zero=true allocated=false depth=0
+}
+
+// An overlay records the writes made on top of a base image; Commit
+// writes them into the base (opened for writing) and empties the overlay,
+// like qemu-img commit. Rebase with no new base would instead copy the
+// base's data into the overlay and make it standalone.
+func ExampleImage_Commit() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	base := exampleImage(dir) // "hello, qcow2" at 64 KiB
+	overlay := filepath.Join(dir, "overlay.qcow2")
+	err = qcow2.Create(overlay, qcow2.CreateOptions{BackingFile: "disk.qcow2", BackingFormat: "qcow2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	top, err := qcow2.Open(overlay, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := top.WriteAt([]byte("HELLO"), 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	into, err := qcow2.Open(base, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := top.Commit(context.Background(), into, false, nil); err != nil {
+		log.Fatal(err)
+	}
+	top.Close()
+	into.Close()
+
+	img, err := qcow2.Open(base, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	buf := make([]byte, 12)
+	if _, err := img.ReadAt(buf, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("base: %s\n", buf)
+	// Output: base: HELLO, qcow2
 }
