@@ -46,8 +46,8 @@ func (img *Image) SetBacking(name, format string) error {
 	return nil
 }
 
-// Rebase gives the image newBase (nil: no backing file) as its backing
-// file, named name with format in the header, without changing what it
+// Rebase gives the image newBase (nil, with an empty name: no backing
+// file) as its backing file, named name with format in the header, without changing what it
 // reads: wherever this image does not hold the data itself and the
 // current chain and newBase differ, the current content is written into
 // the image, cluster by cluster, as `qemu-img rebase` does. The header is
@@ -55,6 +55,9 @@ func (img *Image) SetBacking(name, format string) error {
 // named and the content unchanged. progress, if not nil, is called with
 // the bytes examined so far and the virtual size.
 func (img *Image) Rebase(ctx context.Context, newBase image.Image, name, format string, progress func(done, total int64)) error {
+	if (newBase == nil) != (name == "") {
+		return img.errorf(image.ErrInvalidArgument, "a new backing file needs both a name and an open image")
+	}
 	if name != "" && format == "" {
 		return img.errorf(image.ErrInvalidArgument, "backing format must be specified")
 	}
@@ -112,21 +115,20 @@ func (img *Image) copyIfDifferent(cur, other []byte, off int64, newBase image.Im
 			return err
 		}
 	}
-	cs := img.hdr.ClusterSize()
-	for i := int64(0); i < int64(len(cur)); {
-		j := i
-		for j < int64(len(cur)) && !bytes.Equal(cur[j:min(j+cs, int64(len(cur)))], other[j:min(j+cs, int64(len(cur)))]) {
-			j += cs
+	cs, n := img.hdr.ClusterSize(), int64(len(cur))
+	for i := int64(0); i < n; {
+		j := i // past the run of differing clusters that starts at i
+		for j < n && !bytes.Equal(cur[j:min(j+cs, n)], other[j:min(j+cs, n)]) {
+			j = min(j+cs, n)
 		}
-		j = min(j, int64(len(cur)))
-		if j > i { // a run of differing clusters
-			if _, err := img.WriteAt(cur[i:j], off+i); err != nil {
-				return err
-			}
-			i = j
+		if j == i {
+			i = min(i+cs, n)
 			continue
 		}
-		i += cs
+		if _, err := img.WriteAt(cur[i:j], off+i); err != nil {
+			return err
+		}
+		i = j
 	}
 	return nil
 }
