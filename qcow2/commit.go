@@ -22,7 +22,8 @@ type Resizer interface {
 // reads base's new content through. A commit that stops half way leaves
 // the image reading as before (it still holds everything) and base partly
 // updated, as QEMU's does. progress, if not nil, gets the bytes examined
-// and the virtual size.
+// and the virtual size. Reopen the image afterwards to read through it:
+// the backing chain it opened may still cache base's old metadata.
 func (img *Image) Commit(ctx context.Context, base image.WritableImage, keep bool, progress func(done, total int64)) error {
 	if err := img.checkWrite(0, 0); err != nil {
 		return err
