@@ -7,12 +7,13 @@ import (
 	"testing"
 )
 
-// TestForeignFormats runs the read-only commands on VDI and VHDX images
-// made by qemu-img: info must print what qemu-img prints, and convert to
-// qcow2 must hold the same data.
+// TestForeignFormats runs the read-only commands on VDI, VHDX, VHD and
+// VMDK images made by qemu-img: info and map must print what qemu-img
+// prints, and convert to qcow2 must hold the same data.
 func TestForeignFormats(t *testing.T) {
 	dir := t.TempDir()
-	data := []byte(strings.Repeat("qimg reads foreign formats\n", 40000))
+	text := []byte(strings.Repeat("qimg reads foreign formats\n", 40000))
+	data := append(append(append([]byte{}, text...), make([]byte, 3<<20)...), text...) // a zero gap for map
 	if err := os.WriteFile(filepath.Join(dir, "src.raw"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +32,8 @@ func TestForeignFormats(t *testing.T) {
 		same(t, dir, dir, "info", c.file)
 		same(t, dir, dir, "info", "--output=json", c.file)
 		same(t, dir, dir, "info", "-f", c.format, c.file)
+		same(t, dir, dir, "map", "--output=json", c.file)
+		same(t, dir, dir, "map", c.file)
 		same(t, dir, dir, "compare", "-f", c.format, c.file, "src.raw")
 		out := c.file + ".qcow2"
 		if r := qimgIn(t, dir, "convert", "-f", c.format, "-O", "qcow2", "-c", c.file, out); r.code != 0 {

@@ -21,7 +21,8 @@
 // VDI ("present": true, "zero": true, "data": false). A static image has
 // every block allocated; qemu-img map additionally reports the host
 // file's holes in a static image as zero, which Extent does not (it only
-// sees the image through an io.ReaderAt).
+// sees the image through an io.ReaderAt): qimg map asks the file for them,
+// as it does for a qcow2 image with preallocated metadata.
 //
 // # What is refused
 //

@@ -63,7 +63,7 @@
 // Extent reports FULLY_PRESENT blocks as data with their host offset and
 // every other block as a zero run. Runs are marked Allocated, since a
 // non-differencing VHDX defines every byte itself. qemu-img 7.2 has no
-// block-status support for VHDX and reports the whole disk as data, so
-// `qemu-img map` output differs from what Extent reports; the data itself
-// is identical.
+// block-status support for VHDX and reports the whole disk as data
+// without offsets; qimg map prints the same, and conversions still skip
+// the zero runs Extent reports.
 package vhdx

@@ -10,8 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/convert/vhdx"
+	"github.com/qimg/qimg/convert/vmdk"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/raw"
 )
 
 // MapEntry is one line of qemu-img map.
@@ -28,14 +32,24 @@ type MapEntry struct {
 
 // layer is one image of a backing chain, opened on its own.
 type layer struct {
-	name     string // as qemu-img names it: the path given, then path_combine
-	img      image.Image
-	q        *qcow2.Image // nil for raw
-	file     *os.File     // the file a layer's offsets point into (raw file, or qcow2 data file holes)
-	dataName string       // name of the file holding a qcow2 layer's data
-	prealloc bool         // qcow2 with metadata preallocation: ask the file for holes
-	backing  bool         // the image names a backing file
-	size     int64        // virtual size (a raw file's size rounded up to sectors)
+	name string // as qemu-img names it: the path given, then path_combine
+	img  image.Image
+	q    *qcow2.Image // nil for other formats
+	raw  bool         // a raw file: guest offsets are file offsets
+	// opaque: QEMU's driver reports no block status (VHDX), so qemu-img
+	// map shows the whole image as data without offsets.
+	opaque bool
+	// extents are a VMDK's extent files and where each ends in the guest:
+	// its data lives there, not in the descriptor.
+	extents  []vmdkExtent
+	file     *os.File // the file a layer's offsets point into (raw file, or qcow2 data file holes)
+	dataName string   // name of the file holding a qcow2 layer's data
+	// prealloc: ask the file for holes in data runs, as QEMU recurses into
+	// the file for a qcow2 image with metadata preallocation and a static
+	// VDI.
+	prealloc bool
+	backing  bool  // the image names a backing file
+	size     int64 // virtual size (a raw file's size rounded up to sectors)
 }
 
 // Chain is a backing chain opened layer by layer, as qemu-img map walks it.
@@ -84,6 +98,22 @@ func openLayer(name, format string, untrusted bool) (*layer, error) {
 		return nil, err
 	}
 	l := &layer{name: name, img: img, dataName: name, size: img.Size()}
+	_, l.raw = img.(*raw.Image)
+	_, l.opaque = img.(*vhdx.Image)
+	if v, ok := img.(*vmdk.Image); ok {
+		end := int64(0)
+		for _, e := range v.Info().Extents {
+			end += e.VirtualSize
+			l.extents = append(l.extents, vmdkExtent{end: end, name: e.Filename})
+		}
+	}
+	if v, ok := img.(*vdi.Image); ok && v.Subformat() == "static" {
+		l.prealloc = true
+		if l.file, err = os.Open(name); err != nil {
+			img.Close()
+			return nil, err
+		}
+	}
 	if q, ok := img.(*qcow2.Image); ok {
 		l.q = q
 		h := q.Header()
@@ -125,10 +155,13 @@ func (c *Chain) Size() int64 { return c.layers[0].size }
 func (c *Chain) status(offset, n int64) (MapEntry, error) {
 	for depth, l := range c.layers {
 		n = min(n, l.size-offset)
-		if l.q == nil && offset >= l.img.Size() {
+		if l.raw && offset >= l.img.Size() {
 			// The sector tail QEMU adds to a raw file reads as zeros.
 			return MapEntry{Start: offset, Length: n, Depth: depth, Present: true, Zero: true,
 				HasOffset: true, Offset: offset, Filename: l.dataName}, nil
+		}
+		if l.opaque {
+			return MapEntry{Start: offset, Length: n, Depth: depth, Present: true, Data: true}, nil
 		}
 		e, err := l.img.Extent(offset, min(n, l.img.Size()-offset))
 		if err != nil {
@@ -136,7 +169,7 @@ func (c *Chain) status(offset, n int64) (MapEntry, error) {
 		}
 		n = e.Length
 		m := MapEntry{Start: offset, Length: n, Depth: depth, Filename: l.dataName}
-		if l.q == nil { // raw: the file layer reports data or zero, offset valid
+		if l.raw { // the file layer reports data or zero, offset valid
 			m.Present, m.Data, m.Zero = true, e.Data, !e.Data
 			m.HasOffset, m.Offset = true, offset
 			return m, nil
@@ -146,6 +179,7 @@ func (c *Chain) status(offset, n int64) (MapEntry, error) {
 			m.Data, m.Zero = e.Data, e.Zero
 			if e.HostOffset >= 0 {
 				m.HasOffset, m.Offset = true, e.HostOffset
+				m.Filename = l.fileAt(offset)
 				if l.prealloc && e.Data {
 					m, err = l.fileStatus(m)
 					if err != nil {
@@ -163,6 +197,22 @@ func (c *Chain) status(offset, n int64) (MapEntry, error) {
 		}
 	}
 	return MapEntry{}, fmt.Errorf("backing chain ended early")
+}
+
+// vmdkExtent is one extent file of a VMDK and the guest offset it ends at.
+type vmdkExtent struct {
+	end  int64
+	name string
+}
+
+// fileAt names the file that holds the layer's data at guest offset off.
+func (l *layer) fileAt(off int64) string {
+	for _, e := range l.extents {
+		if off < e.end {
+			return e.name
+		}
+	}
+	return l.dataName
 }
 
 // fileStatus refines a data run of a metadata-preallocated qcow2 layer with
