@@ -193,12 +193,19 @@ func (rc *refcounts) freed(c int64) {
 	}
 }
 
+// maxFreeScan bounds the clusters one allocation examines looking for a
+// free run: a hostile refcount table can point many entries at one full
+// block and claim billions of used clusters. Scans resume from the hint,
+// which moves past the used clusters already seen.
+const maxFreeScan = 1 << 20
+
 // findFree returns the first run of n free clusters below end, or false.
 // Clusters the overlap check knows as metadata are never free, even with
 // a refcount of zero (a damaged image).
 func (rc *refcounts) findFree(n int64) (int64, bool, error) {
 	run, start := int64(0), int64(0)
-	for c := rc.freeHint; c < rc.end; c++ {
+	limit := min(rc.end, rc.freeHint+maxFreeScan) // fixed: the hint moves during the scan
+	for c := rc.freeHint; c < limit; c++ {
 		ref, err := rc.get(c)
 		if err != nil {
 			return 0, false, err

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/qemutest"
@@ -670,5 +671,55 @@ func TestZeroesMapLikeQemu(t *testing.T) {
 				t.Fatal(out)
 			}
 		})
+	}
+}
+
+// TestAllocationScanIsBounded points a refcount table of 1M entries at
+// one refcount block saying every cluster is in use: two billion clusters
+// claimed. Looking for a free cluster to reuse must give up after a
+// bounded scan and allocate at the end, in bounded time.
+func TestAllocationScanIsBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "claims.qcow2")
+	if err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20, ClusterSize: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := binary.BigEndian
+	const entries = 1 << 20
+	cs := int64(4096)
+	end := (int64(len(b)) + cs - 1) &^ (cs - 1)
+	b = append(b, make([]byte, end-int64(len(b)))...)
+	block := end // a refcount block of 16-bit refcounts, all 1
+	for i := 0; i < int(cs); i += 2 {
+		b = append(b, 0, 1)
+	}
+	table := end + cs
+	tab := make([]byte, entries*8)
+	for i := range entries {
+		be.PutUint64(tab[i*8:], uint64(block))
+	}
+	b = append(b, tab...)
+	be.PutUint64(b[48:], uint64(table))             // refcount table offset
+	be.PutUint32(b[56:], uint32(entries*8/int(cs))) // its size in clusters
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := qcow2.Open(p, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer img.Close()
+	start := time.Now()
+	for i := range 4 {
+		if _, err := img.WriteAt(pattern(byte(i+1), 4096), int64(i)*65536); err != nil {
+			t.Logf("write %d: %v", i, err)
+			break
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second { // a full scan takes about a minute
+		t.Fatalf("four allocations took %v", d)
 	}
 }
