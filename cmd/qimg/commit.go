@@ -24,9 +24,6 @@ backing file.`,
 		Args: exactArgs(1, "Expecting one image file name"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			path := args[0]
-			if format != "" && !knownFormat(format) {
-				return fail("Could not open '%s': Unknown driver '%s'", path, format)
-			}
 			opened, _, err := openImage(path, format, true, e.chainPolicy())
 			if err != nil {
 				return err

@@ -30,14 +30,6 @@ backing file, as in qemu-img 7.2.`,
 			if !cmd.Flags().Changed("backing") && !unsafe {
 				return usageError("Must specify backing file (-b) or use unsafe mode (-u)")
 			}
-			if format != "" && !knownFormat(format) {
-				return fail("Could not open '%s': Unknown driver '%s'", path, format)
-			}
-			if backing != "" && backingFmt == "" {
-				// qemu-img 7.2 copies the data first and then fails on the
-				// header with this message; failing first changes nothing.
-				return fail("Could not change the backing file to '%s': backing format must be specified", backing)
-			}
 			if backingFmt != "" && !knownFormat(backingFmt) {
 				return fail("Invalid format name: '%s'", backingFmt)
 			}
@@ -48,6 +40,11 @@ backing file, as in qemu-img 7.2.`,
 			defer closeImage(opened, &err)
 			if format == "" && detected == "raw" {
 				e.warnProbedRaw(path)
+			}
+			if backing != "" && backingFmt == "" {
+				// qemu-img 7.2 copies the data first and then fails on the
+				// header with this message; failing first changes nothing.
+				return fail("Could not change the backing file to '%s': backing format must be specified", backing)
 			}
 			img, ok := opened.(*qcow2.Image)
 			if !ok {

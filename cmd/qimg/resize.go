@@ -47,9 +47,6 @@ Prints "Image resized." unless -q.`,
 				return hinted(fail("Parameter 'size' expects a non-negative number below 2^64"),
 					"Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.")
 			}
-			if format != "" && !knownFormat(format) {
-				return fail("Could not open '%s': Unknown driver '%s'", path, format)
-			}
 			img, detected, err := openImage(path, format, true, e.chainPolicy())
 			if err != nil {
 				return err
