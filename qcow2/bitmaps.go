@@ -70,7 +70,7 @@ func (img *Image) Bitmaps() ([]Bitmap, error) {
 func (img *Image) bitmapDirectory() ([]byte, error) {
 	b := img.hdr.Bitmaps
 	if b.DirectorySize > maxBitmapDirectory || b.DirectoryOff > uint64(img.fileSize) || b.DirectorySize > uint64(img.fileSize)-b.DirectoryOff {
-		return nil, fmt.Errorf("bitmap directory at %#x (%d bytes) lies outside the file", b.DirectoryOff, b.DirectorySize)
+		return nil, fmt.Errorf("%w: at %#x, %d bytes, it lies outside the file", errBitmapDirectory, b.DirectoryOff, b.DirectorySize)
 	}
 	dir := make([]byte, b.DirectorySize)
 	if _, err := img.file.ReadAt(dir, int64(b.DirectoryOff)); err != nil {

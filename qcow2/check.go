@@ -663,17 +663,17 @@ func (c *checker) bitmaps() error {
 	if err := c.inc(b.DirectoryOff, b.DirectorySize); err != nil {
 		return err
 	}
-	if b.DirectorySize > maxBitmapDirectory || b.DirectoryOff > uint64(c.fileSize) || b.DirectorySize > uint64(c.fileSize)-b.DirectoryOff {
-		c.msg("ERROR bitmap directory at %#x (%d bytes) is invalid", b.DirectoryOff, b.DirectorySize)
+	dir, err := c.img.bitmapDirectory()
+	if errors.Is(err, errBitmapDirectory) {
+		c.msg("ERROR %v", err)
 		c.res.Corruptions++
 		return nil
 	}
-	dir := make([]byte, b.DirectorySize)
-	if err := c.img.readAt(dir, b.DirectoryOff); err != nil {
+	if err != nil {
 		c.res.CheckErrors++
 		return err
 	}
-	err := walkBitmapDirectory(dir, b.NbBitmaps, func(entry, _ []byte) error {
+	err = walkBitmapDirectory(dir, b.NbBitmaps, func(entry, _ []byte) error {
 		be := binary.BigEndian
 		return c.bitmapTable(be.Uint64(entry), uint64(be.Uint32(entry[8:])))
 	})
