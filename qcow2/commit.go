@@ -56,7 +56,7 @@ func (img *Image) Commit(ctx context.Context, base image.WritableImage, keep boo
 // copyOwnData writes the runs the image defines itself into base.
 func (img *Image) copyOwnData(ctx context.Context, base image.WritableImage, progress func(done, total int64)) error {
 	size := img.Size()
-	buf := make([]byte, max(rebaseChunk, img.hdr.ClusterSize()))
+	buf := make([]byte, max(copyChunk, img.hdr.ClusterSize()))
 	for e, err := range image.Extents(img, 0, size) {
 		if err != nil {
 			return err

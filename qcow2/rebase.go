@@ -67,15 +67,16 @@ func (img *Image) Rebase(ctx context.Context, newBase image.Image, name, format 
 	return img.SetBacking(name, format)
 }
 
-// rebaseChunk is how much guest data Rebase compares at a time.
-const rebaseChunk = 1 << 20
+// copyChunk is how much guest data Rebase compares and Commit copies at a
+// time.
+const copyChunk = 1 << 20
 
 // copyDifferences writes into the image, cluster by cluster, the current
 // content of the ranges it does not define itself where newBase reads
 // differently.
 func (img *Image) copyDifferences(ctx context.Context, newBase image.Image, progress func(done, total int64)) error {
 	size, cs := img.Size(), img.hdr.ClusterSize()
-	chunk := max(rebaseChunk, cs)
+	chunk := max(copyChunk, cs)
 	cur, other := make([]byte, chunk), make([]byte, chunk)
 	for e, err := range image.Extents(img, 0, size) {
 		if err != nil {
