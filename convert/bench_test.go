@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // Benchmarks of the conversion pipeline on a 64 MiB disk-like input. The

@@ -7,12 +7,12 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/qimg/qimg/convert/vhd"
-	"github.com/qimg/qimg/convert/vmdk"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
+	"github.com/qimg/qimg/format/vhd"
+	"github.com/qimg/qimg/format/vmdk"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/atomicfile"
-	"github.com/qimg/qimg/qcow2"
-	"github.com/qimg/qimg/raw"
 )
 
 // DefaultSparseSize is qemu-img's default -S: runs of zeros at least this

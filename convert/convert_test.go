@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/convert/vhd"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/vhd"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // diskLike writes a raw file that looks like a used disk: compressible

@@ -7,8 +7,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // What the writer does with one block of a unit.

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // TestConvertCrashChild converts $QIMG_CONVERT_SRC to $QIMG_CONVERT_DST

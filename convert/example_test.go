@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/raw"
+	"github.com/qimg/qimg/format/raw"
 )
 
 // Convert a raw disk to compressed qcow2, as qemu-img convert -c -O qcow2

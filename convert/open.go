@@ -7,13 +7,13 @@ import (
 	"io"
 	"os"
 
-	"github.com/qimg/qimg/convert/vdi"
-	"github.com/qimg/qimg/convert/vhd"
-	"github.com/qimg/qimg/convert/vhdx"
-	"github.com/qimg/qimg/convert/vmdk"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
+	"github.com/qimg/qimg/format/vdi"
+	"github.com/qimg/qimg/format/vhd"
+	"github.com/qimg/qimg/format/vhdx"
+	"github.com/qimg/qimg/format/vmdk"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
-	"github.com/qimg/qimg/raw"
 )
 
 // Format names, as qemu-img spells them.

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/raw"
 )
 
 // Walking an image's extents visits data and holes without reading the

@@ -8,7 +8,7 @@ import (
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/format/qcow2"
 )
 
 func newCheckCmd(e *env) *cobra.Command {

@@ -11,9 +11,9 @@ import (
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
-	"github.com/qimg/qimg/raw"
 )
 
 func newCreateCmd(e *env) *cobra.Command {

@@ -5,9 +5,9 @@ import (
 	"math/bits"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/convert/vhd"
-	"github.com/qimg/qimg/convert/vmdk"
-	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/vhd"
+	"github.com/qimg/qimg/format/vmdk"
 )
 
 // qcow2CreateOpts lists qemu-img's qcow2 creation options in the order

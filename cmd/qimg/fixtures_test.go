@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // result is what one command printed and returned.

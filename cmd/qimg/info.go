@@ -8,12 +8,12 @@ import (
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/convert/vdi"
-	"github.com/qimg/qimg/convert/vhd"
-	"github.com/qimg/qimg/convert/vhdx"
-	"github.com/qimg/qimg/convert/vmdk"
-	"github.com/qimg/qimg/qcow2"
-	"github.com/qimg/qimg/raw"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
+	"github.com/qimg/qimg/format/vdi"
+	"github.com/qimg/qimg/format/vhd"
+	"github.com/qimg/qimg/format/vhdx"
+	"github.com/qimg/qimg/format/vmdk"
 )
 
 func newInfoCmd(e *env) *cobra.Command {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/format/qcow2"
 )
 
 // version is the qimg version; set at link time with

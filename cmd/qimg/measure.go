@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
 )
 
 func newMeasureCmd(e *env) *cobra.Command {

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // knownFormat reports whether qimg reads the format (-f).

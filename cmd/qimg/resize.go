@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/qcow2"
-	"github.com/qimg/qimg/raw"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
 )
 
 func newResizeCmd(e *env) *cobra.Command {

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/format/qcow2"
 )
 
 func newSnapshotCmd(e *env) *cobra.Command {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/convert/vmdk"
-	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/vmdk"
 )
 
 // ImageInfo is qemu-img's ImageInfo for one image (one layer of a chain).

@@ -10,12 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/convert/vdi"
-	"github.com/qimg/qimg/convert/vhdx"
-	"github.com/qimg/qimg/convert/vmdk"
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
+	"github.com/qimg/qimg/format/vdi"
+	"github.com/qimg/qimg/format/vhdx"
+	"github.com/qimg/qimg/format/vmdk"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/qcow2"
-	"github.com/qimg/qimg/raw"
 )
 
 // MapEntry is one line of qemu-img map.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/format/vdi"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/qemutest"
 )

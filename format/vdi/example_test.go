@@ -1,4 +1,4 @@
-package vhdx_test
+package vdi_test
 
 import (
 	"fmt"
@@ -7,27 +7,27 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/qimg/qimg/convert/vhdx"
+	"github.com/qimg/qimg/format/vdi"
 	"github.com/qimg/qimg/image"
 )
 
-// Reading a VHDX image made by qemu-img: Detect recognises it from its
+// Reading a VDI image made by qemu-img: Detect recognises it from its
 // first bytes, Extent skips the blocks that hold no data, and ReadAt reads
 // guest bytes.
 func ExampleOpen() {
-	dir, err := os.MkdirTemp("", "vhdx-example")
+	dir, err := os.MkdirTemp("", "vdi-example")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	raw := filepath.Join(dir, "disk.raw")
 	disk := make([]byte, 4<<20)
-	copy(disk[1<<20:], "hello, vhdx")
+	copy(disk[1<<20:], "hello, vdi!")
 	if err := os.WriteFile(raw, disk, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	path := filepath.Join(dir, "disk.vhdx")
-	if out, err := exec.Command("qemu-img", "convert", "-O", "vhdx", "-o", "block_size=1M", raw, path).CombinedOutput(); err != nil {
+	path := filepath.Join(dir, "disk.vdi")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "vdi", raw, path).CombinedOutput(); err != nil {
 		log.Fatalf("qemu-img: %v\n%s", err, out)
 	}
 
@@ -38,9 +38,9 @@ func ExampleOpen() {
 	}
 	f.ReadAt(head, 0)
 	f.Close()
-	fmt.Println("VHDX:", vhdx.Detect(head))
+	fmt.Println("VDI:", vdi.Detect(head))
 
-	img, err := vhdx.Open(path)
+	img, err := vdi.Open(path)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -58,10 +58,10 @@ func ExampleOpen() {
 	if _, err := img.ReadAt(buf, 1<<20); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s, %d MiB, %d MiB stored, blocks of %d MiB\n", img.Subformat(), img.Size()>>20, data>>20, img.Params().BlockSize>>20)
+	fmt.Printf("%s, %d MiB, %d MiB stored\n", img.Subformat(), img.Size()>>20, data>>20)
 	fmt.Printf("%q\n", buf)
 	// Output:
-	// VHDX: true
-	// dynamic, 4 MiB, 1 MiB stored, blocks of 1 MiB
-	// "hello, vhdx"
+	// VDI: true
+	// dynamic, 4 MiB, 1 MiB stored
+	// "hello, vdi!"
 }

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // The tests in this file build every image with qemu-img and qemu-io and

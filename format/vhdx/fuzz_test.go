@@ -33,7 +33,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qimg/qimg/convert/vhdx"
+	"github.com/qimg/qimg/format/vhdx"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"

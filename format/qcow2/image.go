@@ -8,8 +8,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/image"
-	"github.com/qimg/qimg/raw"
 )
 
 // BackingPolicy says what Open does with the backing and external data

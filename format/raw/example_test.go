@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/qimg/qimg/raw"
+	"github.com/qimg/qimg/format/raw"
 )
 
 // A raw image is its file: Extent tells data from holes with

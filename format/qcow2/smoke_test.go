@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 func readAll(t *testing.T, img *qcow2.Image) []byte {

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // The write path is judged by qemu-img: every image qimg writes must pass

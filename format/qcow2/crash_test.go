@@ -25,8 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/raw"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/qimg/qimg/raw"
+	"github.com/qimg/qimg/format/raw"
 )
 
 // TestPartialSector checks that a raw file whose size is not a multiple of

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/qemutest"
-	"github.com/qimg/qimg/qcow2"
 )
 
 // qemuVerdict is what qemu-img check says about an image.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/qimg/qimg/convert/vmdk"
+	"github.com/qimg/qimg/format/vmdk"
 	"github.com/qimg/qimg/image"
 )
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/qimg/qimg/qcow2"
+	"github.com/qimg/qimg/format/qcow2"
 )
 
 // exampleImage makes a 1 MiB image holding "hello, qcow2" at 64 KiB and

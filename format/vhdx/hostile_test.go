@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qimg/qimg/convert/vhdx"
+	"github.com/qimg/qimg/format/vhdx"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/qemutest"
 )

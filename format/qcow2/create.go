@@ -9,9 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/atomicfile"
-	"github.com/qimg/qimg/raw"
 )
 
 // Preallocation modes, as qemu-img's -o preallocation.

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/qimg/qimg/convert/vhd"
+	"github.com/qimg/qimg/format/vhd"
 )
 
 // A dynamic VHD written sequentially, then read back: the virtual size is

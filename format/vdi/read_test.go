@@ -18,7 +18,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qimg/qimg/convert/vdi"
+	"github.com/qimg/qimg/format/vdi"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
