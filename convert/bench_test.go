@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/internal/qemutest"
 )
@@ -14,7 +15,7 @@ import (
 // comparison with qemu-img on real-sized inputs is scripts/bench.sh.
 
 func benchConvert(b *testing.B, src string, o convert.Options) {
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func BenchmarkRawToQCOW2Zlib(b *testing.B) {
 
 func BenchmarkRawToQCOW2Zstd(b *testing.B) {
 	benchConvert(b, diskLike(b, b.TempDir(), 64<<20),
-		convert.Options{Compress: true, QCOW2: qcow2.CreateOptions{CompressionType: "zstd"}})
+		convert.Options{Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{CompressionType: "zstd"}}})
 }
 
 func benchFromQCOW2(b *testing.B, args ...string) {

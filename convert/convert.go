@@ -3,14 +3,10 @@ package convert
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 
-	"github.com/qimg/qimg/format/qcow2"
-	"github.com/qimg/qimg/format/raw"
-	"github.com/qimg/qimg/format/vhd"
-	"github.com/qimg/qimg/format/vmdk"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/atomicfile"
 )
@@ -27,13 +23,9 @@ type Options struct {
 	Format string
 	// Compress writes compressed qcow2 clusters (qemu-img -c).
 	Compress bool
-	// QCOW2 holds the qcow2 creation options (-o); Size is taken from
-	// the source.
-	QCOW2 qcow2.CreateOptions
-	// VPC holds the VHD creation options (-o subformat, force_size).
-	VPC vhd.CreateOptions
-	// VMDK holds the options of a streamOptimized VMDK output.
-	VMDK vmdk.StreamOptions
+	// Create holds the output format's creation options (-o); the size
+	// is taken from the source.
+	Create format.CreateOptions
 	// SparseSize is -S: zero runs at least this long become holes. 0
 	// means DefaultSparseSize; a negative value writes every zero
 	// (qemu-img -S 0).
@@ -61,16 +53,16 @@ type Options struct {
 // when complete, so an interrupted conversion never leaves a partial dst.
 func Convert(ctx context.Context, src image.Image, dst string, o Options) error {
 	if o.Format == "" {
-		o.Format = FormatQCOW2
+		o.Format = format.QCOW2
 	}
-	if o.Compress && o.Format != FormatQCOW2 && o.Format != FormatVMDK {
+	if o.Compress && o.Format != format.QCOW2 && o.Format != format.VMDK {
 		return fmt.Errorf("%s: compression needs qcow2 output, not %s: %w", dst, o.Format, image.ErrInvalidArgument)
 	}
 	if o.NoCreate {
 		return convertInto(ctx, src, dst, o)
 	}
 	return atomicfile.Write(dst, o.Sync, func(f *os.File) error {
-		target, err := createTarget(dst, f, src.Size(), o)
+		target, err := format.Create(f, dst, o.Format, src.Size(), o.Create)
 		if err != nil {
 			return err
 		}
@@ -87,7 +79,7 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 
 // convertInto writes into an existing image (qemu-img convert -n).
 func convertInto(ctx context.Context, src image.Image, dst string, o Options) error {
-	img, _, err := Open(dst, OpenOptions{Format: o.Format, Writable: true})
+	img, _, err := format.Open(dst, format.OpenOptions{Format: o.Format, Writable: true})
 	if err != nil {
 		return err
 	}
@@ -108,41 +100,6 @@ func convertInto(ctx context.Context, src image.Image, dst string, o Options) er
 		err = cerr
 	}
 	return err
-}
-
-// Target is what a conversion writes to: every writable image, and
-// write-only encoders of stream formats. Conversion calls WriteAt and
-// WriteZeroes in strictly increasing offset order, never overlapping, so
-// sequential formats (a VMDK stream, a VHD) can be written front to back.
-type Target interface {
-	io.WriterAt
-	// WriteZeroes makes [off, off+length) read as zeros.
-	WriteZeroes(off, length int64) error
-	// Size is the virtual size of the target.
-	Size() int64
-	// Flush makes everything written durable.
-	Flush() error
-	Close() error
-}
-
-// createTarget makes the output image inside the temporary file f.
-func createTarget(name string, f *os.File, size int64, o Options) (Target, error) {
-	switch o.Format {
-	case FormatQCOW2:
-		opts := o.QCOW2
-		opts.Size = size
-		return qcow2.CreateFile(name, f, opts)
-	case FormatRaw:
-		if err := f.Truncate(size); err != nil {
-			return nil, err
-		}
-		return raw.New(f, true)
-	case FormatVPC:
-		return vhd.Create(f, name, size, o.VPC)
-	case FormatVMDK:
-		return vmdk.CreateStreamWith(f, name, size, &o.VMDK)
-	}
-	return nil, fmt.Errorf("%s: output format %q is not supported: %w", name, o.Format, image.ErrUnsupported)
 }
 
 func (o *Options) workers() int {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/format/vhd"
 	"github.com/qimg/qimg/internal/qemutest"
@@ -70,18 +71,18 @@ func TestConvertRawToQCOW2(t *testing.T) {
 	for name, o := range map[string]convert.Options{
 		"default":      {},
 		"zlib":         {Compress: true},
-		"zstd":         {Compress: true, QCOW2: qcow2.CreateOptions{CompressionType: "zstd"}},
-		"4k-clusters":  {QCOW2: qcow2.CreateOptions{ClusterSize: 4096}},
-		"v2":           {QCOW2: qcow2.CreateOptions{Compat: "0.10"}},
-		"extended-l2":  {QCOW2: qcow2.CreateOptions{ExtendedL2: true}},
+		"zstd":         {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{CompressionType: "zstd"}}},
+		"4k-clusters":  {Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{ClusterSize: 4096}}},
+		"v2":           {Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{Compat: "0.10"}}},
+		"extended-l2":  {Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{ExtendedL2: true}}},
 		"dense":        {SparseSize: -1},
-		"prealloc":     {QCOW2: qcow2.CreateOptions{Preallocation: "metadata"}},
+		"prealloc":     {Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{Preallocation: "metadata"}}},
 		"one-worker":   {Workers: 1, Compress: true},
 		"sparse-1M":    {SparseSize: 1 << 20},
-		"512-clusters": {Compress: true, QCOW2: qcow2.CreateOptions{ClusterSize: 512, RefcountBits: 1}},
+		"512-clusters": {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{ClusterSize: 512, RefcountBits: 1}}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			in, _, err := convert.Open(src, convert.OpenOptions{Format: "raw"})
+			in, _, err := format.Open(src, format.OpenOptions{Format: "raw"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,9 +120,9 @@ func TestConvertSizeNearQemu(t *testing.T) {
 		qemutest.Img(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, ref)...)
 		o := convert.Options{Compress: len(args) > 0}
 		if len(args) > 1 {
-			o.QCOW2.CompressionType = "zstd"
+			o.Create.QCOW2.CompressionType = "zstd"
 		}
-		in, _, err := convert.Open(src, convert.OpenOptions{})
+		in, _, err := format.Open(src, format.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,13 +165,13 @@ func TestConvertQCOW2ToRaw(t *testing.T) {
 	}
 	for name, p := range inputs {
 		t.Run(name, func(t *testing.T) {
-			in, format, err := convert.Open(p, convert.OpenOptions{})
+			in, probed, err := format.Open(p, format.OpenOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer in.Close()
-			if format != "qcow2" {
-				t.Fatalf("probed %s as %s", p, format)
+			if probed != "qcow2" {
+				t.Fatalf("probed %s as %s", p, probed)
 			}
 			dst := filepath.Join(t.TempDir(), "out.raw")
 			if err := convert.Convert(context.Background(), in, dst, convert.Options{Format: "raw"}); err != nil {
@@ -195,7 +196,7 @@ func TestConvertRawKeepsHoles(t *testing.T) {
 	if err := os.WriteFile(src, make([]byte, 8<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestConvertRawKeepsHoles(t *testing.T) {
 func TestConvertCanceledLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	src := diskLike(t, dir, 16<<20)
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestConvertIntoExisting(t *testing.T) {
 	dst := filepath.Join(dir, "dst.qcow2")
 	qemutest.Img(t, "create", "-f", "qcow2", dst, "8M")
 	qemutest.IO(t, dst, "write -P 0xff 0 8M") // must be overwritten, zeros too
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,13 +263,13 @@ func TestConvertWithBackingOutput(t *testing.T) {
 	base := filepath.Join(dir, "base.qcow2")
 	qemutest.Img(t, "convert", "-f", "raw", "-O", "qcow2", src, base)
 	qemutest.IO(t, base, "write -P 0x11 2M 1M")
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
 	dst := filepath.Join(dir, "top.qcow2")
-	o := convert.Options{QCOW2: qcow2.CreateOptions{BackingFile: "base.qcow2", BackingFormat: "qcow2"}}
+	o := convert.Options{Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{BackingFile: "base.qcow2", BackingFormat: "qcow2"}}}
 	if err := convert.Convert(context.Background(), in, dst, o); err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +288,8 @@ func TestCompare(t *testing.T) {
 	os.WriteFile(a, data, 0o644)
 	qemutest.Img(t, "convert", "-f", "raw", "-O", "qcow2", a, b)
 	qemutest.IO(t, b, "write -P 7 1000000 1")
-	ia, _, _ := convert.Open(a, convert.OpenOptions{})
-	ib, _, _ := convert.Open(b, convert.OpenOptions{})
+	ia, _, _ := format.Open(a, format.OpenOptions{})
+	ib, _, _ := format.Open(b, format.OpenOptions{})
 	defer ia.Close()
 	defer ib.Close()
 	r, err := convert.Compare(context.Background(), ia, ib, convert.CompareOptions{})
@@ -334,10 +335,10 @@ func TestConvertForeignFormats(t *testing.T) {
 		t.Run(c.format+"-"+c.opts, func(t *testing.T) {
 			in := filepath.Join(t.TempDir(), "in."+c.format)
 			qemutest.Img(t, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, src, in)
-			if probed, err := convert.Probe(in); err != nil || probed != c.probed {
+			if probed, err := format.Probe(in); err != nil || probed != c.probed {
 				t.Fatalf("probed as %s (%v), want %s", probed, err, c.probed)
 			}
-			img, _, err := convert.Open(in, convert.OpenOptions{Format: c.format})
+			img, _, err := format.Open(in, format.OpenOptions{Format: c.format})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -369,12 +370,12 @@ func TestConvertToVHD(t *testing.T) {
 	dir := t.TempDir()
 	src := diskLike(t, dir, 10<<20+4096)
 	for _, opts := range []vhd.CreateOptions{{}, {Subformat: "fixed"}, {ForceSize: true}} {
-		in, _, err := convert.Open(src, convert.OpenOptions{})
+		in, _, err := format.Open(src, format.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		out := filepath.Join(t.TempDir(), "out.vhd")
-		if err := convert.Convert(context.Background(), in, out, convert.Options{Format: "vpc", VPC: opts}); err != nil {
+		if err := convert.Convert(context.Background(), in, out, convert.Options{Format: "vpc", Create: format.CreateOptions{VPC: opts}}); err != nil {
 			t.Fatal(err)
 		}
 		in.Close()
@@ -403,7 +404,7 @@ func TestConvertToVHD(t *testing.T) {
 func TestConvertToVMDK(t *testing.T) {
 	dir := t.TempDir()
 	src := diskLike(t, dir, 16<<20+1024)
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

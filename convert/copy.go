@@ -7,7 +7,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
 )
 
@@ -35,9 +35,9 @@ type unit struct {
 // copier carries one conversion's settings between its goroutines.
 type copier struct {
 	src        image.Image
-	dst        Target
-	qdst       *qcow2.Image // dst when it is qcow2, for compression
-	base       image.Image  // the target's backing file, compared against
+	dst        format.Target
+	cdst       image.CompressedWriter // dst when it compresses clusters (qcow2)
+	base       image.Image            // the target's backing file, compared against
 	compress   bool
 	targetZero bool
 	block      int64 // classification granularity
@@ -47,16 +47,17 @@ type copier struct {
 	bufs       sync.Pool
 }
 
-func newCopier(src image.Image, dst Target, o Options, targetZero bool) *copier {
+func newCopier(src image.Image, dst format.Target, o Options, targetZero bool) *copier {
 	c := &copier{src: src, dst: dst, targetZero: targetZero,
 		sparse: o.sparseSize(), dense: o.SparseSize < 0, block: 4096}
-	if q, ok := dst.(*qcow2.Image); ok {
-		c.qdst = q
+	if cw, ok := dst.(image.CompressedWriter); ok {
+		c.cdst = cw
 		// Other compressed targets (a VMDK stream) compress by themselves.
 		c.compress = o.Compress
-		h := q.Header()
-		c.block = h.ClusterSize()
-		c.base = q.Backing()
+		c.block = cw.ClusterSize()
+		if l, ok := dst.(image.Layered); ok {
+			c.base = l.Backing()
+		}
 	} else if c.sparse > 0 && c.sparse < c.block {
 		c.block = c.sparse
 	}
@@ -68,7 +69,7 @@ func newCopier(src image.Image, dst Target, o Options, targetZero bool) *copier 
 // copyImage copies src into dst with a pool of workers and one writer that
 // stores units in guest order, so memory stays bounded by the units in
 // flight whatever the image size.
-func copyImage(ctx context.Context, src image.Image, dst Target, o Options, targetZero bool) error {
+func copyImage(ctx context.Context, src image.Image, dst format.Target, o Options, targetZero bool) error {
 	c := newCopier(src, dst, o, targetZero)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -175,7 +176,7 @@ func (c *copier) fill(u *unit) error {
 		for i, a := range u.act {
 			if a == actData {
 				b := u.buf[int64(i)*c.block : min(int64(i+1)*c.block, u.n)]
-				if u.comp[i], err = c.qdst.Compress(b); err != nil {
+				if u.comp[i], err = c.cdst.Compress(b); err != nil {
 					return err
 				}
 			}
@@ -254,7 +255,7 @@ func (c *copier) store(u *unit) error {
 		switch u.act[i] {
 		case actData:
 			if c.compress {
-				err = c.qdst.WriteCompressedData(u.buf[off-u.off:end-u.off], u.comp[i], off)
+				err = c.cdst.WriteCompressedData(u.buf[off-u.off:end-u.off], u.comp[i], off)
 			} else {
 				_, err = c.dst.WriteAt(u.buf[off-u.off:end-u.off], off)
 			}
@@ -290,7 +291,7 @@ func (c *copier) densify(u *unit) {
 				if c.compress {
 					// A zero cluster compresses to a few bytes.
 					b := u.buf[int64(k)*c.block : min(int64(k+1)*c.block, u.n)]
-					u.comp[k], _ = c.qdst.Compress(b)
+					u.comp[k], _ = c.cdst.Compress(b)
 				}
 			}
 		}

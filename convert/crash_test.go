@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/internal/qemutest"
 )
@@ -29,12 +30,12 @@ func TestConvertCrashChild(t *testing.T) {
 	if src == "" {
 		return
 	}
-	in, _, err := convert.Open(src, convert.OpenOptions{})
+	in, _, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		os.Exit(2)
 	}
 	for i := 0; ; i++ {
-		o := convert.Options{Compress: i%2 == 0, QCOW2: qcow2.CreateOptions{ClusterSize: 4096}, Workers: 2}
+		o := convert.Options{Compress: i%2 == 0, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{ClusterSize: 4096}}, Workers: 2}
 		if err := convert.Convert(context.Background(), in, dst, o); err != nil {
 			os.Stdout.WriteString("error " + err.Error() + "\n")
 			os.Exit(2)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/raw"
 )
 
@@ -30,7 +31,7 @@ func ExampleConvert() {
 	f.WriteAt([]byte("a file system would be here"), 1<<20)
 	f.Close()
 
-	in, format, err := convert.Open(src, convert.OpenOptions{})
+	in, inFormat, err := format.Open(src, format.OpenOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func ExampleConvert() {
 		log.Fatal(err)
 	}
 
-	out, outFormat, err := convert.Open(dst, convert.OpenOptions{})
+	out, outFormat, err := format.Open(dst, format.OpenOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,6 +51,6 @@ func ExampleConvert() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(format, "->", outFormat, "identical:", r.Identical)
+	fmt.Println(inFormat, "->", outFormat, "identical:", r.Identical)
 	// Output: raw -> qcow2 identical: true
 }

@@ -3,7 +3,10 @@
 // describes runs of data, zeros and holes, and the error classes callers
 // test with errors.Is.
 //
-// Format packages (qcow2, and the readers of package convert) implement
-// Image; everything above them (conversion, guest editing, upload) talks to
-// Image only, so a new format plugs in without touching its users.
+// Format packages (format/qcow2, format/raw, format/vmdk, ...) implement
+// Image, and some of the optional features in features.go (Resizer,
+// Describer, BackingNamer, CompressedWriter, Rebaser, Committer, Mapper);
+// everything above them (conversion, guest editing, upload) talks to
+// Image and finds features by type assertion, never by concrete type, so
+// a new format plugs in without touching its users.
 package image

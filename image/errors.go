@@ -1,6 +1,9 @@
 package image
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error classes. Format packages wrap them with the file name and the exact
 // problem (fmt.Errorf("%s: L1 table past end of file: %w", name,
@@ -25,6 +28,10 @@ var (
 	// ErrInvalidArgument means the caller asked for something impossible
 	// (a negative size, an unknown option value).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnaligned means a size or offset is not a multiple of the unit
+	// the format needs (a qcow2 virtual size of whole sectors). It is an
+	// ErrInvalidArgument too.
+	ErrUnaligned = fmt.Errorf("not aligned: %w", ErrInvalidArgument)
 	// ErrReadOnly means a write was attempted on an image opened read-only.
 	ErrReadOnly = errors.New("image is read-only")
 	// ErrBackingRefused means the image names a backing file and the

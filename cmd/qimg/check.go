@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/qimg/qimg/image"
+
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/convert"
+	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
 )
 
@@ -45,7 +47,7 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 				return fail("Could not open '%s': Unknown driver '%s'", path, format)
 			}
 			if format == "" {
-				f, err := convert.Probe(path)
+				f, err := imgfmt.Probe(path)
 				if err != nil {
 					return openFailure(path, "", err)
 				}
@@ -53,14 +55,14 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			}
 			if format != "qcow2" {
 				// raw: make sure the file opens, then refuse like qemu-img.
-				img, _, err := openImage(path, format, false, qcow2.IgnoreBacking)
+				img, _, err := openImage(path, format, false, image.IgnoreBacking)
 				if err != nil {
 					return err
 				}
 				img.Close()
 				return &exitError{code: 63, msg: "This image format does not support checks"}
 			}
-			img, err := qcow2.Open(path, &qcow2.OpenOptions{Writable: mode != qcow2.RepairNone, ForCheck: true, Backing: qcow2.IgnoreBacking})
+			img, err := qcow2.Open(path, &qcow2.OpenOptions{Writable: mode != qcow2.RepairNone, ForCheck: true, Backing: image.IgnoreBacking})
 			if err != nil {
 				return openFailure(path, format, err)
 			}

@@ -5,8 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
 )
 
@@ -29,16 +27,19 @@ backing file.`,
 				return err
 			}
 			defer closeImage(opened, &err)
-			img, ok := opened.(*qcow2.Image)
-			if !ok || img.Header().BackingFile == "" {
+			img, ok := opened.(image.Committer)
+			var backingName, backingFmt string
+			if b, ok := opened.(image.BackingNamer); ok {
+				backingName, backingFmt = b.BackingFile()
+			}
+			if !ok || backingName == "" {
 				return fail("Image does not have a backing file")
 			}
-			h := img.Header()
-			full := report.PathCombine(path, h.BackingFile)
-			if base != "" && base != h.BackingFile && base != full {
-				return fail("qimg commit -b supports only the image's own backing file ('%s')", h.BackingFile)
+			full := image.ResolveName(path, backingName)
+			if base != "" && base != backingName && base != full {
+				return fail("qimg commit -b supports only the image's own backing file ('%s')", backingName)
 			}
-			opened, _, err = openImage(full, h.BackingFormat, true, e.chainPolicy())
+			opened, _, err = openImage(full, backingFmt, true, e.chainPolicy())
 			if err != nil {
 				return err
 			}

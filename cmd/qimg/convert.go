@@ -111,19 +111,19 @@ place when complete: an interrupted convert leaves no partial DST.`,
 				if err != nil {
 					return fail("%s: error while converting qcow2: %s", dst, err.(*exitError).msg)
 				}
-				o.QCOW2 = c
+				o.Create.QCOW2 = c
 			} else if outFmt == "vmdk" {
 				c, err := vmdkOptions(opts)
 				if err != nil {
 					return fail("%s: error while converting vmdk: %s", dst, err.(*exitError).msg)
 				}
-				o.VMDK = c
+				o.Create.VMDK = c
 			} else if outFmt == "vpc" {
 				c, err := vpcOptions(opts)
 				if err != nil {
 					return fail("%s: error while converting vpc: %s", dst, err.(*exitError).msg)
 				}
-				o.VPC = c
+				o.Create.VPC = c
 			} else if p := opts.String("preallocation", "off"); p != "off" {
 				return fail("qimg convert does not preallocate raw output (preallocation=%s)", p)
 			}

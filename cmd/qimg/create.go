@@ -9,8 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/convert"
+	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/image"
@@ -135,11 +134,11 @@ func create(e *env, path, format, optList, backing, backingFmt string, size int6
 			return fail("%s: Error: Trying to create an image with the same filename as the backing file", path)
 		}
 		if !unsafe {
-			full := report.PathCombine(path, backing)
+			full := image.ResolveName(path, backing)
 			if backingFmt != "" && !knownFormat(backingFmt) {
 				return fail("%s: Could not open '%s': Unknown driver '%s'\nCould not open backing image.", path, full, backingFmt)
 			}
-			img, detected, err := convert.Open(full, convert.OpenOptions{Format: backingFmt, Backing: e.chainPolicy()})
+			img, detected, err := imgfmt.Open(full, imgfmt.OpenOptions{Format: backingFmt, Backing: e.chainPolicy()})
 			if err != nil {
 				msg := reason(full, err)
 				switch {
@@ -180,6 +179,7 @@ func create(e *env, path, format, optList, backing, backingFmt string, size int6
 	}
 	c.Size = size
 	c.Unsafe = unsafe
+	c.OpenBacking = imgfmt.BackingOpener(path)
 	if err := qcow2.Create(path, c); err != nil {
 		if isPathError(err, "") {
 			return fail("%s: Could not create '%s': %s", path, path, reason(path, err))

@@ -1,19 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	imgfmt "github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/image"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/format/qcow2"
-	"github.com/qimg/qimg/format/raw"
-	"github.com/qimg/qimg/format/vdi"
-	"github.com/qimg/qimg/format/vhd"
-	"github.com/qimg/qimg/format/vhdx"
-	"github.com/qimg/qimg/format/vmdk"
 )
 
 func newInfoCmd(e *env) *cobra.Command {
@@ -69,54 +67,57 @@ unless --backing-chain is given, and never writes to the image.`,
 // collectInfo describes the image, and with chain its backing files
 // (which untrusted refuses to open).
 func collectInfo(path, format string, chain, untrusted bool) ([]*report.ImageInfo, error) {
-	var infos []*report.ImageInfo
-	seen := map[string]bool{}
-	for depth := 0; ; depth++ {
-		if seen[path] {
-			return nil, fail("Backing file '%s' creates an infinite loop.", path)
-		}
-		seen[path] = true
-		if depth > report.MaxChain {
-			return nil, fail("Backing chain of '%s' is deeper than %d images", infos[0].Filename, report.MaxChain)
-		}
+	if !chain || untrusted {
 		in, err := oneInfo(path, format)
 		if err != nil {
 			return nil, err
 		}
-		infos = append(infos, in)
-		if !chain || in.BackingFilename == "" {
-			return infos, nil
-		}
-		if untrusted {
+		if chain && in.BackingFilename != "" {
 			return nil, fail("Could not open '%s': backing file '%s' not opened: --untrusted refuses backing files", path, in.BackingFilename)
 		}
-		path, format = in.FullBackingFilename, in.BackingFormat
+		return []*report.ImageInfo{in}, nil
 	}
+	layers, err := imgfmt.OpenChain(path, imgfmt.OpenOptions{Format: format})
+	if err != nil {
+		return nil, chainFailure(path, format, err)
+	}
+	defer layers.Close()
+	infos := make([]*report.ImageInfo, len(layers))
+	for i, l := range layers {
+		if infos[i], err = describe(l.Name, l.Image); err != nil {
+			return nil, err
+		}
+	}
+	return infos, nil
+}
+
+// chainFailure is qemu-img info's message for a backing chain that does
+// not open.
+func chainFailure(path, format string, err error) error {
+	var loop *imgfmt.LoopError
+	var be *imgfmt.BackingError
+	switch {
+	case errors.As(err, &loop):
+		return fail("Backing file '%s' creates an infinite loop.", loop.Name)
+	case errors.Is(err, imgfmt.ErrChainTooDeep):
+		return fail("Backing chain of '%s' is deeper than %d images", path, image.MaxChainDepth)
+	case errors.As(err, &be):
+		return openFailure(be.Name, "", be.Err)
+	}
+	return openFailure(path, format, err)
 }
 
 func oneInfo(path, format string) (*report.ImageInfo, error) {
-	img, format, err := openImage(path, format, false, qcow2.IgnoreBacking)
+	img, _, err := openImage(path, format, false, image.IgnoreBacking)
 	if err != nil {
 		return nil, err
 	}
 	defer img.Close()
-	var in *report.ImageInfo
-	switch i := img.(type) {
-	case *qcow2.Image:
-		in, err = report.QCOW2Info(path, i)
-	case *raw.Image:
-		in, err = report.RawInfo(path, i.Size())
-	case *vdi.Image:
-		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
-	case *vhdx.Image:
-		in, err = report.BasicInfo(path, format, i.Size(), i.Params().BlockSize)
-	case *vhd.Image:
-		in, err = report.BasicInfo(path, format, i.Size(), i.BlockSize())
-	case *vmdk.Image:
-		in, err = report.VMDKInfo(path, i)
-	default:
-		err = fmt.Errorf("format %s has no info", format)
-	}
+	return describe(path, img)
+}
+
+func describe(path string, img image.Image) (*report.ImageInfo, error) {
+	in, err := report.Describe(path, img)
 	if err != nil {
 		return nil, fail("%s", reason(path, err))
 	}

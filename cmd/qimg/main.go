@@ -19,9 +19,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spf13/cobra"
+	"github.com/qimg/qimg/image"
 
-	"github.com/qimg/qimg/format/qcow2"
+	"github.com/spf13/cobra"
 )
 
 // version is the qimg version; set at link time with
@@ -89,11 +89,11 @@ type env struct {
 }
 
 // chainPolicy is how commands that read guest data treat backing files.
-func (e *env) chainPolicy() qcow2.BackingPolicy {
+func (e *env) chainPolicy() image.BackingPolicy {
 	if e.untrusted {
-		return qcow2.RefuseBacking
+		return image.RefuseBacking
 	}
-	return qcow2.FollowBacking
+	return image.FollowBacking
 }
 
 // run executes one qimg command line and returns the exit code.

@@ -75,17 +75,18 @@ qemu-img's, so the numbers are the same.`,
 				}
 				defer img.Close()
 				size = img.Size()
-				if q, ok := img.(*qcow2.Image); ok {
+				if b, ok := img.(image.BitmapHolder); ok {
 					// Bitmaps are shown when source and target both
 					// support them (qcow2 v3).
-					h := q.Header()
-					bitmaps = h.Version >= 3 && c.Compat != "0.10" && c.Compat != "v2"
+					var n int64
+					var err error
+					n, bitmaps, err = b.PersistentBitmapsSize(c.ClusterSize)
+					bitmaps = bitmaps && c.Compat != "0.10" && c.Compat != "v2"
 					if bitmaps && outFmt == "qcow2" {
-						list, err := q.Bitmaps()
 						if err != nil {
 							return fail("%s", reason(args[0], err))
 						}
-						bitmapsSize = qcow2.BitmapsSize(list, size, c.ClusterSize)
+						bitmapsSize = n
 					}
 				}
 				if outFmt == "qcow2" {

@@ -7,30 +7,29 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/format/qcow2"
+	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
 )
 
 // knownFormat reports whether qimg reads the format (-f).
-func knownFormat(f string) bool { return slices.Contains(convert.Formats(), f) }
+func knownFormat(f string) bool { return slices.Contains(imgfmt.Formats(), f) }
 
 // writableFormat reports whether qimg can write images of format f
 // (convert -O).
 func writableFormat(f string) bool {
-	return creatableFormat(f) || f == convert.FormatVPC || f == convert.FormatVMDK
+	return creatableFormat(f) || f == imgfmt.VPC || f == imgfmt.VMDK
 }
 
 // creatableFormat reports whether qimg creates and measures images of
 // format f (create -f, measure -O).
-func creatableFormat(f string) bool { return f == convert.FormatQCOW2 || f == convert.FormatRaw }
+func creatableFormat(f string) bool { return f == imgfmt.QCOW2 || f == imgfmt.Raw }
 
 // openImage opens path for a command, with qemu-img's error messages.
-func openImage(path, format string, writable bool, backing qcow2.BackingPolicy) (image.Image, string, error) {
+func openImage(path, format string, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
 	if format != "" && !knownFormat(format) {
 		return nil, "", fail("Could not open '%s': Unknown driver '%s'", path, format)
 	}
-	img, f, err := convert.Open(path, convert.OpenOptions{Format: format, Writable: writable, Backing: backing})
+	img, f, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Writable: writable, Backing: backing})
 	if err != nil {
 		return nil, "", openFailure(path, format, err)
 	}

@@ -6,8 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
 )
 
@@ -46,7 +44,7 @@ backing file, as in qemu-img 7.2.`,
 				// header with this message; failing first changes nothing.
 				return fail("Could not change the backing file to '%s': backing format must be specified", backing)
 			}
-			img, ok := opened.(*qcow2.Image)
+			img, ok := opened.(image.Rebaser)
 			if !ok {
 				return fail("Could not change the backing file to '%s': Operation not supported", backing)
 			}
@@ -58,7 +56,7 @@ backing file, as in qemu-img 7.2.`,
 			}
 			var newBase image.Image
 			if backing != "" {
-				full := report.PathCombine(path, backing)
+				full := image.ResolveName(path, backing)
 				nb, _, err := openImage(full, backingFmt, false, e.chainPolicy())
 				if err != nil {
 					return newBackingFailure(backing, full, err)

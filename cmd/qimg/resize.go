@@ -1,15 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 
+	"github.com/qimg/qimg/image"
+
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/format/qcow2"
-	"github.com/qimg/qimg/format/raw"
 )
 
 func newResizeCmd(e *env) *cobra.Command {
@@ -70,14 +71,13 @@ Prints "Image resized." unless -q.`,
 				return fail("Use the --shrink option to perform a shrink operation.\n" +
 					"warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.")
 			}
-			switch i := img.(type) {
-			case *qcow2.Image:
-				if size%512 != 0 {
-					return fail("The new size must be a multiple of 512")
-				}
-				err = i.Resize(size, shrink)
-			case *raw.Image:
-				err = i.Resize(size, shrink)
+			r, ok := img.(image.Resizer)
+			if !ok {
+				return fail("Image format driver does not support resize")
+			}
+			err = r.Resize(size, shrink)
+			if errors.Is(err, image.ErrUnaligned) {
+				return fail("The new size must be a multiple of 512")
 			}
 			if err != nil {
 				return fail("%s", reason(path, err))

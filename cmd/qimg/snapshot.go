@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
-	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/image"
 )
 
 func newSnapshotCmd(e *env) *cobra.Command {
@@ -29,23 +29,23 @@ them is not implemented and fails without touching the image.`,
 			case !list:
 				return usageError("Expecting -l (qimg snapshot only lists snapshots)")
 			}
-			img, _, err := openImage(args[0], format, false, qcow2.IgnoreBacking)
+			img, _, err := openImage(args[0], format, false, image.IgnoreBacking)
 			if err != nil {
 				return err
 			}
 			defer img.Close()
-			q, ok := img.(*qcow2.Image)
+			d, ok := img.(image.Describer)
 			if !ok {
-				return nil // raw: no snapshots, qemu-img prints nothing
+				return nil // no snapshots: qemu-img prints nothing
 			}
-			snaps, err := q.Snapshots()
+			desc, err := d.Describe()
 			if err != nil {
 				return fail("%s", reason(args[0], err))
 			}
-			if len(snaps) == 0 {
+			if len(desc.Snapshots) == 0 {
 				return nil
 			}
-			_, err = fmt.Fprint(e.stdout, "Snapshot list:\n"+report.SnapshotTable(snaps))
+			_, err = fmt.Fprint(e.stdout, "Snapshot list:\n"+report.SnapshotTable(desc.Snapshots))
 			return err
 		},
 	}

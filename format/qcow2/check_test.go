@@ -77,7 +77,7 @@ func copyFile(t *testing.T, src string) string {
 // ourCheck runs Check on path, opened read-only unless repairing.
 func ourCheck(t *testing.T, path string, repair qcow2.RepairMode) (*qcow2.CheckResult, error) {
 	t.Helper()
-	opts := &qcow2.OpenOptions{Backing: qcow2.IgnoreBacking}
+	opts := &qcow2.OpenOptions{Backing: image.IgnoreBacking}
 	if repair != qcow2.RepairNone {
 		opts.Writable, opts.ForCheck = true, true
 	}
@@ -199,7 +199,7 @@ func putU64(t *testing.T, path string, off int64, v uint64) {
 
 func header(t *testing.T, path string) qcow2.Header {
 	t.Helper()
-	img, err := qcow2.Open(path, &qcow2.OpenOptions{Backing: qcow2.IgnoreBacking})
+	img, err := qcow2.Open(path, &qcow2.OpenOptions{Backing: image.IgnoreBacking})
 	if err != nil {
 		t.Fatal(err)
 	}

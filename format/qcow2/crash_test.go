@@ -88,7 +88,7 @@ func TestCrashChild(t *testing.T) {
 			say("ok")
 		}
 	}
-	img, err := Open(path, &OpenOptions{Writable: true})
+	img, err := Open(path, withChain(path, &OpenOptions{Writable: true}))
 	if err != nil {
 		fail(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -40,6 +39,10 @@ type CreateOptions struct {
 	// Unsafe stores the backing name without opening the backing file
 	// (qemu-img create -u); the size must then be given.
 	Unsafe bool
+	// OpenBacking opens the backing file (to take its size and read
+	// through it); name and format are BackingFile and BackingFormat.
+	// format.BackingOpener makes one for any format. Needed unless Unsafe.
+	OpenBacking func(name, format string) (image.Image, error)
 }
 
 // header builds and validates the header of a new image of size 0; the
@@ -159,7 +162,10 @@ func CreateFile(name string, f File, opts CreateOptions) (*Image, error) {
 	size := (opts.Size + 511) &^ 511 // qemu-img rounds up to whole sectors
 	var backing image.Image
 	if opts.BackingFile != "" && !opts.Unsafe {
-		if backing, err = openBackingFile(resolveName(name, opts.BackingFile), opts.BackingFormat, &OpenOptions{}); err != nil {
+		if opts.OpenBacking == nil {
+			return nil, fmt.Errorf("%s: backing file %q given without OpenBacking to open it: %w", name, opts.BackingFile, image.ErrInvalidArgument)
+		}
+		if backing, err = opts.OpenBacking(opts.BackingFile, opts.BackingFormat); err != nil {
 			return nil, fmt.Errorf("%s: opening backing file %q: %w", name, opts.BackingFile, err)
 		}
 		if size == 0 {
@@ -200,20 +206,11 @@ func createEmpty(name string, f File, h *Header, opts CreateOptions, size int64)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if opts.DataFile != "" {
-		if err := raw.Create(resolveName(name, opts.DataFile), size); err != nil {
+		if err := raw.Create(image.ResolveName(name, opts.DataFile), size); err != nil {
 			return nil, err
 		}
 	}
-	return OpenFile(name, f, &OpenOptions{Writable: true, Backing: IgnoreBacking})
-}
-
-// resolveName interprets a name stored in an image relative to the image's
-// directory, as QEMU does.
-func resolveName(imagePath, name string) string {
-	if filepath.IsAbs(name) {
-		return name
-	}
-	return filepath.Join(filepath.Dir(imagePath), name)
+	return OpenFile(name, f, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
 }
 
 // writeEmpty writes an image of virtual size 0: the header cluster, a

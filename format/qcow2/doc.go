@@ -78,18 +78,20 @@
 // the host's password hashes into the "disk"). OpenOptions.Backing
 // selects the policy:
 //
-//   - FollowBacking (the default) opens what the image names, like QEMU;
+//   - image.FollowBacking (the default) opens what the image names, like QEMU;
 //     use it only for images you created or trust;
-//   - RefuseBacking makes Open fail with image.ErrBackingRefused if the
+//   - image.RefuseBacking makes Open fail with image.ErrBackingRefused if the
 //     image names any backing or data file; use it for untrusted input;
-//   - IgnoreBacking reads one layer alone: unallocated clusters read as
+//   - image.IgnoreBacking reads one layer alone: unallocated clusters read as
 //     zeros.
 //
-// OpenOptions.OpenBacking replaces the default opener, so a caller can
-// confine backing files to a directory or a list. NewReader never opens
-// host files on its own: a backing file is opened only through
-// OpenBacking. Chains are bounded by OpenOptions.MaxChainDepth
-// (DefaultMaxChainDepth), which also stops loops. Offsets and lengths
+// Backing files are opened only through OpenOptions.OpenBacking, which
+// package format supplies: there a backing file may be of any format, and
+// chains are walked and bounded (image.MaxChainDepth, which also stops
+// loops) in one place for every caller. A caller can also pass its own, to
+// confine backing files to a directory or a list. Without OpenBacking an
+// image that names a backing file opens only with IgnoreBacking; NewReader
+// never opens host files on its own. Offsets and lengths
 // read from an image are checked against the file before they are used,
 // so that a hostile image yields an error (image.ErrCorrupt or
 // image.ErrLimit) rather than a crash or an unbounded allocation.

@@ -1,6 +1,7 @@
 package qcow2_test
 
 import (
+	"github.com/qimg/qimg/format"
 	"context"
 	"fmt"
 	"log"
@@ -141,11 +142,12 @@ func ExampleImage_Commit() {
 	defer os.RemoveAll(dir)
 	base := exampleImage(dir) // "hello, qcow2" at 64 KiB
 	overlay := filepath.Join(dir, "overlay.qcow2")
-	err = qcow2.Create(overlay, qcow2.CreateOptions{BackingFile: "disk.qcow2", BackingFormat: "qcow2"})
+	err = qcow2.Create(overlay, qcow2.CreateOptions{BackingFile: "disk.qcow2", BackingFormat: "qcow2",
+		OpenBacking: format.BackingOpener(overlay)})
 	if err != nil {
 		log.Fatal(err)
 	}
-	top, err := qcow2.Open(overlay, &qcow2.OpenOptions{Writable: true})
+	top, err := qcow2.Open(overlay, &qcow2.OpenOptions{Writable: true, OpenBacking: format.BackingOpener(overlay)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qimg/qimg/image"
 	"github.com/qimg/qimg/internal/imagetest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
@@ -179,7 +180,7 @@ func fzWriteSeed(t *testing.T, fuzzName, file string, vals ...any) {
 // fzCompressedStreams extracts the compressed cluster streams of an image.
 func fzCompressedStreams(t testing.TB, b []byte) [][]byte {
 	t.Helper()
-	img, err := NewReader(bytes.NewReader(b), int64(len(b)), "seed", &OpenOptions{Backing: IgnoreBacking})
+	img, err := NewReader(bytes.NewReader(b), int64(len(b)), "seed", &OpenOptions{Backing: image.IgnoreBacking})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestFuzzSeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		// qemu-img reads the image without its backing file, as
-		// IgnoreBacking does.
+		// image.IgnoreBacking does.
 		out := filepath.Join(t.TempDir(), "seed.raw")
 		qemutest.Img(t, "convert", "-O", "raw",
 			`json:{"driver":"qcow2","backing":null,"file":{"driver":"file","filename":"`+tmp+`"}}`, out)
@@ -251,7 +252,7 @@ func TestFuzzSeeds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := NewReader(bytes.NewReader(b), int64(len(b)), p, &OpenOptions{Backing: IgnoreBacking})
+		img, err := NewReader(bytes.NewReader(b), int64(len(b)), p, &OpenOptions{Backing: image.IgnoreBacking})
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -380,7 +381,7 @@ func FuzzOpenRead(f *testing.F) {
 		const name = "fuzz.qcow2"
 		before := fzAllocated()
 		orig := bytes.Clone(data)
-		img, err := NewReader(bytes.NewReader(data), int64(len(data)), name, &OpenOptions{Backing: IgnoreBacking})
+		img, err := NewReader(bytes.NewReader(data), int64(len(data)), name, &OpenOptions{Backing: image.IgnoreBacking})
 		if err != nil {
 			fzCheckErr(t, "NewReader", name, err)
 			return
@@ -412,7 +413,7 @@ func FuzzOpenWrite(f *testing.F) {
 			t.Fatal(err)
 		}
 		before := fzAllocated()
-		img, err := Open(p, &OpenOptions{Writable: true, Backing: IgnoreBacking})
+		img, err := Open(p, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
 		if err != nil {
 			fzCheckErr(t, "Open", p, err)
 			return
@@ -530,7 +531,7 @@ func FuzzL2Entry(f *testing.F) {
 
 		base := bases[which%2]
 		data := bytes.Clone(base)
-		img0, err := NewReader(bytes.NewReader(data), int64(len(data)), "base", &OpenOptions{Backing: IgnoreBacking})
+		img0, err := NewReader(bytes.NewReader(data), int64(len(data)), "base", &OpenOptions{Backing: image.IgnoreBacking})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -543,7 +544,7 @@ func FuzzL2Entry(f *testing.F) {
 			binary.BigEndian.PutUint64(data[slot+8:], bitmap)
 		}
 		const name = "l2fuzz.qcow2"
-		img, err := NewReader(bytes.NewReader(data), int64(len(data)), name, &OpenOptions{Backing: IgnoreBacking})
+		img, err := NewReader(bytes.NewReader(data), int64(len(data)), name, &OpenOptions{Backing: image.IgnoreBacking})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,7 +237,7 @@ func TestHostileTruncatedHeader(t *testing.T) {
 		default:
 			c.msg = "header_length"
 		}
-		hsCheck(t, c, OpenOptions{Backing: IgnoreBacking})
+		hsCheck(t, c, OpenOptions{Backing: image.IgnoreBacking})
 	}
 }
 
@@ -354,7 +353,7 @@ func TestHostileImages(t *testing.T) {
 		t.Fatalf("bombs too big for a 512-byte cluster descriptor: %d, %d", zbuf.Len(), len(zbomb))
 	}
 	for _, c := range cases {
-		hsCheck(t, c, OpenOptions{Backing: IgnoreBacking})
+		hsCheck(t, c, OpenOptions{Backing: image.IgnoreBacking})
 	}
 }
 
@@ -368,67 +367,12 @@ func TestHostileL2Misaligned(t *testing.T) {
 	})
 	data := b.data
 	e := be64(data[b.l2:])
-	hsCheck(t, hsCase{name: "L2 entry misaligned", data: put64(data, b.l2, e+512), class: image.ErrCorrupt, msg: "aligned"}, OpenOptions{Backing: IgnoreBacking})
+	hsCheck(t, hsCase{name: "L2 entry misaligned", data: put64(data, b.l2, e+512), class: image.ErrCorrupt, msg: "aligned"}, OpenOptions{Backing: image.IgnoreBacking})
 	l1e := be64(data[b.l1:])
-	hsCheck(t, hsCase{name: "L1 entry misaligned", data: put64(data, b.l1, l1e+512), class: image.ErrCorrupt, msg: "aligned"}, OpenOptions{Backing: IgnoreBacking})
+	hsCheck(t, hsCase{name: "L1 entry misaligned", data: put64(data, b.l1, l1e+512), class: image.ErrCorrupt, msg: "aligned"}, OpenOptions{Backing: image.IgnoreBacking})
 }
 
 func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
-
-// TestHostileBackingLoops opens chains that loop; each must stop at the
-// depth limit with a classified error instead of recursing forever.
-func TestHostileBackingLoops(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.qcow2"), filepath.Join(dir, "b.qcow2")
-	self := filepath.Join(dir, "self.qcow2")
-	qemutest.Img(t, "create", "-f", "qcow2", "-u", "-b", "b.qcow2", "-F", "qcow2", a, "1M")
-	qemutest.Img(t, "create", "-f", "qcow2", "-u", "-b", "a.qcow2", "-F", "qcow2", b, "1M")
-	qemutest.Img(t, "create", "-f", "qcow2", "-u", "-b", "self.qcow2", "-F", "qcow2", self, "1M")
-	// Without a backing format the format is probed: same loop.
-	noFmt := filepath.Join(dir, "nofmt.qcow2")
-	qemutest.Img(t, "create", "-f", "qcow2", "-u", "-b", "nofmt.qcow2", "-F", "qcow2", noFmt, "1M")
-	nf, err := os.ReadFile(noFmt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ext [4]byte
-	binary.BigEndian.PutUint32(ext[:], extBackingFormat)
-	i := bytes.Index(nf, ext[:])
-	if i < 0 {
-		t.Fatal("no backing format extension")
-	}
-	binary.BigEndian.PutUint32(nf[i:], 0x11111111) // now an unknown extension
-	if err := os.WriteFile(noFmt, nf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{a, b, self, noFmt} {
-		orig, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var openErr error
-		hsRun(t, p, func() { _, openErr = hsOpenAndRead(p, nil, &OpenOptions{Backing: FollowBacking}) })
-		if !errors.Is(openErr, image.ErrLimit) || !strings.Contains(openErr.Error(), p) || !strings.Contains(openErr.Error(), "chain") {
-			t.Fatalf("%s: want a chain-depth ErrLimit naming the file, got %v", p, openErr)
-		}
-		got, err := os.ReadFile(p)
-		if err != nil || !bytes.Equal(got, orig) {
-			t.Fatalf("%s changed", p)
-		}
-	}
-	// A backing file that does not exist is an error, not a panic.
-	missing := filepath.Join(dir, "missing.qcow2")
-	qemutest.Img(t, "create", "-f", "qcow2", "-u", "-b", "nowhere.qcow2", "-F", "qcow2", missing, "1M")
-	_, err = Open(missing, nil)
-	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
-		t.Fatalf("missing backing file: %v", err)
-	}
-	// A short MaxChainDepth applies.
-	_, err = Open(a, &OpenOptions{MaxChainDepth: 3})
-	if !errors.Is(err, image.ErrLimit) {
-		t.Fatalf("MaxChainDepth 3: %v", err)
-	}
-}
 
 // TestBackingPolicy checks the three policies for names stored in images.
 func TestBackingPolicy(t *testing.T) {
@@ -452,9 +396,9 @@ func TestBackingPolicy(t *testing.T) {
 	want := bytes.Repeat([]byte{0x5a}, 1<<20)
 	copy(want[65536:], bytes.Repeat([]byte{0x77}, 4096))
 	for _, p := range []string{top, filepath.Join("sub", "top.qcow2")} {
-		img, err := Open(p, &OpenOptions{Backing: FollowBacking})
+		img, err := Open(p, withChain(p, &OpenOptions{Backing: image.FollowBacking}))
 		if err != nil {
-			t.Fatalf("FollowBacking %s: %v", p, err)
+			t.Fatalf("image.FollowBacking %s: %v", p, err)
 		}
 		got := make([]byte, img.Size())
 		if _, err := img.ReadAt(got, 0); err != nil {
@@ -462,19 +406,19 @@ func TestBackingPolicy(t *testing.T) {
 		}
 		img.Close()
 		if !bytes.Equal(got, want) {
-			t.Fatalf("FollowBacking %s: backing not resolved against the image directory (byte 0 = %#x)", p, got[0])
+			t.Fatalf("image.FollowBacking %s: backing not resolved against the image directory (byte 0 = %#x)", p, got[0])
 		}
 	}
 	if oracle := qemutest.ToRaw(t, top); !bytes.Equal(oracle, want) {
 		t.Fatal("qemu-img reads something else: the test is wrong")
 	}
 
-	_, err := Open(top, &OpenOptions{Backing: RefuseBacking})
+	_, err := Open(top, &OpenOptions{Backing: image.RefuseBacking})
 	if !errors.Is(err, image.ErrBackingRefused) || !strings.Contains(err.Error(), top) || !strings.Contains(err.Error(), "base.qcow2") {
-		t.Fatalf("RefuseBacking: %v", err)
+		t.Fatalf("image.RefuseBacking: %v", err)
 	}
 
-	img, err := Open(top, &OpenOptions{Backing: IgnoreBacking})
+	img, err := Open(top, &OpenOptions{Backing: image.IgnoreBacking})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,10 +432,10 @@ func TestBackingPolicy(t *testing.T) {
 	wantIgnore := make([]byte, 1<<20)
 	copy(wantIgnore[65536:131072], want[65536:131072])
 	if !bytes.Equal(got, wantIgnore) {
-		t.Fatal("IgnoreBacking does not read zeros where the image is unallocated")
+		t.Fatal("image.IgnoreBacking does not read zeros where the image is unallocated")
 	}
 	e, err := func() (image.Extent, error) {
-		img, err := Open(top, &OpenOptions{Backing: IgnoreBacking})
+		img, err := Open(top, &OpenOptions{Backing: image.IgnoreBacking})
 		if err != nil {
 			return image.Extent{}, err
 		}
@@ -499,7 +443,7 @@ func TestBackingPolicy(t *testing.T) {
 		return img.Extent(0, 65536)
 	}()
 	if err != nil || e.Data || !e.Zero {
-		t.Fatalf("IgnoreBacking extent at 0: %+v, %v", e, err)
+		t.Fatalf("image.IgnoreBacking extent at 0: %+v, %v", e, err)
 	}
 }
 
@@ -534,9 +478,9 @@ func TestBackingPolicyHostFiles(t *testing.T) {
 	}
 
 	for _, p := range []string{passwd, dataImg} {
-		_, err := Open(p, &OpenOptions{Backing: RefuseBacking})
+		_, err := Open(p, &OpenOptions{Backing: image.RefuseBacking})
 		if !errors.Is(err, image.ErrBackingRefused) || !strings.Contains(err.Error(), "/etc/passwd") || !strings.Contains(err.Error(), p) {
-			t.Fatalf("RefuseBacking %s: %v", p, err)
+			t.Fatalf("image.RefuseBacking %s: %v", p, err)
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -544,27 +488,27 @@ func TestBackingPolicyHostFiles(t *testing.T) {
 		}
 		// NewReader never opens host files named by the image, whatever
 		// the policy, unless the caller supplies OpenBacking.
-		for _, pol := range []BackingPolicy{FollowBacking, RefuseBacking} {
+		for _, pol := range []image.BackingPolicy{image.FollowBacking, image.RefuseBacking} {
 			_, err := NewReader(bytes.NewReader(data), int64(len(data)), p, &OpenOptions{Backing: pol})
 			if !errors.Is(err, image.ErrBackingRefused) {
 				t.Fatalf("NewReader policy %d on %s: %v", pol, p, err)
 			}
 		}
 	}
-	// IgnoreBacking skips the backing file but a data file is this
+	// image.IgnoreBacking skips the backing file but a data file is this
 	// layer's data: NewReader must still refuse it.
 	data, _ := os.ReadFile(dataImg)
-	if _, err := NewReader(bytes.NewReader(data), int64(len(data)), dataImg, &OpenOptions{Backing: IgnoreBacking}); !errors.Is(err, image.ErrBackingRefused) {
-		t.Fatalf("NewReader IgnoreBacking on a data file image: %v", err)
+	if _, err := NewReader(bytes.NewReader(data), int64(len(data)), dataImg, &OpenOptions{Backing: image.IgnoreBacking}); !errors.Is(err, image.ErrBackingRefused) {
+		t.Fatalf("NewReader image.IgnoreBacking on a data file image: %v", err)
 	}
 	data, _ = os.ReadFile(passwd)
-	img, err := NewReader(bytes.NewReader(data), int64(len(data)), passwd, &OpenOptions{Backing: IgnoreBacking})
+	img, err := NewReader(bytes.NewReader(data), int64(len(data)), passwd, &OpenOptions{Backing: image.IgnoreBacking})
 	if err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 4096)
 	if _, err := img.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, make([]byte, 4096)) {
-		t.Fatalf("IgnoreBacking over /etc/passwd: %v", err)
+		t.Fatalf("image.IgnoreBacking over /etc/passwd: %v", err)
 	}
 	img.Close()
 }

@@ -8,32 +8,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/qimg/qimg/format/raw"
 	"github.com/qimg/qimg/image"
 )
-
-// BackingPolicy says what Open does with the backing and external data
-// files an image names. These names come from inside the image, so for an
-// untrusted image they are a way to make qimg read any file on the host:
-// use RefuseBacking for input you did not create.
-type BackingPolicy int
-
-const (
-	// FollowBacking opens the files the image names, resolving relative
-	// names against the image's directory, as QEMU does.
-	FollowBacking BackingPolicy = iota
-	// RefuseBacking makes Open fail with image.ErrBackingRefused if the
-	// image names a backing or data file.
-	RefuseBacking
-	// IgnoreBacking opens the image without its backing file: unallocated
-	// clusters read as zeros. Used to inspect one layer. An external data
-	// file is still opened, since it holds this layer's data.
-	IgnoreBacking
-)
-
-// DefaultMaxChainDepth bounds backing chains; deeper chains are almost
-// certainly loops or attacks.
-const DefaultMaxChainDepth = 64
 
 // OpenOptions tunes Open. The zero value opens read-only and follows
 // backing files like QEMU.
@@ -41,21 +17,19 @@ type OpenOptions struct {
 	// Writable opens the image for writing.
 	Writable bool
 	// Backing is the policy for backing and external data files.
-	Backing BackingPolicy
-	// OpenBacking, if set, opens a backing file instead of the default
-	// (qcow2 or raw by probing, read-only). name is as stored in the image
-	// and format is the backing format extension, possibly empty.
-	OpenBacking func(name, format string, depth int) (image.Image, error)
-	// MaxChainDepth overrides DefaultMaxChainDepth.
-	MaxChainDepth int
+	Backing image.BackingPolicy
+	// OpenBacking opens the backing file, read-only: name is as stored in
+	// the image and format is the backing format extension, possibly
+	// empty. Package format supplies it, so that a backing file may be of
+	// any format and chains are walked (and bounded) in one place. Without
+	// it, an image that names a backing file opens only with IgnoreBacking.
+	OpenBacking func(name, format string) (image.Image, error)
 	// CacheBytes bounds the L2 table cache (default 32 MiB).
 	CacheBytes int64
 	// ForCheck, with Writable, opens the image only for Check to repair,
 	// like qemu-img check -r: images marked corrupt or dirty open too,
 	// nothing is repaired on open, and guest writes are refused.
 	ForCheck bool
-
-	depth int
 }
 
 // File is the storage an Image lives in; *os.File implements it.
@@ -125,7 +99,7 @@ func Open(path string, opts *OpenOptions) (*Image, error) {
 
 // NewReader opens a qcow2 image held by r, of the given size, read-only.
 // Backing files are opened only through opts.OpenBacking; without it the
-// image must have none (or opts.Backing must be IgnoreBacking).
+// image must have none (or opts.Backing must be image.IgnoreBacking).
 func NewReader(r io.ReaderAt, size int64, name string, opts *OpenOptions) (*Image, error) {
 	o := OpenOptions{}
 	if opts != nil {
@@ -304,12 +278,8 @@ func (img *Image) loadL1() error {
 func (img *Image) openExternal(opts *OpenOptions) error {
 	h := img.hdr
 	names := h.BackingFile != "" || h.DataFile != ""
-	if names && opts.Backing == RefuseBacking {
+	if names && opts.Backing == image.RefuseBacking {
 		return img.errorf(image.ErrBackingRefused, "image names %s", img.externalNames())
-	}
-	maxDepth := opts.MaxChainDepth
-	if maxDepth <= 0 {
-		maxDepth = DefaultMaxChainDepth
 	}
 	if h.IncompatibleFeatures&IncompatDataFile != 0 {
 		if h.DataFile == "" {
@@ -322,23 +292,13 @@ func (img *Image) openExternal(opts *OpenOptions) error {
 			return err
 		}
 	}
-	if h.BackingFile == "" || opts.Backing == IgnoreBacking {
+	if h.BackingFile == "" || opts.Backing == image.IgnoreBacking {
 		return nil
 	}
-	if opts.depth+1 > maxDepth {
-		return img.errorf(image.ErrLimit, "backing chain deeper than %d (a loop?)", maxDepth)
+	if opts.OpenBacking == nil {
+		return img.errorf(image.ErrBackingRefused, "image names backing file %q and was opened without OpenBacking (open it with format.Open, which follows backing files of any format)", h.BackingFile)
 	}
-	var (
-		backing image.Image
-		err     error
-	)
-	if opts.OpenBacking != nil {
-		backing, err = opts.OpenBacking(h.BackingFile, h.BackingFormat, opts.depth+1)
-	} else if img.noHostFiles {
-		return img.errorf(image.ErrBackingRefused, "image names backing file %q and NewReader was given no OpenBacking", h.BackingFile)
-	} else {
-		backing, err = openBackingFile(img.resolve(h.BackingFile), h.BackingFormat, opts)
-	}
+	backing, err := opts.OpenBacking(h.BackingFile, h.BackingFormat)
 	if err != nil {
 		return fmt.Errorf("%s: opening backing file %q: %w", img.name, h.BackingFile, err)
 	}
@@ -362,7 +322,7 @@ func (img *Image) externalNames() string {
 
 // resolve interprets a name stored in the image relative to the image's
 // directory, as QEMU does.
-func (img *Image) resolve(name string) string { return resolveName(img.name, name) }
+func (img *Image) resolve(name string) string { return image.ResolveName(img.name, name) }
 
 func (img *Image) openDataFile(writable bool) error {
 	flag := os.O_RDONLY
@@ -378,51 +338,6 @@ func (img *Image) openDataFile(writable bool) error {
 		img.dataW = f
 	}
 	return nil
-}
-
-// openBackingFile opens a backing file read-only, probing its format when
-// the image does not name one.
-func openBackingFile(path, format string, parent *OpenOptions) (image.Image, error) {
-	if format == "" {
-		var err error
-		if format, err = probe(path); err != nil {
-			return nil, err
-		}
-	}
-	switch format {
-	case "qcow2":
-		o := *parent
-		o.Writable = false
-		o.depth++
-		// Return a nil interface, not a nil *Image, on failure: callers
-		// test the result against nil.
-		img, err := Open(path, &o)
-		if err != nil {
-			return nil, err
-		}
-		return img, nil
-	case "raw", "file":
-		img, err := raw.Open(path, false)
-		if err != nil {
-			return nil, err
-		}
-		return img, nil
-	}
-	return nil, fmt.Errorf("backing format %q is not supported: %w", format, image.ErrUnsupported)
-}
-
-// probe tells qcow2 from raw by the magic number.
-func probe(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err == nil && binary.BigEndian.Uint32(magic[:]) == Magic {
-		return "qcow2", nil
-	}
-	return "raw", nil
 }
 
 // Header returns a copy of the decoded header.

@@ -136,3 +136,17 @@ func BitmapsSize(bitmaps []Bitmap, virtualSize, clusterSize int64) int64 {
 	}
 	return size + (dirSize+clusterSize-1)/clusterSize*clusterSize
 }
+
+// PersistentBitmapsSize is BitmapsSize of the image's own bitmaps in a
+// qcow2 image of clusterSize; ok is false when the image cannot hold
+// persistent bitmaps (version 2), so qemu-img measure shows no bitmaps.
+func (img *Image) PersistentBitmapsSize(clusterSize int64) (size int64, ok bool, err error) {
+	if img.hdr.Version < 3 {
+		return 0, false, nil
+	}
+	list, err := img.Bitmaps()
+	if err != nil {
+		return 0, true, err
+	}
+	return BitmapsSize(list, img.Size(), clusterSize), true, nil
+}

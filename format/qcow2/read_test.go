@@ -1,6 +1,7 @@
 package qcow2_test
 
 import (
+	"github.com/qimg/qimg/format"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -224,7 +225,7 @@ func compareMap(t *testing.T, img *qcow2.Image, path string) {
 func verify(t *testing.T, path string, opts *qcow2.OpenOptions) *qcow2.Image {
 	t.Helper()
 	want := qemutest.ToRaw(t, path)
-	img, err := qcow2.Open(path, opts)
+	img, err := qcow2.Open(path, chained(path, opts))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -411,7 +412,7 @@ func TestReadBackingChains(t *testing.T) {
 			t.Fatalf("backing %q format %q", h.BackingFile, h.BackingFormat)
 		}
 		// IgnoreBacking reads the top layer alone.
-		one, err := qcow2.Open(top, &qcow2.OpenOptions{Backing: qcow2.IgnoreBacking})
+		one, err := qcow2.Open(top, chained(top, &qcow2.OpenOptions{Backing: image.IgnoreBacking}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,7 +426,7 @@ func TestReadBackingChains(t *testing.T) {
 		}
 		diff(t, top+" (IgnoreBacking)", 0, got, want)
 		// RefuseBacking refuses it.
-		if _, err := qcow2.Open(top, &qcow2.OpenOptions{Backing: qcow2.RefuseBacking}); !errors.Is(err, image.ErrBackingRefused) {
+		if _, err := qcow2.Open(top, chained(top, &qcow2.OpenOptions{Backing: image.RefuseBacking})); !errors.Is(err, image.ErrBackingRefused) {
 			t.Fatalf("RefuseBacking: %v", err)
 		}
 	})
@@ -567,7 +568,7 @@ func TestReadDataFile(t *testing.T) {
 			want := qemutest.ToRaw(t, p)
 			img := verify(t, p, nil)
 			t.Chdir(dir)
-			other, err := qcow2.Open("img/x.qcow2", nil)
+			other, err := qcow2.Open("img/x.qcow2", chained("img/x.qcow2", nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -581,7 +582,7 @@ func TestReadDataFile(t *testing.T) {
 			if h.DataFile != "x.data" || (h.AutoclearFeatures&qcow2.AutoclearDataFileRaw != 0) != rawData {
 				t.Fatalf("data file %q autoclear %#x", h.DataFile, h.AutoclearFeatures)
 			}
-			if _, err := qcow2.Open(p, &qcow2.OpenOptions{Backing: qcow2.RefuseBacking}); !errors.Is(err, image.ErrBackingRefused) {
+			if _, err := qcow2.Open(p, chained(p, &qcow2.OpenOptions{Backing: image.RefuseBacking})); !errors.Is(err, image.ErrBackingRefused) {
 				t.Fatalf("RefuseBacking with a data file: %v", err)
 			}
 		})
@@ -735,7 +736,7 @@ func TestReadEncrypted(t *testing.T) {
 			if !strings.Contains(info, "encrypted: yes") {
 				t.Fatalf("qemu-img info does not report encryption:\n%s", info)
 			}
-			img, err := qcow2.Open(p, nil)
+			img, err := qcow2.Open(p, chained(p, nil))
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
@@ -752,7 +753,7 @@ func TestReadEncrypted(t *testing.T) {
 			if !errors.Is(err, image.ErrEncrypted) || !strings.Contains(err.Error(), "encrypted") {
 				t.Fatalf("ReadAt: %v, want an error wrapping image.ErrEncrypted", err)
 			}
-			if _, err := qcow2.Open(p, &qcow2.OpenOptions{Writable: true}); !errors.Is(err, image.ErrEncrypted) {
+			if _, err := qcow2.Open(p, chained(p, &qcow2.OpenOptions{Writable: true})); !errors.Is(err, image.ErrEncrypted) {
 				t.Fatalf("writable Open: %v, want image.ErrEncrypted", err)
 			}
 		})
@@ -892,7 +893,7 @@ func TestReadUnknownFeatures(t *testing.T) {
 		if _, code, _ := qemutest.RunCode(t, "qemu-img", "info", p); code == 0 {
 			t.Fatal("qemu-img opens an image with incompatible bit 10")
 		}
-		_, err := qcow2.Open(p, nil)
+		_, err := qcow2.Open(p, chained(p, nil))
 		if !errors.Is(err, image.ErrUnsupported) || !strings.Contains(err.Error(), "bit 10") {
 			t.Fatalf("Open: %v, want image.ErrUnsupported naming bit 10", err)
 		}
@@ -912,7 +913,7 @@ func TestReadUnknownFeatures(t *testing.T) {
 			table.data = append(table.data, entry[:]...)
 			return append(dropExt(es, table.typ), table)
 		})
-		_, err = qcow2.Open(p, nil)
+		_, err = qcow2.Open(p, chained(p, nil))
 		if !errors.Is(err, image.ErrUnsupported) || !strings.Contains(err.Error(), "bit 10") || !strings.Contains(err.Error(), "frobnication") {
 			t.Fatalf("Open: %v, want image.ErrUnsupported naming bit 10 and its name", err)
 		}
@@ -961,7 +962,7 @@ func TestReadLeavesFilesUntouched(t *testing.T) {
 		before = append(before, fileState(t, f))
 	}
 	want := qemutest.ToRaw(t, top)
-	img, err := qcow2.Open(top, nil)
+	img, err := qcow2.Open(top, chained(top, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1007,7 +1008,7 @@ func TestReadConcurrent(t *testing.T) {
 	}
 	w.run(top)
 	want := qemutest.ToRaw(t, top)
-	img, err := qcow2.Open(top, &qcow2.OpenOptions{CacheBytes: 1})
+	img, err := qcow2.Open(top, chained(top, &qcow2.OpenOptions{CacheBytes: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1069,16 +1070,16 @@ func TestReadNewReader(t *testing.T) {
 	}
 	var asked []string
 	img, err := qcow2.NewReader(bytes.NewReader(b), int64(len(b)), "mem", &qcow2.OpenOptions{
-		OpenBacking: func(name, format string, depth int) (image.Image, error) {
-			asked = append(asked, fmt.Sprintf("%s %s %d", name, format, depth))
-			return qcow2.Open(filepath.Join(dir, name), nil)
+		OpenBacking: func(name, format string) (image.Image, error) {
+			asked = append(asked, fmt.Sprintf("%s %s", name, format))
+			return qcow2.Open(filepath.Join(dir, name), chained(filepath.Join(dir, name), nil))
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	if fmt.Sprint(asked) != "[base.qcow2 qcow2 1]" {
+	if fmt.Sprint(asked) != "[base.qcow2 qcow2]" {
 		t.Fatalf("OpenBacking calls: %q", asked)
 	}
 	got := make([]byte, len(want))
@@ -1120,7 +1121,7 @@ func TestReadInvalidSubclusterBitmap(t *testing.T) {
 	if out, _, stderr := qemutest.RunCode(t, "qemu-io", "-r", "-f", "qcow2", "-c", "read 0 2048", p); !strings.Contains(out+stderr, "read failed") {
 		t.Fatalf("qemu-io reads the invalid cluster:\n%s%s", out, stderr)
 	}
-	img, err := qcow2.Open(p, nil)
+	img, err := qcow2.Open(p, chained(p, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1187,4 +1188,18 @@ func TestReadSmallAndTail(t *testing.T) {
 			verify(t, p, nil)
 		})
 	}
+}
+
+// chained returns opts (or the defaults) with the OpenBacking of package
+// format, so that the image reads through its backing chain as
+// format.Open would open it.
+func chained(path string, opts *qcow2.OpenOptions) *qcow2.OpenOptions {
+	o := qcow2.OpenOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.OpenBacking == nil {
+		o.OpenBacking = format.BackingOpener(path)
+	}
+	return &o
 }

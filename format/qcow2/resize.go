@@ -20,7 +20,7 @@ func (img *Image) Resize(newSize int64, shrink bool) error {
 		return img.errorf(image.ErrInvalidArgument, "new size %d is out of range", newSize)
 	}
 	if newSize%512 != 0 {
-		return img.errorf(image.ErrInvalidArgument, "the new size must be a multiple of 512")
+		return img.errorf(image.ErrUnaligned, "the new size must be a multiple of 512")
 	}
 	old := img.Size()
 	if img.hdr.NbSnapshots > 0 && newSize < old {

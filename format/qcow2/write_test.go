@@ -1,6 +1,7 @@
 package qcow2_test
 
 import (
+	"github.com/qimg/qimg/format"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -24,7 +25,7 @@ import (
 
 func openRW(t *testing.T, p string) *qcow2.Image {
 	t.Helper()
-	img, err := qcow2.Open(p, &qcow2.OpenOptions{Writable: true})
+	img, err := qcow2.Open(p, chained(p, &qcow2.OpenOptions{Writable: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestWriteOverBacking(t *testing.T) {
 			qemutest.Img(t, "create", "-q", "-f", baseFmt, base, "4M")
 			qemutest.Run(t, "qemu-io", "-f", baseFmt, "-c", "write -P 0x61 0 4M", base)
 			top := filepath.Join(dir, "top.qcow2")
-			if err := qcow2.Create(top, qcow2.CreateOptions{Compat: compat, BackingFile: "base." + baseFmt, BackingFormat: baseFmt}); err != nil {
+			if err := qcow2.Create(top, qcow2.CreateOptions{Compat: compat, BackingFile: "base." + baseFmt, BackingFormat: baseFmt, OpenBacking: format.BackingOpener(top)}); err != nil {
 				t.Fatal(err)
 			}
 			img := openRW(t, top)
@@ -250,7 +251,7 @@ func TestQemuIOAfterUs(t *testing.T) {
 		clear(want[2<<20 : 2<<20+64<<10])
 		clear(want[3<<20 : 3<<20+128<<10])
 		checkWritten(t, p, want)
-		ro, err := qcow2.Open(p, nil)
+		ro, err := qcow2.Open(p, chained(p, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,7 +398,7 @@ func TestExternalDataFile(t *testing.T) {
 func TestWriteKeepsUnknownFeatures(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "u.qcow2")
 	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "1M")
-	img0, err := qcow2.Open(p, nil)
+	img0, err := qcow2.Open(p, chained(p, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +423,7 @@ func TestWriteKeepsUnknownFeatures(t *testing.T) {
 	if err := img.Close(); err != nil {
 		t.Fatal(err)
 	}
-	img, err = qcow2.Open(p, nil)
+	img, err = qcow2.Open(p, chained(p, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +450,7 @@ func TestWriteRefusesMetadataOverlap(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "o.qcow2")
 	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "1M")
 	qemutest.IO(t, p, "write -P 1 0 64k")
-	img, err := qcow2.Open(p, nil)
+	img, err := qcow2.Open(p, chained(p, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -707,7 +708,7 @@ func TestAllocationScanIsBounded(t *testing.T) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img, err := qcow2.Open(p, &qcow2.OpenOptions{Writable: true})
+	img, err := qcow2.Open(p, chained(p, &qcow2.OpenOptions{Writable: true}))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -1,6 +1,7 @@
 // Package report builds what qimg's read-only commands print (info, map,
-// snapshot -l, measure) in qemu-img 7.2's exact formats, from the images
-// that packages qcow2 and raw open.
+// snapshot -l) in qemu-img 7.2's exact formats, from any image through
+// the optional features of package image (Describer, Mapper,
+// BackingNamer), never from a concrete format type.
 package report
 
 import (
@@ -11,8 +12,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/format/qcow2"
-	"github.com/qimg/qimg/format/vmdk"
+	"github.com/qimg/qimg/image"
 )
 
 // ImageInfo is qemu-img's ImageInfo for one image (one layer of a chain).
@@ -29,25 +29,11 @@ type ImageInfo struct {
 	BackingFilename     string
 	FullBackingFilename string
 	BackingFormat       string
-	Snapshots           []qcow2.Snapshot
+	Snapshots           []image.Snapshot
 	// FormatSpecific is the "data" of the format-specific information
 	// and SpecificType its "type"; nil for raw.
 	FormatSpecific qfmt.Dict
 	SpecificType   string
-}
-
-// PathCombine is QEMU's path_combine: a relative name is taken relative to
-// the directory part of base, by plain string concatenation (no cleaning),
-// so that names print exactly as qemu-img prints them.
-func PathCombine(base, name string) string {
-	if name == "" || strings.HasPrefix(name, "/") {
-		return name
-	}
-	i := strings.LastIndexByte(base, '/')
-	if i < 0 {
-		return name
-	}
-	return base[:i+1] + name
 }
 
 // DiskUsage is the space a file occupies: st_blocks × 512, as qemu-img's
@@ -60,142 +46,79 @@ func DiskUsage(path string) (int64, error) {
 	return st.Blocks * 512, nil
 }
 
-// QCOW2Info describes an open qcow2 image (one layer: backing files are
-// named, not opened).
-func QCOW2Info(filename string, img *qcow2.Image) (*ImageInfo, error) {
-	h := img.Header()
+// Describe describes one open image (one layer: backing files are named,
+// not opened) from what it says of itself (image.Describer) and the disk
+// usage of its files.
+func Describe(filename string, img image.Image) (*ImageInfo, error) {
+	var d image.Description
+	if desc, ok := img.(image.Describer); ok {
+		var err error
+		if d, err = desc.Describe(); err != nil {
+			return nil, err
+		}
+	}
 	info := &ImageInfo{
 		Filename:     filename,
-		Format:       "qcow2",
+		Format:       d.Format,
 		VirtualSize:  img.Size(),
-		ClusterSize:  h.ClusterSize(),
-		DirtyFlag:    h.IncompatibleFeatures&qcow2.IncompatDirty != 0,
-		Encrypted:    h.CryptMethod != 0,
-		SpecificType: "qcow2",
+		ClusterSize:  d.ClusterSize,
+		DirtyFlag:    d.Dirty,
+		Encrypted:    d.Encrypted,
+		Snapshots:    d.Snapshots,
+		SpecificType: d.SpecificType,
+	}
+	if d.Specific != nil {
+		info.FormatSpecific = dictOf(d.Specific)
+	}
+	if d.BackingFile != "" {
+		info.BackingFilename = d.BackingFile
+		info.FullBackingFilename = image.ResolveName(filename, d.BackingFile)
+		info.BackingFormat = d.BackingFormat
 	}
 	usage, err := DiskUsage(filename)
 	if err != nil {
 		return nil, err
 	}
-	info.ActualSize = usage // QEMU 7.2 counts the qcow2 file only, not a data file
-	if h.BackingFile != "" {
-		info.BackingFilename = h.BackingFile
-		info.FullBackingFilename = PathCombine(filename, h.BackingFile)
-		info.BackingFormat = h.BackingFormat
-	}
-	if info.Snapshots, err = img.Snapshots(); err != nil {
-		return nil, err
-	}
-	bitmaps, err := img.Bitmaps()
-	if err != nil {
-		return nil, err
-	}
-	info.FormatSpecific = qcow2Specific(&h, bitmaps)
-	return info, nil
-}
-
-// qcow2Specific is ImageInfoSpecificQCow2, members in schema order.
-func qcow2Specific(h *qcow2.Header, bitmaps []qcow2.Bitmap) qfmt.Dict {
-	var d qfmt.Dict
-	if h.Version == 2 {
-		d = d.Add("compat", "0.10")
-		d = d.Add("refcount-bits", int64(h.RefcountBits()))
-	} else {
-		d = d.Add("compat", "1.1")
-		if h.DataFile != "" {
-			d = d.Add("data-file", h.DataFile)
-		}
-		if h.IncompatibleFeatures&qcow2.IncompatDataFile != 0 {
-			d = d.Add("data-file-raw", h.AutoclearFeatures&qcow2.AutoclearDataFileRaw != 0)
-		}
-		d = d.Add("extended-l2", h.ExtendedL2())
-		d = d.Add("lazy-refcounts", h.CompatibleFeatures&qcow2.CompatLazyRefcounts != 0)
-		d = d.Add("corrupt", h.IncompatibleFeatures&qcow2.IncompatCorrupt != 0)
-		d = d.Add("refcount-bits", int64(h.RefcountBits()))
-	}
-	if h.CryptMethod != 0 {
-		d = d.Add("encrypt", qfmt.Dict{}.Add("format", h.EncryptionName()))
-	}
-	if h.Version >= 3 && len(bitmaps) > 0 {
-		d = d.Add("bitmaps", bitmapList(bitmaps))
-	}
-	return d.Add("compression-type", h.CompressionName())
-}
-
-// bitmapList is a list of Qcow2BitmapInfo, members in schema order.
-func bitmapList(bitmaps []qcow2.Bitmap) []qfmt.Dict {
-	list := make([]qfmt.Dict, len(bitmaps))
-	for i, b := range bitmaps {
-		flags := []any{}
-		if b.InUse {
-			flags = append(flags, "in-use")
-		}
-		if b.Auto {
-			flags = append(flags, "auto")
-		}
-		list[i] = qfmt.Dict{}.Add("name", b.Name).Add("granularity", b.Granularity).Add("flags", flags)
-	}
-	return list
-}
-
-// RawInfo describes a raw image file whose virtual size (raw.Image.Size:
-// whole sectors) is size.
-func RawInfo(filename string, size int64) (*ImageInfo, error) {
-	return BasicInfo(filename, "raw", size, 0)
-}
-
-// VMDKInfo describes a VMDK as qemu-img info does: the first extent's
-// grain size as cluster size, and the descriptor's CIDs, create type and
-// extents as format-specific data.
-func VMDKInfo(filename string, img *vmdk.Image) (*ImageInfo, error) {
-	vi := img.Info()
-	var clusterSize int64
-	extents := []any{}
-	for i, e := range vi.Extents {
-		if i == 0 {
-			clusterSize = e.ClusterSize
-		}
-		d := qfmt.Dict{}.Add("virtual-size", e.VirtualSize).Add("filename", e.Filename)
-		if e.ClusterSize > 0 {
-			d = d.Add("cluster-size", e.ClusterSize)
-		}
-		if e.Compressed {
-			d = d.Add("compressed", true)
-		}
-		extents = append(extents, d.Add("format", e.Type))
-	}
-	in, err := BasicInfo(filename, "vmdk", img.Size(), clusterSize)
-	if err != nil {
-		return nil, err
-	}
-	// Disk usage counts the extent files a descriptor names, as QEMU does.
+	// Disk usage counts other files the image names (a VMDK's extents),
+	// as QEMU does; QEMU 7.2 does not count a qcow2 data file.
 	seen := map[string]bool{filename: true}
-	for _, e := range vi.Extents {
-		p := PathCombine(filename, e.Filename)
-		if e.Filename == "" || seen[p] {
+	for _, name := range d.UsageFiles {
+		p := image.ResolveName(filename, name)
+		if seen[p] {
 			continue
 		}
 		seen[p] = true
-		usage, err := DiskUsage(p)
+		u, err := DiskUsage(p)
 		if err != nil {
 			return nil, err
 		}
-		in.ActualSize += usage
+		usage += u
 	}
-	in.SpecificType = "vmdk"
-	in.FormatSpecific = qfmt.Dict{}.Add("cid", int64(vi.CID)).Add("parent-cid", int64(vi.ParentCID)).
-		Add("create-type", vi.CreateType).Add("extents", extents)
-	return in, nil
+	info.ActualSize = usage
+	return info, nil
 }
 
-// BasicInfo describes an image of a format qemu-img shows no
-// format-specific data for: size, disk usage and cluster (block) size.
-func BasicInfo(filename, format string, size, clusterSize int64) (*ImageInfo, error) {
-	usage, err := DiskUsage(filename)
-	if err != nil {
-		return nil, err
+// dictOf turns a format's self-description into the dict qemu-img prints.
+func dictOf(f image.Fields) qfmt.Dict {
+	d := qfmt.Dict{}
+	for _, m := range f {
+		d = d.Add(m.Key, valueOf(m.Value))
 	}
-	return &ImageInfo{Filename: filename, Format: format, VirtualSize: size, ActualSize: usage, ClusterSize: clusterSize}, nil
+	return d
+}
+
+func valueOf(v any) any {
+	switch x := v.(type) {
+	case image.Fields:
+		return dictOf(x)
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = valueOf(e)
+		}
+		return l
+	}
+	return v
 }
 
 // Dict is the ImageInfo as qemu-img info --output=json prints it.
@@ -232,7 +155,7 @@ func (i *ImageInfo) Dict() qfmt.Dict {
 }
 
 // SnapshotDict is SnapshotInfo.
-func SnapshotDict(s qcow2.Snapshot) qfmt.Dict {
+func SnapshotDict(s image.Snapshot) qfmt.Dict {
 	d := qfmt.Dict{}.Add("id", s.ID).Add("name", s.Name).
 		Add("vm-state-size", int64(s.VMStateSize)).
 		Add("date-sec", s.Date.Unix()).Add("date-nsec", int64(s.Date.Nanosecond())).
@@ -284,7 +207,7 @@ func (i *ImageInfo) Human() string {
 
 // SnapshotTable is bdrv_snapshot_dump's header line and one line per
 // snapshot, dates in local time as qemu-img prints them.
-func SnapshotTable(snaps []qcow2.Snapshot) string {
+func SnapshotTable(snaps []image.Snapshot) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT")
 	for _, s := range snaps {

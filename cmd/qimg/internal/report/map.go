@@ -9,12 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/qimg/qimg/convert"
-	"github.com/qimg/qimg/format/qcow2"
-	"github.com/qimg/qimg/format/raw"
-	"github.com/qimg/qimg/format/vdi"
-	"github.com/qimg/qimg/format/vhdx"
-	"github.com/qimg/qimg/format/vmdk"
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
 )
 
@@ -34,20 +29,15 @@ type MapEntry struct {
 type layer struct {
 	name string // as qemu-img names it: the path given, then path_combine
 	img  image.Image
-	q    *qcow2.Image // nil for other formats
-	raw  bool         // a raw file: guest offsets are file offsets
+	host image.HostLayout
+	raw  bool // a raw file: guest offsets are file offsets
 	// opaque: QEMU's driver reports no block status (VHDX), so qemu-img
 	// map shows the whole image as data without offsets.
 	opaque bool
-	// extents are a VMDK's extent files and where each ends in the guest:
-	// its data lives there, not in the descriptor.
-	extents  []vmdkExtent
-	file     *os.File // the file a layer's offsets point into (raw file, or qcow2 data file holes)
-	dataName string   // name of the file holding a qcow2 layer's data
-	// prealloc: ask the file for holes in data runs, as QEMU recurses into
-	// the file for a qcow2 image with metadata preallocation and a static
-	// VDI.
-	prealloc bool
+	file   *os.File // the file whose holes show through data runs (host.HoleFile)
+	// dataName names the file holding the layer's data when host.Files
+	// does not say otherwise.
+	dataName string
 	backing  bool  // the image names a backing file
 	size     int64 // virtual size (a raw file's size rounded up to sectors)
 }
@@ -55,81 +45,56 @@ type layer struct {
 // Chain is a backing chain opened layer by layer, as qemu-img map walks it.
 type Chain struct {
 	layers []*layer
+	opened format.Chain
 }
-
-// MaxChain bounds the backing chains OpenChain follows.
-const MaxChain = qcow2.DefaultMaxChainDepth
 
 // OpenChain opens path (format "" probes) and every backing file below it,
 // each layer without its backing so that map can tell the layers apart.
 // With untrusted, an image that names a backing or data file is refused.
-func OpenChain(path, format string, untrusted bool) (*Chain, error) {
-	c := &Chain{}
-	name := path
-	for depth := 0; ; depth++ {
-		if depth > MaxChain {
-			c.Close()
-			return nil, fmt.Errorf("%s: backing chain deeper than %d: %w", path, MaxChain, image.ErrLimit)
-		}
-		l, err := openLayer(name, format, untrusted)
-		if err != nil {
-			c.Close()
-			if depth > 0 {
-				return nil, fmt.Errorf("Could not open backing file: Could not open '%s': %w", name, err)
-			}
-			return nil, err
-		}
-		c.layers = append(c.layers, l)
-		if l.q == nil || !l.backing {
-			return c, nil
-		}
-		h := l.q.Header()
-		name, format = PathCombine(name, h.BackingFile), h.BackingFormat
-	}
-}
-
-func openLayer(name, format string, untrusted bool) (*layer, error) {
-	policy := qcow2.IgnoreBacking // the chain is walked here, layer by layer
+func OpenChain(path, fmtName string, untrusted bool) (*Chain, error) {
+	o := format.OpenOptions{Format: fmtName}
 	if untrusted {
-		policy = qcow2.RefuseBacking
+		o.Backing = image.RefuseBacking
 	}
-	img, _, err := convert.Open(name, convert.OpenOptions{Format: format, Backing: policy})
+	opened, err := format.OpenChain(path, o)
 	if err != nil {
+		var be *format.BackingError
+		if errors.As(err, &be) {
+			return nil, fmt.Errorf("Could not open backing file: Could not open '%s': %w", be.Name, be.Err)
+		}
 		return nil, err
 	}
-	l := &layer{name: name, img: img, dataName: name, size: img.Size()}
-	_, l.raw = img.(*raw.Image)
-	_, l.opaque = img.(*vhdx.Image)
-	if v, ok := img.(*vmdk.Image); ok {
-		end := int64(0)
-		for _, e := range v.Info().Extents {
-			end += e.VirtualSize
-			l.extents = append(l.extents, vmdkExtent{end: end, name: e.Filename})
+	c := &Chain{opened: opened}
+	for _, ol := range opened {
+		l, err := newLayer(ol)
+		if err != nil {
+			return nil, errors.Join(err, c.Close())
 		}
+		c.layers = append(c.layers, l)
 	}
-	if v, ok := img.(*vdi.Image); ok && v.Subformat() == "static" {
-		l.prealloc = true
-		if l.file, err = os.Open(name); err != nil {
-			img.Close()
+	return c, nil
+}
+
+func newLayer(ol format.Layer) (*layer, error) {
+	l := &layer{name: ol.Name, img: ol.Image, dataName: ol.Name, size: ol.Image.Size()}
+	if m, ok := ol.Image.(image.Mapper); ok {
+		var err error
+		if l.host, err = m.HostLayout(); err != nil {
 			return nil, err
 		}
 	}
-	if q, ok := img.(*qcow2.Image); ok {
-		l.q = q
-		h := q.Header()
-		l.backing = h.BackingFile != ""
-		if h.DataFile != "" {
-			l.dataName = PathCombine(name, h.DataFile)
-		}
-		if l.prealloc, err = q.MetadataPreallocated(); err != nil {
-			img.Close()
+	l.raw, l.opaque = l.host.Passthrough, l.host.NoBlockStatus
+	if b, ok := ol.Image.(image.BackingNamer); ok {
+		name, _ := b.BackingFile()
+		l.backing = name != ""
+	}
+	if n := len(l.host.Files); n > 0 && l.host.Files[n-1].End >= l.size {
+		l.dataName = l.host.Files[n-1].Name
+	}
+	if l.host.HoleFile != "" {
+		var err error
+		if l.file, err = os.Open(l.host.HoleFile); err != nil {
 			return nil, err
-		}
-		if l.prealloc {
-			if l.file, err = os.Open(l.dataName); err != nil {
-				img.Close()
-				return nil, err
-			}
 		}
 	}
 	return l, nil
@@ -138,8 +103,8 @@ func openLayer(name, format string, untrusted bool) (*layer, error) {
 // Close closes every layer.
 func (c *Chain) Close() error {
 	var errs []error
+	errs = append(errs, c.opened.Close())
 	for _, l := range c.layers {
-		errs = append(errs, l.img.Close())
 		if l.file != nil {
 			errs = append(errs, l.file.Close())
 		}
@@ -180,7 +145,7 @@ func (c *Chain) status(offset, n int64) (MapEntry, error) {
 			if e.HostOffset >= 0 {
 				m.HasOffset, m.Offset = true, e.HostOffset
 				m.Filename = l.fileAt(offset)
-				if l.prealloc && e.Data {
+				if l.file != nil && e.Data {
 					m, err = l.fileStatus(m)
 					if err != nil {
 						return MapEntry{}, err
@@ -199,17 +164,11 @@ func (c *Chain) status(offset, n int64) (MapEntry, error) {
 	return MapEntry{}, fmt.Errorf("backing chain ended early")
 }
 
-// vmdkExtent is one extent file of a VMDK and the guest offset it ends at.
-type vmdkExtent struct {
-	end  int64
-	name string
-}
-
 // fileAt names the file that holds the layer's data at guest offset off.
 func (l *layer) fileAt(off int64) string {
-	for _, e := range l.extents {
-		if off < e.end {
-			return e.name
+	for _, f := range l.host.Files {
+		if off < f.End {
+			return f.Name
 		}
 	}
 	return l.dataName

@@ -1,0 +1,117 @@
+package format
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/format/raw"
+	"github.com/qimg/qimg/format/vdi"
+	"github.com/qimg/qimg/format/vhd"
+	"github.com/qimg/qimg/format/vhdx"
+	"github.com/qimg/qimg/format/vmdk"
+	"github.com/qimg/qimg/image"
+)
+
+// OpenOptions says how Open opens an image. The zero value probes the
+// format, opens read-only and follows backing files as qemu-img does.
+type OpenOptions struct {
+	// Format forces a format; empty probes it.
+	Format string
+	// Writable opens the image for writing (qcow2 and raw only; see
+	// Writable). Backing files are always opened read-only.
+	Writable bool
+	// Backing is the policy for files an image names: a qcow2 image's
+	// backing and data files, a VMDK descriptor's extent files (which
+	// must stay in the descriptor's directory unless FollowBacking).
+	Backing image.BackingPolicy
+}
+
+// Open opens an image of any supported format and returns it with the
+// format's name. Backing files are followed according to o.Backing, each
+// of any format qemu-img accepts there, at most image.MaxChainDepth deep.
+func Open(path string, o OpenOptions) (image.Image, string, error) {
+	return openLayer(path, o, 0)
+}
+
+// openLayer opens the image at depth in a chain (0 for the top).
+func openLayer(path string, o OpenOptions, depth int) (image.Image, string, error) {
+	format := o.Format
+	if format == "" {
+		var err error
+		if format, err = Probe(path); err != nil {
+			return nil, "", err
+		}
+	}
+	switch format {
+	case "file", "iso", "img":
+		format = Raw
+	}
+	if o.Writable && !Writable(format) {
+		if !known(format) {
+			return nil, "", unknownFormat(path, format)
+		}
+		return nil, "", fmt.Errorf("%s: %s images are read-only in qimg: %w", path, format, image.ErrUnsupported)
+	}
+	img, err := openFormat(path, format, o, depth)
+	if err != nil {
+		return nil, "", err
+	}
+	return img, format, nil
+}
+
+// openFormat opens path as format. Every case returns a nil interface on
+// failure, never a typed nil pointer.
+func openFormat(path, format string, o OpenOptions, depth int) (image.Image, error) {
+	switch format {
+	case QCOW2:
+		return asImage(qcow2.Open(path, &qcow2.OpenOptions{
+			Writable: o.Writable, Backing: o.Backing, OpenBacking: backingOpener(path, o.Backing, depth),
+		}))
+	case Raw:
+		return asImage(raw.Open(path, o.Writable))
+	case VMDK:
+		return asImage(vmdk.OpenWith(path, &vmdk.Options{AllowAnyPath: o.Backing == image.FollowBacking}))
+	case VHDX:
+		return asImage(vhdx.Open(path))
+	case VDI:
+		return asImage(vdi.Open(path))
+	case VPC:
+		return asImage(vhd.Open(path))
+	}
+	return nil, unknownFormat(path, format)
+}
+
+// BackingOpener opens the backing files an image at path names, as Open
+// does: for qcow2.CreateOptions.OpenBacking when creating an overlay.
+func BackingOpener(path string) func(name, format string) (image.Image, error) {
+	return backingOpener(path, image.FollowBacking, 0)
+}
+
+// backingOpener opens the backing files an image at parent names: any
+// format, resolved against parent's directory as QEMU does, read-only,
+// and never deeper than image.MaxChainDepth (which also ends loops).
+func backingOpener(parent string, policy image.BackingPolicy, depth int) func(name, format string) (image.Image, error) {
+	return func(name, format string) (image.Image, error) {
+		if depth+1 > image.MaxChainDepth {
+			return nil, fmt.Errorf("backing chain deeper than %d (a loop?): %w", image.MaxChainDepth, image.ErrLimit)
+		}
+		img, _, err := openLayer(image.ResolveName(parent, name), OpenOptions{Format: format, Backing: policy}, depth+1)
+		return img, err
+	}
+}
+
+func known(format string) bool { return slices.Contains(Formats(), format) }
+
+func unknownFormat(path, format string) error {
+	return fmt.Errorf("%s: unknown image format %q: %w", path, format, image.ErrUnsupported)
+}
+
+// asImage turns a typed open result into an image.Image without turning
+// a nil pointer into a non-nil interface.
+func asImage[T image.Image](img T, err error) (image.Image, error) {
+	if err != nil {
+		return nil, err
+	}
+	return img, nil
+}
