@@ -1,9 +1,9 @@
 package qcow2_test
 
 import (
-	"github.com/qimg/qimg/format"
 	"context"
 	"fmt"
+	"github.com/qimg/qimg/format"
 	"log"
 	"os"
 	"path/filepath"

@@ -1,13 +1,13 @@
 package qcow2_test
 
 import (
-	"github.com/qimg/qimg/format"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/qimg/qimg/format"
 	"io"
 	"math/rand/v2"
 	"os"

@@ -1,11 +1,11 @@
 package qcow2_test
 
 import (
-	"github.com/qimg/qimg/format"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/qimg/qimg/format"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
