@@ -308,7 +308,8 @@ func (img *Image) newChecker(ctx context.Context) (*checker, error) {
 		dataFile: h.IncompatibleFeatures&IncompatDataFile != 0,
 	}
 	c.max = math.MaxUint64 >> (64 - c.bits)
-	c.res.TotalClusters = int64((h.Size + uint64(c.cs) - 1) >> c.cbits)
+	// QEMU counts the clusters of the sector-rounded size.
+	c.res.TotalClusters = (img.Size() + c.cs - 1) >> c.cbits
 	if (size+c.cs-1)>>c.cbits > math.MaxInt32 {
 		return nil, img.errorf(image.ErrLimit, "file of %d bytes has too many clusters to check", size)
 	}

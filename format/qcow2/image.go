@@ -431,8 +431,11 @@ func (img *Image) Header() Header { return *img.hdr }
 // Name is the file name the image was opened with.
 func (img *Image) Name() string { return img.name }
 
-// Size is the virtual size in bytes.
-func (img *Image) Size() int64 { return int64(img.hdr.Size) }
+// Size is the virtual size in bytes. QEMU's block layer counts whole
+// 512-byte sectors, so a header size that is not a multiple of 512 is
+// rounded down, as qemu-img info, map and convert show it; the bytes past
+// that are never read.
+func (img *Image) Size() int64 { return int64(img.hdr.Size &^ 511) }
 
 // hostEnd bounds valid host offsets: the file size at open, or for a
 // writer the end of everything allocated since.
