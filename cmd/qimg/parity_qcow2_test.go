@@ -122,3 +122,60 @@ func TestOddVirtualSizeMatchesQemu(t *testing.T) {
 		}
 	}
 }
+
+// extendedL2Fixture makes images whose allocated clusters hold zero and
+// unallocated subclusters (or, without extended L2, zero clusters that keep
+// their host cluster): x.qcow2 alone, xb.qcow2 over a shorter backing
+// file, xd.qcow2 with an external data file, z.qcow2 standard L2.
+func extendedL2Fixture(t *testing.T, dir string) {
+	ext := "extended_l2=on,cluster_size=64k"
+	img(t, dir, "create", "-q", "-f", "qcow2", "-o", ext, "x.qcow2", "4M")
+	pieces := []string{
+		"write -P 1 0 4k", "write -P 2 12k 4k", "write -z 20k 4k", // cluster 0
+		"write -P 3 64k 4k", "write -P 4 124k 4k", // cluster 1, first and last subcluster
+		"write -z 200k 8k",                        // a cluster with only zero subclusters
+		"write -P 5 1M 4k", "write -z 1056768 4k", // data, then zero, one gap apart
+		"write -P 6 2M 64k", "write -z 2162688 4k", // a full cluster, then zero in the next
+		"write -P 7 3145728 4k", "write -P 8 3211264 4k", // two clusters, contiguous on the host
+		"write -z 3149824 60k", "write -P 9 4190208 4k", // zeroes after data; the last subcluster
+	}
+	qio(t, dir, "qcow2", "x.qcow2", pieces...)
+	img(t, dir, "create", "-q", "-f", "qcow2", "base.qcow2", "1M")
+	qio(t, dir, "qcow2", "base.qcow2", "write -P 10 0 1M")
+	img(t, dir, "create", "-q", "-f", "qcow2", "-o", ext, "-b", "base.qcow2", "-F", "qcow2", "xb.qcow2", "4M")
+	qio(t, dir, "qcow2", "xb.qcow2", "write -P 1 4k 4k", "write -z 20k 4k", "write -P 3 960k 4k",
+		"write -P 2 1052672 4k", "write -z 1069056 8k")
+	img(t, dir, "create", "-q", "-f", "qcow2", "-o", ext+",data_file=xd.data", "xd.qcow2", "1M")
+	qio(t, dir, "qcow2", "xd.qcow2", "write -P 1 4k 4k", "write -z 20k 4k", "write -P 2 512k 4k")
+	img(t, dir, "create", "-q", "-f", "qcow2", "z.qcow2", "4M")
+	qio(t, dir, "qcow2", "z.qcow2", "write -P 1 0 256k", "write -z 0 64k", "write -z 128k 64k")
+}
+
+// TestMapExtendedL2MatchesQemu: qemu-img map lists the unallocated and zero
+// subclusters of an allocated cluster as zero runs of their own with the
+// cluster's host offset (QEMU's UNALLOCATED_ALLOC and ZERO_ALLOC), and a
+// zero cluster that keeps its host cluster likewise; over a backing file
+// the unallocated ones show the backing file's data instead. Converting
+// and comparing the images gives qemu-img's results.
+func TestMapExtendedL2MatchesQemu(t *testing.T) {
+	dq, di := parityDirs(t, func(dir string) { extendedL2Fixture(t, dir) })
+	for _, f := range []string{"x.qcow2", "xb.qcow2", "xd.qcow2", "z.qcow2"} {
+		for _, args := range [][]string{
+			{"map", f},
+			{"map", "--output=json", f},
+			{"map", "--output=json", "--start-offset=6k", "--max-length=100k", f},
+			{"check", "--output=json", f},
+		} {
+			same(t, dq, dq, args...)
+		}
+		sameOutput(t, dq, di, "out.raw", "raw", "convert", "-O", "raw", f, "out.raw")
+		sameOutput(t, dq, di, "out.qcow2", "qcow2", "convert", "-O", "qcow2", "-o", "extended_l2=on", f, "out.qcow2")
+		same(t, dq, dq, "compare", f, filepath.Join(di, "out.raw"))
+		same(t, dq, dq, "compare", "-s", f, filepath.Join(di, "out.qcow2"))
+		os.Remove(filepath.Join(dq, "out.raw"))
+		os.Remove(filepath.Join(di, "out.raw"))
+		os.Remove(filepath.Join(dq, "out.qcow2"))
+		os.Remove(filepath.Join(di, "out.qcow2"))
+	}
+	same(t, dq, dq, "compare", "x.qcow2", "xb.qcow2")
+}
