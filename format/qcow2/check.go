@@ -247,6 +247,7 @@ type checker struct {
 	rebuild  bool
 	stored   *storedRefs
 	dataFile bool
+	snaps    []Snapshot // the snapshot table as this pass read it
 }
 
 // checkPass is one run of QEMU's qcow2_check_refcounts.
@@ -256,6 +257,9 @@ func (img *Image) checkPass(ctx context.Context, fix RepairMode) (*CheckResult, 
 		return nil, err
 	}
 	res := c.res
+	if err := c.readSnapshotTable(); err != nil {
+		return res, err
+	}
 	if err := c.calculate(fix); err != nil {
 		return res, err
 	}

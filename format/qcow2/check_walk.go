@@ -92,14 +92,35 @@ func (c *checker) calculate(fix RepairMode) error {
 	return c.checkRefblocks(fix)
 }
 
-// snapshots counts the snapshot table and every snapshot's tables.
-func (c *checker) snapshots() error {
-	img := c.img
-	snaps, err := img.Snapshots()
+// readSnapshotTable reads the snapshot table once per pass, before the
+// walk, as QEMU's qcow2_check_read_snapshot_table does: a table past the
+// end of the file reads as zeros, and in a version 3 image every entry
+// needs the 16 bytes of extra data that hold the VM state and disk sizes.
+// QEMU repairs short entries by rewriting the table (-r all); qimg does
+// not rewrite it and keeps reporting them.
+func (c *checker) readSnapshotTable() error {
+	snaps, err := c.img.readSnapshots(true)
 	if err != nil {
 		c.res.CheckErrors++
 		return err
 	}
+	c.snaps = snaps
+	if c.img.hdr.Version < 3 {
+		return nil
+	}
+	for i, s := range snaps {
+		if len(s.ExtraData) < 16 {
+			c.msg("ERROR snapshot table entry %d is incomplete", i)
+			c.res.Corruptions++
+		}
+	}
+	return nil
+}
+
+// snapshots counts the snapshot table and every snapshot's tables.
+func (c *checker) snapshots() error {
+	img := c.img
+	snaps := c.snaps
 	if c.dataFile && len(snaps) > 0 {
 		c.msg("ERROR %d snapshots in image with data file", len(snaps))
 		c.res.Corruptions++
