@@ -54,7 +54,9 @@ type Extent struct {
 	// the run fell through (as qemu-img map reports it).
 	Depth int
 	// HostOffset is where the run starts in the layer's file when it is
-	// stored there uncompressed and contiguous, or -1.
+	// stored there uncompressed and contiguous, or -1. A run that reads
+	// as zeros may have one too: the host cluster a qcow2 image keeps for
+	// zero or unallocated subclusters, which qemu-img map shows.
 	HostOffset int64
 }
 

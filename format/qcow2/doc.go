@@ -66,7 +66,12 @@
 //   - bitmaps.go: persistent dirty bitmaps (listed, marked in use by writers);
 //   - rebase.go, commit.go: moving an overlay onto another backing file,
 //     and writing it into its backing file;
-//   - check.go: consistency checking and repair.
+//   - check.go: Check, its result and repair modes, and one check pass;
+//     check_walk.go: counting the references every structure makes;
+//     check_refcount.go: comparing them with the stored refcounts,
+//     repairing them or rebuilding the refcount structure;
+//     check_copied.go: the COPIED flags; check_stored.go: reading and
+//     writing the stored refcounts.
 //
 // # Backing and data files: security policy
 //

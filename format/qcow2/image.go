@@ -26,9 +26,12 @@ type OpenOptions struct {
 	OpenBacking func(name, format string) (image.Image, error)
 	// CacheBytes bounds the L2 table cache (default 32 MiB).
 	CacheBytes int64
-	// ForCheck, with Writable, opens the image only for Check to repair,
-	// like qemu-img check -r: images marked corrupt or dirty open too,
-	// nothing is repaired on open, and guest writes are refused.
+	// ForCheck opens the image only for Check, like qemu-img check: an
+	// L1 or snapshot table that runs past the end of the file is accepted
+	// (the missing bytes read as zeros, as in QEMU) so that Check reports
+	// it as qemu-img does. With Writable, for Check to repair: images
+	// marked corrupt or dirty open too, nothing is repaired on open, and
+	// guest writes are refused.
 	ForCheck bool
 }
 
@@ -155,7 +158,7 @@ func (img *Image) init(opts *OpenOptions) error {
 		return fmt.Errorf("%s: %w", img.name, err)
 	}
 	img.hdr = h
-	if err := img.checkLayout(); err != nil {
+	if err := img.checkLayout(opts.ForCheck); err != nil {
 		return err
 	}
 	if h.CryptMethod != cryptNone {
@@ -193,8 +196,10 @@ func (img *Image) init(opts *OpenOptions) error {
 }
 
 // checkLayout validates the header's tables against the file before
-// anything is allocated from them.
-func (img *Image) checkLayout() error {
+// anything is allocated from them. For a check (forCheck), the L1 and
+// snapshot tables may run past the end of the file: Check counts that as
+// corruption, as qemu-img check does, instead of refusing the image.
+func (img *Image) checkLayout(forCheck bool) error {
 	h := img.hdr
 	cs := h.ClusterSize()
 	need := img.l1Needed()
@@ -205,7 +210,7 @@ func (img *Image) checkLayout() error {
 		return img.errorf(image.ErrLimit, "L1 table of %d entries exceeds QEMU's 32 MiB limit", h.L1Size)
 	}
 	if h.L1Size > 0 {
-		if err := img.checkTable("L1 table", h.L1TableOffset, int64(h.L1Size)*8); err != nil {
+		if err := img.checkTable("L1 table", h.L1TableOffset, int64(h.L1Size)*8, forCheck); err != nil {
 			return err
 		}
 	}
@@ -215,14 +220,14 @@ func (img *Image) checkLayout() error {
 	if int64(h.RefcountTableClusters)*cs > maxRefTableSize {
 		return img.errorf(image.ErrLimit, "refcount table of %d clusters exceeds QEMU's 8 MiB limit", h.RefcountTableClusters)
 	}
-	if err := img.checkTable("refcount table", h.RefcountTableOffset, int64(h.RefcountTableClusters)*cs); err != nil {
+	if err := img.checkTable("refcount table", h.RefcountTableOffset, int64(h.RefcountTableClusters)*cs, false); err != nil {
 		return err
 	}
 	if h.NbSnapshots > 0 {
 		if h.NbSnapshots > maxSnapshots {
 			return img.errorf(image.ErrLimit, "%d snapshots exceed the limit of %d", h.NbSnapshots, maxSnapshots)
 		}
-		if err := img.checkTable("snapshot table", h.SnapshotsOffset, int64(h.NbSnapshots)*snapshotMinEntry); err != nil {
+		if err := img.checkTable("snapshot table", h.SnapshotsOffset, int64(h.NbSnapshots)*snapshotMinEntry, forCheck); err != nil {
 			return err
 		}
 	}
@@ -235,9 +240,9 @@ func (img *Image) checkLayout() error {
 	return nil
 }
 
-// checkTable checks that a metadata table is cluster aligned and lies
-// inside the file.
-func (img *Image) checkTable(what string, off uint64, length int64) error {
+// checkTable checks that a metadata table is cluster aligned and, unless
+// pastEnd allows otherwise, lies inside the file.
+func (img *Image) checkTable(what string, off uint64, length int64, pastEnd bool) error {
 	cs := img.hdr.ClusterSize()
 	if off%uint64(cs) != 0 {
 		return img.errorf(image.ErrCorrupt, "%s offset %#x is not cluster aligned", what, off)
@@ -245,7 +250,7 @@ func (img *Image) checkTable(what string, off uint64, length int64) error {
 	if off == 0 {
 		return img.errorf(image.ErrCorrupt, "%s overlaps the header at offset 0", what)
 	}
-	if end := uint64(img.hostEnd()); off > end || uint64(length) > end-off {
+	if end := uint64(img.hostEnd()); !pastEnd && (off > end || uint64(length) > end-off) {
 		return img.errorf(image.ErrCorrupt, "%s at offset %#x (%d bytes) runs past the end of the file (%d bytes)", what, off, length, end)
 	}
 	return nil
@@ -263,8 +268,11 @@ func (img *Image) loadL1() error {
 	if h.L1Size == 0 {
 		return nil
 	}
+	// The size is bounded (32 MiB) by checkLayout. Only an image opened
+	// for a check may have its table past the end of the file, where it
+	// reads as zeros, as in QEMU.
 	buf := make([]byte, int64(h.L1Size)*8)
-	if _, err := img.file.ReadAt(buf, int64(h.L1TableOffset)); err != nil {
+	if err := img.readAt(buf, h.L1TableOffset); err != nil {
 		return img.errorf(image.ErrCorrupt, "reading L1 table: %v", err)
 	}
 	img.l1 = make([]uint64, h.L1Size)
@@ -346,8 +354,11 @@ func (img *Image) Header() Header { return *img.hdr }
 // Name is the file name the image was opened with.
 func (img *Image) Name() string { return img.name }
 
-// Size is the virtual size in bytes.
-func (img *Image) Size() int64 { return int64(img.hdr.Size) }
+// Size is the virtual size in bytes. QEMU's block layer counts whole
+// 512-byte sectors, so a header size that is not a multiple of 512 is
+// rounded down, as qemu-img info, map and convert show it; the bytes past
+// that are never read.
+func (img *Image) Size() int64 { return int64(img.hdr.Size &^ 511) }
 
 // hostEnd bounds valid host offsets: the file size at open, or for a
 // writer the end of everything allocated since.

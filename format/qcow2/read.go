@@ -17,8 +17,22 @@ import (
 type mapping struct {
 	kind   kind
 	length int64
-	host   int64  // kindNormal: host offset of the first byte
+	// host is the host offset of the first byte: always for kindNormal,
+	// and for kindZero and kindUnallocated when mapped says their cluster
+	// has a host cluster (QEMU's ZERO_ALLOC and UNALLOCATED_ALLOC), which
+	// qemu-img map reports although nothing is read from it.
+	host   int64
+	mapped bool
 	entry  uint64 // kindCompressed: the L2 descriptor
+}
+
+// continues reports whether next, the unit after m, extends m's run: the
+// same kind, and the host bytes (if any) continue m's.
+func (m mapping) continues(next mapping) bool {
+	if next.kind != m.kind || next.mapped != m.mapped {
+		return false
+	}
+	return !m.mapped || next.host == m.host+m.length
 }
 
 // lookup maps the guest bytes [off, off+maxLen) as far as they share one
@@ -47,7 +61,7 @@ func (img *Image) lookup(off, maxLen int64) (mapping, error) {
 	m.length = unit - off%unit
 	for m.length < maxLen && m.kind != kindCompressed {
 		next, err := img.unitAt(t, off+m.length, unit)
-		if err != nil || next.kind != m.kind || (m.kind == kindNormal && next.host != m.host+m.length) {
+		if err != nil || !m.continues(next) {
 			break
 		}
 		m.length += unit
@@ -79,26 +93,37 @@ func (img *Image) unitAt(t *l2Table, off, unit int64) (mapping, error) {
 		return mapping{}, img.errorf(image.ErrCorrupt, "L2 entry %d in table %#x marks subclusters both allocated and zero (bitmap %#016x)", idx, t.off, bitmap)
 	}
 	alloc, zero := bitmap&(1<<sub) != 0, bitmap&(1<<(32+sub)) != 0
-	switch {
-	case zero:
-		return mapping{kind: kindZero}, nil
-	case !alloc:
-		return mapping{kind: kindUnallocated}, nil
-	}
 	host := int64(entry & offsetMask)
-	if host == 0 && img.identityZero(entry) {
-		return mapping{kind: kindNormal, host: inCluster}, nil
-	}
-	if host == 0 {
+	hasCluster := host != 0 || img.identityZero(entry)
+	switch {
+	case !hasCluster && zero:
+		return mapping{kind: kindZero}, nil
+	case !hasCluster && !alloc:
+		return mapping{kind: kindUnallocated}, nil
+	case !hasCluster:
 		return mapping{}, img.errorf(image.ErrCorrupt, "subcluster %d of L2 entry %d in table %#x is allocated but the cluster has no offset", sub, idx, t.off)
 	}
+	// QEMU checks the alignment of the cluster whatever its subcluster
+	// holds (qcow2_get_host_offset), so a misaligned zero or unallocated
+	// subcluster fails too.
 	if host%cs != 0 {
 		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x in L2 table %#x is not cluster aligned", host, t.off)
 	}
-	if err := img.checkDataCluster(host, t.off, idx); err != nil {
-		return mapping{}, err
+	m := mapping{host: host + inCluster, mapped: true}
+	switch {
+	case zero:
+		m.kind = kindZero
+	case !alloc:
+		m.kind = kindUnallocated
+	default:
+		m.kind = kindNormal
+		if host != 0 {
+			if err := img.checkDataCluster(host, t.off, idx); err != nil {
+				return mapping{}, err
+			}
+		}
 	}
-	return mapping{kind: kindNormal, host: host + inCluster}, nil
+	return m, nil
 }
 
 func (img *Image) classify(t *l2Table, idx int64, entry uint64, inCluster int64) (mapping, error) {
@@ -110,23 +135,27 @@ func (img *Image) classify(t *l2Table, idx int64, entry uint64, inCluster int64)
 		}
 		return mapping{kind: kindCompressed, entry: entry}, nil
 	}
-	if entry&flagZero != 0 {
-		return mapping{kind: kindZero}, nil
-	}
 	host := int64(entry & offsetMask)
-	if host == 0 {
-		if img.identityZero(entry) {
-			return mapping{kind: kindNormal, host: inCluster}, nil
-		}
+	switch {
+	case entry&flagZero != 0 && host == 0:
+		return mapping{kind: kindZero}, nil
+	case host == 0 && img.identityZero(entry):
+		return mapping{kind: kindNormal, host: inCluster, mapped: true}, nil
+	case host == 0:
 		return mapping{kind: kindUnallocated}, nil
 	}
+	// A zero cluster that keeps its host cluster must be aligned too, as
+	// QEMU's qcow2_get_host_offset requires.
 	if host%cs != 0 {
 		return mapping{}, img.errorf(image.ErrCorrupt, "cluster offset %#x (L2 table %#x index %d) is not cluster aligned", host, t.off, idx)
+	}
+	if entry&flagZero != 0 {
+		return mapping{kind: kindZero, host: host + inCluster, mapped: true}, nil
 	}
 	if err := img.checkDataCluster(host, t.off, idx); err != nil {
 		return mapping{}, err
 	}
-	return mapping{kind: kindNormal, host: host + inCluster}, nil
+	return mapping{kind: kindNormal, host: host + inCluster, mapped: true}, nil
 }
 
 // identityZero reports whether an L2 entry with host offset 0 maps data
@@ -289,6 +318,9 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	switch m.kind {
 	case kindZero:
 		e.Zero = true
+		if m.mapped {
+			e.HostOffset = m.host
+		}
 	case kindNormal:
 		e.Data, e.HostOffset = true, m.host
 		if img.metadataPreallocated() {
@@ -297,7 +329,7 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	case kindCompressed:
 		e.Data, e.Compressed = true, true
 	case kindUnallocated:
-		return img.backingExtent(start, m.length)
+		return img.backingExtent(start, m)
 	}
 	return e, nil
 }
@@ -373,12 +405,20 @@ func (img *Image) fileHoles(e image.Extent) image.Extent {
 	return e
 }
 
-func (img *Image) backingExtent(start, length int64) (image.Extent, error) {
+// backingExtent reports the unallocated run m at start: from the backing
+// file where it covers the run, else from this layer.
+func (img *Image) backingExtent(start int64, m mapping) (image.Extent, error) {
+	length := m.length
 	if img.backing == nil || start >= img.backing.Size() {
 		// Like qemu-img map, the layer that ends the chain for this run
 		// reports it: this one, when there is no backing file or the
-		// run lies past its end.
-		return image.Extent{Start: start, Length: length, Zero: true, HostOffset: -1}, nil
+		// run lies past its end. Unallocated subclusters of an allocated
+		// cluster keep its host offset there, as QEMU reports them.
+		e := image.Extent{Start: start, Length: length, Zero: true, HostOffset: -1}
+		if m.mapped {
+			e.HostOffset = m.host
+		}
+		return e, nil
 	}
 	e, err := img.backing.Extent(start, min(length, img.backing.Size()-start))
 	if err != nil {

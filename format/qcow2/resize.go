@@ -46,7 +46,7 @@ func (img *Image) grow(newSize int64) error {
 	img.mu.Lock()
 	defer img.mu.Unlock()
 	h := img.hdr
-	old := int64(h.Size)
+	old := img.Size() // a tail past the sector-rounded size was never visible either
 	cs := h.ClusterSize()
 	if old%cs != 0 {
 		// Bytes past the old end inside its last cluster become visible.

@@ -34,13 +34,33 @@ type Snapshot struct {
 
 // Snapshots reads the snapshot table. Each entry is bounds-checked, and the
 // table as a whole may not exceed 64 MiB.
-func (img *Image) Snapshots() ([]Snapshot, error) {
+func (img *Image) Snapshots() ([]Snapshot, error) { return img.readSnapshots(false) }
+
+// readSnapshots reads the snapshot table. Normally it must lie inside the
+// file; for Check (zeroFill) the bytes past the end of the file read as
+// zeros, as QEMU's block layer returns them, so that a check can report
+// the entries qemu-img check reports rather than refuse the image.
+func (img *Image) readSnapshots(zeroFill bool) ([]Snapshot, error) {
 	h := img.hdr
 	if h.NbSnapshots == 0 {
 		return nil, nil
 	}
 	off := int64(h.SnapshotsOffset)
-	limit := min(img.fileSize-off, maxSnapshotTable)
+	limit := int64(maxSnapshotTable)
+	// read fills buf (freshly zeroed when short is allowed) from the table.
+	read := func(buf []byte, at int64, shortOK bool) error {
+		if zeroFill {
+			return img.readAt(buf, uint64(at))
+		}
+		n, err := img.file.ReadAt(buf, at)
+		if errors.Is(err, io.EOF) && (shortOK || n == len(buf)) {
+			err = nil
+		}
+		return err
+	}
+	if !zeroFill {
+		limit = min(img.fileSize-off, limit)
+	}
 	var snaps []Snapshot
 	pos := int64(0)
 	be := binary.BigEndian
@@ -49,7 +69,7 @@ func (img *Image) Snapshots() ([]Snapshot, error) {
 		if pos+snapshotMinEntry > limit {
 			return nil, img.errorf(image.ErrCorrupt, "snapshot table entry %d runs past the end of the table", i)
 		}
-		if _, err := img.file.ReadAt(fixed[:], off+pos); err != nil {
+		if err := read(fixed[:], off+pos, false); err != nil {
 			return nil, img.errorf(image.ErrCorrupt, "reading snapshot %d: %v", i, err)
 		}
 		s := Snapshot{
@@ -68,7 +88,7 @@ func (img *Image) Snapshots() ([]Snapshot, error) {
 			return nil, img.errorf(image.ErrCorrupt, "snapshot %d entry (%d bytes of extra data) runs past the end of the table", i, extraLen)
 		}
 		rest := make([]byte, total-snapshotMinEntry)
-		if _, err := img.file.ReadAt(rest, off+pos+snapshotMinEntry); err != nil && !errors.Is(err, io.EOF) {
+		if err := read(rest, off+pos+snapshotMinEntry, true); err != nil {
 			return nil, img.errorf(image.ErrCorrupt, "reading snapshot %d: %v", i, err)
 		}
 		s.ExtraData = rest[:extraLen]
@@ -99,7 +119,7 @@ func (img *Image) snapshotL1(s Snapshot) ([]uint64, error) {
 	if s.L1Size == 0 {
 		return nil, nil
 	}
-	if err := img.checkTable("snapshot "+s.ID+" L1 table", s.L1Offset, int64(s.L1Size)*8); err != nil {
+	if err := img.checkTable("snapshot "+s.ID+" L1 table", s.L1Offset, int64(s.L1Size)*8, false); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, int64(s.L1Size)*8)

@@ -154,11 +154,14 @@ func (c *Chain) status(offset, n int64) (MapEntry, error) {
 			}
 			return m, nil
 		}
-		if !l.backing {
-			return MapEntry{Start: offset, Length: n, Depth: depth, Zero: true}, nil
-		}
-		if depth+1 < len(c.layers) && offset >= c.layers[depth+1].size {
-			return MapEntry{Start: offset, Length: n, Depth: depth, Zero: true}, nil
+		if !l.backing || depth+1 < len(c.layers) && offset >= c.layers[depth+1].size {
+			// The chain ends here: zeros, with the host offset of an
+			// unallocated subcluster's cluster as QEMU keeps it.
+			m.Zero = true
+			if e.HostOffset >= 0 {
+				m.HasOffset, m.Offset = true, e.HostOffset
+			}
+			return m, nil
 		}
 	}
 	return MapEntry{}, fmt.Errorf("backing chain ended early")
