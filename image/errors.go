@@ -38,3 +38,21 @@ var (
 	// caller's policy forbids opening it.
 	ErrBackingRefused = errors.New("backing file refused by policy")
 )
+
+// Error is an error of one class whose text is a message for people and
+// nothing else, so that callers can show it as it is (a command line shows
+// qemu-img's wording without cutting strings), while errors.Is still finds
+// the class.
+type Error struct {
+	Class error
+	Msg   string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func (e *Error) Unwrap() error { return e.Class }
+
+// Errorf makes an *Error of class with a formatted message.
+func Errorf(class error, format string, args ...any) error {
+	return &Error{Class: class, Msg: fmt.Sprintf(format, args...)}
+}

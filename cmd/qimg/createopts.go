@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/bits"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/format/qcow2"
@@ -121,8 +120,8 @@ func createHelp(format string) string {
 	return qfmt.Help(format, createOptsFor(format))
 }
 
-// qcow2Options validates parsed -o options with qemu-img's messages and
-// turns them into qcow2.CreateOptions (Size not set).
+// qcow2Options turns parsed -o options into qcow2.CreateOptions (Size not
+// set), validated by CreateOptions.Validate with qemu-img's messages.
 func qcow2Options(o *qfmt.Opts) (qcow2.CreateOptions, error) {
 	c := qcow2.CreateOptions{
 		Compat:          o.String("compat", ""),
@@ -137,61 +136,16 @@ func qcow2Options(o *qfmt.Opts) (qcow2.CreateOptions, error) {
 		DataFile:        o.String("data_file", ""),
 		DataFileRaw:     o.Bool("data_file_raw", false),
 	}
-	v3 := true
-	switch c.Compat {
-	case "", "1.1", "v3":
-	case "0.10", "v2":
-		v3 = false
-	default:
-		return c, fail("Parameter 'version' does not accept value '%s'", c.Compat)
+	// An explicit 0 is invalid in qemu-img; in CreateOptions 0 means the
+	// default, so make it a value Validate refuses with the same message.
+	if c.ClusterSize == 0 {
+		c.ClusterSize = -1
 	}
-	cs := c.ClusterSize
-	if cs < 512 || cs > 2<<20 || bits.OnesCount64(uint64(cs)) != 1 {
-		return c, fail("Cluster size must be a power of two between 512 and 2048k")
+	if c.RefcountBits == 0 {
+		c.RefcountBits = -1
 	}
-	rb := c.RefcountBits
-	if rb < 1 || rb > 64 || bits.OnesCount(uint(rb)) != 1 {
-		return c, fail("Refcount width must be a power of two and may not exceed 64 bits")
-	}
-	if !v3 && rb != 16 {
-		return c, fail("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)")
-	}
-	switch c.Preallocation {
-	case "off", "metadata", "falloc", "full":
-	default:
-		return c, fail("Parameter 'preallocation' does not accept value '%s'", c.Preallocation)
-	}
-	switch c.CompressionType {
-	case "zlib", "zstd":
-	default:
-		return c, fail("Parameter 'compression-type' does not accept value '%s'", c.CompressionType)
-	}
-	if c.BackingFile == "" && c.BackingFormat != "" {
-		return c, fail("Backing format cannot be used without backing file")
-	}
-	if !v3 {
-		switch {
-		case c.DataFile != "":
-			return c, fail("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)")
-		case c.LazyRefcounts:
-			return c, fail("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)")
-		case c.CompressionType != "zlib":
-			return c, fail("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)")
-		case c.ExtendedL2:
-			return c, fail("Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)")
-		}
-	}
-	if c.ExtendedL2 && cs < 16384 {
-		return c, fail("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
-	}
-	if c.DataFileRaw && c.DataFile == "" {
-		return c, fail("data-file-raw requires data-file")
-	}
-	if c.DataFileRaw && c.BackingFile != "" {
-		return c, fail("Backing file and data-file-raw cannot be used at the same time")
-	}
-	if c.BackingFile != "" && c.Preallocation != "off" && !c.ExtendedL2 {
-		return c, fail("Backing file and preallocation can only be used at the same time if extended_l2 is on")
+	if err := c.Validate(); err != nil {
+		return c, fail("%s", err)
 	}
 	if c.Preallocation == "off" {
 		c.Preallocation = ""

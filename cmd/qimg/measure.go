@@ -1,14 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
+
+	"github.com/qimg/qimg/convert"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
-	"github.com/qimg/qimg/format/qcow2"
-	"github.com/qimg/qimg/image"
 )
 
 func newMeasureCmd(e *env) *cobra.Command {
@@ -49,8 +50,7 @@ qemu-img's, so the numbers are the same.`,
 					return fail("%s", err)
 				}
 			}
-			var size, data, bitmapsSize int64
-			bitmaps := false
+			var size int64
 			if hasSize {
 				n, err := qfmt.ParseSize(sizeArg)
 				if err != nil || n > math.MaxInt64 {
@@ -58,61 +58,34 @@ qemu-img's, so the numbers are the same.`,
 				}
 				size = int64(n)
 			}
-			var c qcow2.CreateOptions
+			mo := convert.MeasureOptions{Format: outFmt}
 			if p := opts.String("preallocation", "off"); p != "off" && p != "metadata" && p != "falloc" && p != "full" {
 				return fail("invalid parameter value: %s", p)
 			}
 			if outFmt == "qcow2" {
 				var err error
-				if c, err = qcow2Options(opts); err != nil {
+				if mo.QCOW2, err = qcow2Options(opts); err != nil {
 					return err
 				}
 			}
+			var m convert.Measurement
 			if len(args) == 1 {
 				img, _, err := openImage(args[0], format, false, e.chainPolicy())
 				if err != nil {
 					return err
 				}
 				defer img.Close()
-				size = img.Size()
-				if b, ok := img.(image.BitmapHolder); ok {
-					// Bitmaps are shown when source and target both
-					// support them (qcow2 v3).
-					var n int64
-					var err error
-					n, bitmaps, err = b.PersistentBitmapsSize(c.ClusterSize)
-					bitmaps = bitmaps && c.Compat != "0.10" && c.Compat != "v2"
-					if bitmaps && outFmt == "qcow2" {
-						if err != nil {
-							return fail("%s", reason(args[0], err))
-						}
-						bitmapsSize = n
-					}
+				m, err = convert.Measure(img, mo)
+				if err != nil {
+					return measureFailure(args[0], err)
 				}
-				if outFmt == "qcow2" {
-					if c.BackingFile != "" {
-						cs := c.ClusterSize
-						data = (size + cs - 1) / cs * cs
-					} else if data, err = measureData(img, c.ClusterSize); err != nil {
-						return fail("Unable to get block status: %s", reason(args[0], err))
-					}
-				}
-			}
-			var required, full int64
-			if outFmt == "raw" {
-				required = size
-				if hasSize {
-					required = (size + 511) &^ 511
-				}
-				full = required
-				bitmaps = false
 			} else {
 				var err error
-				required, full, err = qcow2.Measure(size, c, data)
-				if err != nil {
-					return fail("The image size is too large (try using a larger cluster size)")
+				if m, err = convert.MeasureSize(size, mo); err != nil {
+					return measureFailure("", err)
 				}
 			}
+			required, full, bitmaps, bitmapsSize := m.Required, m.FullyAllocated, m.HasBitmaps, m.Bitmaps
 			if output == "json" {
 				d := qfmt.Dict{}.Add("required", required).Add("fully-allocated", full)
 				if bitmaps {
@@ -139,18 +112,11 @@ qemu-img's, so the numbers are the same.`,
 	return cmd
 }
 
-// measureData counts the data bytes of img as qcow2_measure does.
-func measureData(img image.Image, clusterSize int64) (int64, error) {
-	var total int64
-	size := img.Size()
-	for off := int64(0); off < size; {
-		ext, err := img.Extent(off, size-off)
-		if err != nil {
-			return 0, err
-		}
-		add, next := qcow2.CountRequired(ext, clusterSize)
-		total += add
-		off = next
+// measureFailure is qemu-img's message for a measurement that fails.
+func measureFailure(path string, err error) error {
+	var bs *convert.BlockStatusError
+	if errors.As(err, &bs) {
+		return fail("Unable to get block status: %s", reason(path, bs.Err))
 	}
-	return total, nil
+	return fail("%s", reason(path, err))
 }

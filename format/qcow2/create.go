@@ -45,86 +45,40 @@ type CreateOptions struct {
 	OpenBacking func(name, format string) (image.Image, error)
 }
 
-// header builds and validates the header of a new image of size 0; the
-// real size is set by growing it, which shares the code of Resize.
+// header validates the options and builds the header of a new image of
+// size 0; the real size is set by growing it, which shares the code of
+// Resize.
 func (o *CreateOptions) header() (*Header, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Size < 0 || uint64(o.Size) > maxVirtualSize {
+		return nil, fmt.Errorf("image size %d is out of range: %w", o.Size, image.ErrInvalidArgument)
+	}
 	h := &Header{Version: 3, ClusterBits: 16, RefcountOrder: 4, HeaderLength: 112}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf(format+": %w", append(args, image.ErrInvalidArgument)...)
-	}
-	switch o.Compat {
-	case "", "1.1", "v3":
-	case "0.10", "v2":
+	if o.Compat == "0.10" || o.Compat == "v2" {
 		h.Version, h.HeaderLength = 2, headerV2Length
-	default:
-		return nil, bad("compat %q is not 0.10 or 1.1", o.Compat)
 	}
-	if o.ClusterSize != 0 {
-		if o.ClusterSize < 512 || o.ClusterSize > 2<<20 || o.ClusterSize&(o.ClusterSize-1) != 0 {
-			return nil, bad("cluster size must be a power of two between 512 and 2097152 bytes")
-		}
-		h.ClusterBits = uint32(bits.TrailingZeros64(uint64(o.ClusterSize)))
-	}
+	h.ClusterBits = uint32(bits.TrailingZeros64(uint64(o.clusterSize())))
 	if o.RefcountBits != 0 {
-		if o.RefcountBits > 64 || o.RefcountBits&(o.RefcountBits-1) != 0 {
-			return nil, bad("refcount width must be a power of two and may not exceed 64 bits")
-		}
-		if h.Version == 2 && o.RefcountBits != 16 {
-			return nil, bad("different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)")
-		}
 		h.RefcountOrder = uint32(bits.TrailingZeros(uint(o.RefcountBits)))
 	}
 	if o.LazyRefcounts {
-		if h.Version == 2 {
-			return nil, bad("lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)")
-		}
 		h.CompatibleFeatures |= CompatLazyRefcounts
 	}
-	switch o.CompressionType {
-	case "", "zlib":
-	case "zstd":
-		if h.Version == 2 {
-			return nil, bad("compression_type requires compatibility level 1.1 or above")
-		}
+	if o.CompressionType == "zstd" {
 		h.CompressionType = CompressionZstd
 		h.IncompatibleFeatures |= IncompatCompressionType
-	default:
-		return nil, bad("unknown compression type %q", o.CompressionType)
 	}
 	if o.ExtendedL2 {
-		if h.Version == 2 {
-			return nil, bad("extended L2 entries are only supported with compatibility level 1.1 and above (use compat=1.1 or greater)")
-		}
-		if h.ClusterBits < 14 {
-			return nil, bad("extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
-		}
 		h.IncompatibleFeatures |= IncompatExtendedL2
 	}
-	switch o.Preallocation {
-	case "", PreallocOff, PreallocMetadata, PreallocFalloc, PreallocFull:
-	default:
-		return nil, bad("unknown preallocation mode %q", o.Preallocation)
-	}
-	if o.BackingFormat != "" && o.BackingFile == "" {
-		return nil, bad("backing format given without a backing file")
-	}
 	if o.DataFile != "" {
-		if h.Version == 2 {
-			return nil, bad("external data files only supported with compatibility level 1.1 and above (use compat=1.1 or greater)")
-		}
 		h.IncompatibleFeatures |= IncompatDataFile
 		h.DataFile = o.DataFile
 		if o.DataFileRaw {
-			if o.BackingFile != "" {
-				return nil, bad("backing file and data-file-raw cannot be used at the same time")
-			}
 			h.AutoclearFeatures |= AutoclearDataFileRaw
 		}
-	} else if o.DataFileRaw {
-		return nil, bad("data_file_raw requires data_file")
-	}
-	if o.Size < 0 || uint64(o.Size) > maxVirtualSize {
-		return nil, bad("image size %d is out of range", o.Size)
 	}
 	h.BackingFile, h.BackingFormat = o.BackingFile, o.BackingFormat
 	if h.Version >= 3 {

@@ -1,7 +1,6 @@
 package qcow2
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 
@@ -23,7 +22,7 @@ func Measure(size int64, opts CreateOptions, data int64) (required, fullyAllocat
 	virtual := (size + cs - 1) &^ (cs - 1)
 	l2Tables := (virtual/cs + h.L2Entries() - 1) / h.L2Entries()
 	if l2Tables*8 > maxL1Bytes {
-		return 0, 0, fmt.Errorf("The image size is too large (try using a larger cluster size): %w", image.ErrLimit)
+		return 0, 0, image.Errorf(image.ErrLimit, "The image size is too large (try using a larger cluster size)")
 	}
 	if opts.Preallocation == PreallocFull || opts.Preallocation == PreallocFalloc {
 		data = virtual
