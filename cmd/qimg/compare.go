@@ -35,12 +35,12 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 				}
 				return &exitError{code: 2, msg: err.Error()}
 			}
-			a, _, err := openImage(args[0], fmt1, false, e.chainPolicy())
+			a, _, err := openData(args[0], fmt1, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}
 			defer a.Close()
-			b, _, err := openImage(args[1], fmt2, false, e.chainPolicy())
+			b, _, err := openData(args[1], fmt2, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}

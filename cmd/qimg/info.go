@@ -95,7 +95,7 @@ func collectInfo(path, format string, chain, untrusted bool) ([]*report.ImageInf
 }
 
 func oneInfo(path, format string) (*report.ImageInfo, error) {
-	img, format, err := openImage(path, format, false, qcow2.IgnoreBacking)
+	img, format, err := openForInfo(path, format)
 	if err != nil {
 		return nil, err
 	}

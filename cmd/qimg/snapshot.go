@@ -38,6 +38,9 @@ them is not implemented and fails without touching the image.`,
 			if !ok {
 				return nil // raw: no snapshots, qemu-img prints nothing
 			}
+			if err := checkOpenable(args[0], q, e.untrusted); err != nil {
+				return err
+			}
 			snaps, err := q.Snapshots()
 			if err != nil {
 				return fail("%s", reason(args[0], err))
