@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qimg/qimg/internal/qemutest"
@@ -138,5 +139,44 @@ func patchCryptMethod(t *testing.T, path string, m byte) {
 	defer f.Close()
 	if _, err := f.WriteAt([]byte{0, 0, 0, m}, 32); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTruncatedVMDKMatchesQemu cuts VMDK images made by qemu-img in the
+// middle of their grains. Metadata commands (info, map, measure) print
+// what qemu-img prints; reads fail. For a streamOptimized image qemu-img
+// fails them too, and compare's text and exit code (4) match; convert
+// exits 1 like qemu-img but says why in qimg's words (qemu-img prints one
+// "error while reading" line per failed parallel request). A truncated
+// monolithicSparse image qemu-img reads as zeros past the end of the file;
+// qimg refuses it instead of losing the data silently.
+func TestTruncatedVMDKMatchesQemu(t *testing.T) {
+	dir := t.TempDir()
+	src := qemutest.RandomFile(t, dir, 4<<20)
+	for _, c := range []struct{ file, sub string }{{"o.vmdk", "streamOptimized"}, {"s.vmdk", "monolithicSparse"}} {
+		img(t, dir, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+c.sub, src, c.file)
+		st, err := os.Stat(filepath.Join(dir, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(filepath.Join(dir, c.file), st.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range append(infoCommands(c.file), []string{"map", c.file}, []string{"map", "--output=json", c.file},
+			[]string{"measure", "-O", "qcow2", c.file}) {
+			same(t, dir, dir, args...)
+		}
+	}
+	for _, args := range [][]string{{"compare", "o.vmdk", "random.raw"}, {"compare", "-F", "vmdk", "random.raw", "o.vmdk"}} {
+		same(t, dir, dir, args...)
+	}
+	if q, i := qemuIn(t, dir, "qemu-img", "convert", "-O", "raw", "o.vmdk", "q.raw"), qimgIn(t, dir, "convert", "-O", "raw", "o.vmdk", "i.raw"); q.code != 1 || i.code != 1 || !strings.Contains(i.stderr, "o.vmdk") {
+		t.Errorf("convert of a truncated stream: qemu-img %+v, qimg %+v", q, i)
+	}
+	if r := qimgIn(t, dir, "compare", "s.vmdk", "random.raw"); r.code != 4 || !strings.HasPrefix(r.stderr, "qimg: Error while reading offset ") || !strings.Contains(r.stderr, " of s.vmdk: Invalid argument") {
+		t.Errorf("compare of a truncated monolithicSparse image: %+v", r)
+	}
+	if r := qimgIn(t, dir, "convert", "-O", "raw", "s.vmdk", "i.raw"); r.code != 1 || !strings.Contains(r.stderr, "s.vmdk") || !strings.Contains(r.stderr, "past end of file") {
+		t.Errorf("convert of a truncated monolithicSparse image: %+v", r)
 	}
 }
