@@ -50,11 +50,11 @@ func Compare(ctx context.Context, a, b image.Image, o CompareOptions) (CompareRe
 		if off < common {
 			n, r, err = compareRange(a, b, off, min(compareChunk, common-off), bufA, bufB, o.Strict)
 		} else {
-			longer := a
+			longer, second := a, false
 			if b.Size() > a.Size() {
-				longer = b
+				longer, second = b, true
 			}
-			n, r, err = zeroRange(longer, off, min(compareChunk, total-off), bufA)
+			n, r, err = zeroRange(longer, second, off, min(compareChunk, total-off), bufA)
 		}
 		if err != nil || r.Reason != "" {
 			return r, err
@@ -85,10 +85,10 @@ func compareRange(a, b image.Image, off, n int64, bufA, bufB []byte, strict bool
 	if !ea.Data && !eb.Data {
 		return n, CompareResult{}, nil
 	}
-	if err := readFull(a, bufA[:n], off); err != nil {
+	if err := readFull(a, bufA[:n], off, false); err != nil {
 		return 0, CompareResult{}, err
 	}
-	if err := readFull(b, bufB[:n], off); err != nil {
+	if err := readFull(b, bufB[:n], off, true); err != nil {
 		return 0, CompareResult{}, err
 	}
 	if i := firstDiff(bufA[:n], bufB[:n]); i >= 0 {
@@ -99,7 +99,7 @@ func compareRange(a, b image.Image, off, n int64, bufA, bufB []byte, strict bool
 
 // zeroRange checks that the part of the larger image past the common size
 // reads as zeros.
-func zeroRange(img image.Image, off, n int64, buf []byte) (int64, CompareResult, error) {
+func zeroRange(img image.Image, second bool, off, n int64, buf []byte) (int64, CompareResult, error) {
 	e, err := img.Extent(off, n)
 	if err != nil {
 		return 0, CompareResult{}, err
@@ -107,7 +107,7 @@ func zeroRange(img image.Image, off, n int64, buf []byte) (int64, CompareResult,
 	if !e.Data {
 		return e.Length, CompareResult{}, nil
 	}
-	if err := readFull(img, buf[:e.Length], off); err != nil {
+	if err := readFull(img, buf[:e.Length], off, second); err != nil {
 		return 0, CompareResult{}, err
 	}
 	for i, x := range buf[:e.Length] {
@@ -128,7 +128,27 @@ func mismatch(off int64, what string) CompareResult {
 	return r
 }
 
-func readFull(img image.Image, p []byte, off int64) error {
+// ReadError is a failed read of one of the compared images, with the
+// guest offset the read started at, which qemu-img compare reports.
+type ReadError struct {
+	Second bool  // the second image (b) failed, not the first
+	Offset int64 // where the failed read started
+	Err    error
+}
+
+func (e *ReadError) Error() string { return e.Err.Error() }
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// readFull reads p at off; second says which image failed if it fails.
+func readFull(img image.Image, p []byte, off int64, second bool) error {
+	if err := readAll(img, p, off); err != nil {
+		return &ReadError{Second: second, Offset: off, Err: err}
+	}
+	return nil
+}
+
+func readAll(img image.Image, p []byte, off int64) error {
 	_, err := img.ReadAt(p, off)
 	if errors.Is(err, io.EOF) {
 		return nil

@@ -75,7 +75,7 @@ func OpenChain(path string, o OpenOptions) (Chain, error) {
 			return nil, errors.Join(&LoopError{Name: name}, c.Close())
 		}
 		seen[name] = true
-		img, f, err := openLayer(name, OpenOptions{Format: format, Backing: policy}, depth)
+		img, f, err := openLayer(name, OpenOptions{Format: format, Backing: policy, MetadataOnly: o.MetadataOnly}, depth)
 		if err != nil {
 			if depth > 0 {
 				err = &BackingError{Name: name, Err: err}

@@ -25,6 +25,10 @@ type OpenOptions struct {
 	// backing and data files, a VMDK descriptor's extent files (which
 	// must stay in the descriptor's directory unless FollowBacking).
 	Backing image.BackingPolicy
+	// MetadataOnly opens images for their metadata alone, as qemu-img
+	// info does: a qcow2 image's external data file is not opened (a
+	// missing one does not stop Open) and guest reads fail. Read-only.
+	MetadataOnly bool
 }
 
 // Open opens an image of any supported format and returns it with the
@@ -66,7 +70,8 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 	switch format {
 	case QCOW2:
 		return asImage(qcow2.Open(path, &qcow2.OpenOptions{
-			Writable: o.Writable, Backing: o.Backing, OpenBacking: backingOpener(path, o.Backing, depth),
+			Writable: o.Writable, Backing: o.Backing, MetadataOnly: o.MetadataOnly,
+			OpenBacking: backingOpener(path, o.Backing, depth),
 		}))
 	case Raw:
 		return asImage(raw.Open(path, o.Writable))

@@ -66,6 +66,10 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			if err != nil {
 				return openFailure(path, format, err)
 			}
+			if err := checkOpenable(path, img, e.untrusted); err != nil {
+				img.Close()
+				return err
+			}
 			res, err := img.Check(e.ctx, mode)
 			if cerr := img.Close(); err == nil && cerr != nil {
 				err = cerr

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/convert"
+	"github.com/qimg/qimg/image"
 )
 
 func newCompareCmd(e *env) *cobra.Command {
@@ -35,12 +37,12 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 				}
 				return &exitError{code: 2, msg: err.Error()}
 			}
-			a, _, err := openImage(args[0], fmt1, false, e.chainPolicy())
+			a, _, err := openData(args[0], fmt1, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}
 			defer a.Close()
-			b, _, err := openImage(args[1], fmt2, false, e.chainPolicy())
+			b, _, err := openData(args[1], fmt2, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}
@@ -54,7 +56,7 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 			res, err := convert.Compare(e.ctx, a, b, convert.CompareOptions{Strict: strict, Progress: pr.update})
 			pr.done(err == nil)
 			if err != nil {
-				return &exitError{code: 2, msg: err.Error()}
+				return compareFailure(args, err)
 			}
 			// qemu-img warns once the common part has compared equal.
 			if !strict && a.Size() != b.Size() && (res.Identical || res.Offset >= min(a.Size(), b.Size())) {
@@ -76,4 +78,22 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 	f.BoolVarP(&progress, "progress", "p", false, "show progress (only when standard error is a terminal)")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
 	return cmd
+}
+
+// compareFailure is qemu-img compare's error: a failed read exits with 4
+// naming the image and the offset, anything else with 2.
+func compareFailure(names []string, err error) error {
+	var re *convert.ReadError
+	if !errors.As(err, &re) {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	name := names[0]
+	if re.Second {
+		name = names[1]
+	}
+	why := reason(name, re.Err)
+	if errors.Is(err, image.ErrCorrupt) {
+		why = "Invalid argument" // QEMU's EINVAL for a corrupt image
+	}
+	return &exitError{code: 4, msg: fmt.Sprintf("Error while reading offset %d of %s: %s", re.Offset, name, why)}
 }

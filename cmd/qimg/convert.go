@@ -130,7 +130,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if _, err := os.Stat(dst); noCreate && err != nil {
 				return openFailure(dst, outFmt, err)
 			}
-			img, _, err := openImage(src, srcFmt, false, e.chainPolicy())
+			img, _, err := openData(src, srcFmt, false, e.chainPolicy())
 			if err != nil {
 				return err
 			}

@@ -77,7 +77,7 @@ func collectInfo(path, format string, chain, untrusted bool) ([]*report.ImageInf
 		}
 		return []*report.ImageInfo{in}, nil
 	}
-	layers, err := imgfmt.OpenChain(path, imgfmt.OpenOptions{Format: format})
+	layers, err := imgfmt.OpenChain(path, imgfmt.OpenOptions{Format: format, MetadataOnly: true})
 	if err != nil {
 		return nil, chainFailure(path, format, err)
 	}
@@ -108,7 +108,7 @@ func chainFailure(path, format string, err error) error {
 }
 
 func oneInfo(path, format string) (*report.ImageInfo, error) {
-	img, _, err := openImage(path, format, false, image.IgnoreBacking)
+	img, _, err := openForInfo(path, format)
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,14 @@ and fails on compressed clusters as qemu-img does.`,
 			if format != "" && !knownFormat(format) {
 				return fail("Could not open '%s': Unknown driver '%s'", args[0], format)
 			}
+			// The chain is walked layer by layer below; opening it whole
+			// first refuses, in qemu-img's words, what qemu-img refuses: a
+			// missing backing or data file, an encrypted layer.
+			img, _, err := openData(args[0], format, false, e.chainPolicy())
+			if err != nil {
+				return err
+			}
+			img.Close()
 			chain, err := report.OpenChain(args[0], format, e.untrusted)
 			if err != nil {
 				return openFailure(args[0], format, err)

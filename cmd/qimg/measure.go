@@ -70,7 +70,7 @@ qemu-img's, so the numbers are the same.`,
 			}
 			var m convert.Measurement
 			if len(args) == 1 {
-				img, _, err := openImage(args[0], format, false, e.chainPolicy())
+				img, _, err := openData(args[0], format, false, e.chainPolicy())
 				if err != nil {
 					return err
 				}

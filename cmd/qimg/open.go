@@ -38,6 +38,13 @@ func openImage(path, format string, writable bool, backing image.BackingPolicy) 
 
 // openFailure turns an error from opening path into qemu-img's message.
 func openFailure(path, format string, err error) error {
+	var xe *image.ExternalError
+	if errors.As(err, &xe) {
+		return fail("Could not open '%s': %s", path, externalReason(xe))
+	}
+	if errors.Is(err, image.ErrEncrypted) {
+		return fail("Could not open '%s': %s", path, noKey)
+	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == path {
 		// qemu-img names the file twice: the format layer, then the

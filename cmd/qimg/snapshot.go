@@ -38,6 +38,9 @@ them is not implemented and fails without touching the image.`,
 			if !ok {
 				return nil // no snapshots: qemu-img prints nothing
 			}
+			if err := checkOpenable(args[0], img, e.untrusted); err != nil {
+				return err
+			}
 			desc, err := d.Describe()
 			if err != nil {
 				return fail("%s", reason(args[0], err))

@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,6 +34,11 @@ type OpenOptions struct {
 	// marked corrupt or dirty open too, nothing is repaired on open, and
 	// guest writes are refused.
 	ForCheck bool
+	// MetadataOnly opens the image for its metadata alone, as qemu-img
+	// info does (QEMU's BDRV_O_NO_IO): the external data file is not
+	// opened, so a missing one does not stop Open, and guest reads fail.
+	// It cannot be combined with Writable.
+	MetadataOnly bool
 }
 
 // File is the storage an Image lives in; *os.File implements it.
@@ -149,6 +155,9 @@ func (img *Image) errorf(class error, format string, args ...any) error {
 }
 
 func (img *Image) init(opts *OpenOptions) error {
+	if opts.MetadataOnly && opts.Writable {
+		return img.errorf(image.ErrInvalidArgument, "an image opened for metadata only cannot be written")
+	}
 	first := make([]byte, min(img.fileSize, 1<<maxClusterBits))
 	if _, err := img.file.ReadAt(first, 0); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s: reading header: %w", img.name, err)
@@ -296,7 +305,9 @@ func (img *Image) openExternal(opts *OpenOptions) error {
 		if img.noHostFiles {
 			return img.errorf(image.ErrBackingRefused, "image needs the external data file %q, which is not opened for an image read through NewReader", h.DataFile)
 		}
-		if err := img.openDataFile(opts.Writable); err != nil {
+		if opts.MetadataOnly {
+			img.readErr = cmp.Or(img.readErr, img.errorf(image.ErrInvalidArgument, "opened for metadata only: the data file %q is not open", h.DataFile))
+		} else if err := img.openDataFile(opts.Writable); err != nil {
 			return err
 		}
 	}
@@ -308,7 +319,7 @@ func (img *Image) openExternal(opts *OpenOptions) error {
 	}
 	backing, err := opts.OpenBacking(h.BackingFile, h.BackingFormat)
 	if err != nil {
-		return fmt.Errorf("%s: opening backing file %q: %w", img.name, h.BackingFile, err)
+		return img.externalError(image.KindBackingFile, h.BackingFile, err)
 	}
 	if backing == nil {
 		return img.errorf(image.ErrInvalidArgument, "OpenBacking returned no image for backing file %q", h.BackingFile)
@@ -328,6 +339,17 @@ func (img *Image) externalNames() string {
 	return fmt.Sprintf("data file %q", h.DataFile)
 }
 
+// externalError says that the file the image names as name could not be
+// opened, keeping the image's name and the file's apart for callers that
+// report them separately.
+func (img *Image) externalError(kind image.ExternalKind, name string, err error) error {
+	path := name
+	if !img.noHostFiles {
+		path = img.resolve(name)
+	}
+	return &image.ExternalError{Image: img.name, Kind: kind, Name: name, Path: path, Err: err}
+}
+
 // resolve interprets a name stored in the image relative to the image's
 // directory, as QEMU does.
 func (img *Image) resolve(name string) string { return image.ResolveName(img.name, name) }
@@ -339,7 +361,7 @@ func (img *Image) openDataFile(writable bool) error {
 	}
 	f, err := os.OpenFile(img.resolve(img.hdr.DataFile), flag, 0)
 	if err != nil {
-		return fmt.Errorf("%s: opening data file: %w", img.name, err)
+		return img.externalError(image.KindDataFile, img.hdr.DataFile, err)
 	}
 	img.dataFile = f
 	if writable {
@@ -371,6 +393,13 @@ func (img *Image) hostEnd() int64 {
 
 // Backing returns the opened backing image, or nil.
 func (img *Image) Backing() image.Image { return img.backing }
+
+// ReadError is the error every guest read of this image fails with, or
+// nil: an encrypted image (image.ErrEncrypted) or one opened MetadataOnly
+// cannot be read at all. Reads of unallocated or zero ranges never reach
+// the check in ReadAt, so callers that must not turn such an image into
+// zeros (conversion, comparison) ask here first.
+func (img *Image) ReadError() error { return img.readErr }
 
 // Close flushes pending metadata and closes the image and its chain.
 func (img *Image) Close() error {

@@ -212,9 +212,6 @@ func (e *sparseExtent) entry(g int64) (uint32, int, error) {
 		return 0, stUnalloc, nil
 	case v == gteZeroed && e.zeroGrain:
 		return v, stZero, nil
-	case int64(v)*sectorSize >= e.fileSize:
-		// qemu-img check reports the same: "points after EOF".
-		return 0, 0, fmt.Errorf("%s: grain %d at sector %d past end of file: %w", e.name, g, v, image.ErrCorrupt)
 	case e.compressed:
 		return v, stCompressed, nil
 	}
@@ -242,6 +239,9 @@ func (e *sparseExtent) readAt(p []byte, off int64) error {
 				}
 				n = min(int64(len(p)), n+e.grainBytes)
 			}
+			if err := e.inFile(g, v, in+n); err != nil {
+				return err
+			}
 			if err := readAtZero(e.r, p[:n], host, e.fileSize, e.name); err != nil {
 				return err
 			}
@@ -254,6 +254,24 @@ func (e *sparseExtent) readAt(p []byte, off int64) error {
 		off += n
 	}
 	return nil
+}
+
+// inFile fails unless the file holds the n bytes a read needs from the
+// start of grain g (at sector v) on, through the grains that follow it in
+// the file. A truncated file must fail
+// the read, never read as zeros: QEMU pads a short read of a truncated
+// monolithicSparse file with zeros, which silently loses the data, and
+// qimg deliberately does not. Block status does not look, as QEMU's
+// does not: qemu-img map still lists such grains.
+func (e *sparseExtent) inFile(g int64, v uint32, n int64) error {
+	start := int64(v) * sectorSize
+	if start+n <= e.fileSize {
+		return nil
+	}
+	// Name the first grain of the run that the file does not hold.
+	k := max(0, (e.fileSize-start)/e.grainBytes)
+	return fmt.Errorf("%s: grain %d at sector %d past end of file (%d bytes), truncated?: %w",
+		e.name, g+k, start/sectorSize+k*e.grainBytes/sectorSize, e.fileSize, image.ErrCorrupt)
 }
 
 // readCompressed fills p from offset in of the compressed grain at sector
@@ -365,7 +383,10 @@ func (e *sparseExtent) status(off, length int64) (image.Extent, error) {
 	if st == stData {
 		host = int64(v)*sectorSize + in
 	}
-	for run < length {
+	// A compressed grain is a run of its own, as in QEMU's block status:
+	// qemu-img compare then reads it alone and names its offset when it
+	// fails.
+	for run < length && st != stCompressed {
 		next := g + 1 + (run-(e.grainBytes-in))/e.grainBytes
 		if st == stUnalloc && e.gd[next/e.gtes] == 0 {
 			// A missing grain table: all of its grains are unallocated.

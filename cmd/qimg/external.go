@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	imgfmt "github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/image"
+)
+
+// noKey is qemu-img's reason for refusing an encrypted image opened
+// without --object secret: qimg has no key support at all.
+const noKey = "Parameter 'encrypt.key-secret' is required for cipher"
+
+// externalReason is qemu-img's reason for an image whose backing or data
+// file did not open, after "Could not open 'IMAGE': ". A backing chain
+// repeats "Could not open backing file: " once per level.
+func externalReason(xe *image.ExternalError) string {
+	if xe.Kind == image.KindDataFile {
+		// QEMU names the data file as stored in the image.
+		return fmt.Sprintf("Could not open '%s': %s", xe.Name, reason(xe.Path, xe.Err))
+	}
+	// QEMU names a backing file joined to its image's directory.
+	name := image.ResolveName(xe.Image, xe.Name)
+	var inner *image.ExternalError
+	var pe *fs.PathError
+	switch {
+	case errors.As(xe.Err, &inner):
+		return "Could not open backing file: " + externalReason(inner)
+	case errors.As(xe.Err, &pe):
+		return fmt.Sprintf("Could not open backing file: Could not open '%s': %s", name, reason(pe.Path, xe.Err))
+	}
+	return "Could not open backing file: " + reason(xe.Path, xe.Err)
+}
+
+// openData opens an image whose guest data a command reads. Unlike info,
+// such commands need every file of the chain and the key of encrypted
+// layers, and qemu-img refuses the image when one is missing.
+func openData(path, format string, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
+	img, f, err := openImage(path, format, writable, backing)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := refuseEncrypted(path, img); err != nil {
+		img.Close()
+		return nil, "", err
+	}
+	return img, f, nil
+}
+
+// refuseEncrypted fails, in qemu-img's words, if a layer of img's chain
+// is encrypted. The qcow2 package opens such images so that info can show
+// their header; their unallocated and zero ranges would read as zeros
+// without ever reaching the key check of ReadAt.
+func refuseEncrypted(path string, img image.Image) error {
+	type readChecker interface{ ReadError() error }
+	for depth := 0; img != nil; depth++ {
+		if r, ok := img.(readChecker); ok && errors.Is(r.ReadError(), image.ErrEncrypted) {
+			return fail("Could not open '%s': %s%s", path, strings.Repeat("Could not open backing file: ", depth), noKey)
+		}
+		b, ok := img.(image.Layered)
+		if !ok {
+			return nil
+		}
+		img = b.Backing()
+	}
+	return nil
+}
+
+// openForInfo opens path as qemu-img info does, for its metadata only: a
+// qcow2 image whose external data file is missing is still described.
+func openForInfo(path, format string) (image.Image, string, error) {
+	if format != "" && !knownFormat(format) {
+		return nil, "", fail("Could not open '%s': Unknown driver '%s'", path, format)
+	}
+	img, f, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Backing: image.IgnoreBacking, MetadataOnly: true})
+	if err != nil {
+		return nil, "", openFailure(path, format, err)
+	}
+	return img, f, nil
+}
+
+// statBacking fails as qemu-img does when the backing file an image names
+// is missing. check inspects one layer and never reads the backing file,
+// but qemu-img opens it all the same and refuses the image without it; a
+// stat is enough to tell.
+func statBacking(path string, img image.Image) error {
+	b, ok := img.(image.BackingNamer)
+	if !ok {
+		return nil
+	}
+	backing, _ := b.BackingFile()
+	if backing == "" {
+		return nil
+	}
+	name := image.ResolveName(path, backing)
+	if _, err := os.Stat(name); err != nil {
+		xe := &image.ExternalError{Image: path, Kind: image.KindBackingFile, Name: backing, Path: name, Err: err}
+		return fail("Could not open '%s': %s", path, externalReason(xe))
+	}
+	return nil
+}
+
+// checkOpenable refuses, before checking, an image qemu-img check would
+// not open: an encrypted one, or one whose backing file is missing (which
+// --untrusted never looks for).
+func checkOpenable(path string, img image.Image, untrusted bool) error {
+	if err := refuseEncrypted(path, img); err != nil {
+		return err
+	}
+	if untrusted {
+		return nil
+	}
+	return statBacking(path, img)
+}
