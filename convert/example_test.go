@@ -9,6 +9,7 @@ import (
 
 	"github.com/qimg/qimg/convert"
 	"github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/format/raw"
 )
 
@@ -53,4 +54,64 @@ func ExampleConvert() {
 	}
 	fmt.Println(inFormat, "->", outFormat, "identical:", r.Identical)
 	// Output: raw -> qcow2 identical: true
+}
+
+// Compare two images of different formats and sizes by guest content, as
+// qemu-img compare does: the extra part of the larger image counts only
+// if it holds data (unless Strict), and the first differing byte is
+// reported.
+func ExampleCompare() {
+	dir, err := os.MkdirTemp("", "convert-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	a := filepath.Join(dir, "a.raw")
+	disk := make([]byte, 2<<20)
+	copy(disk[1<<20:], "a file system would be here")
+	if err := os.WriteFile(a, disk, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	b := filepath.Join(dir, "b.qcow2")
+	if err := qcow2.Create(b, qcow2.CreateOptions{Size: 4 << 20}); err != nil {
+		log.Fatal(err)
+	}
+	img, err := qcow2.Open(b, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := img.WriteAt([]byte("a file system would be HERE"), 1<<20); err != nil {
+		log.Fatal(err)
+	}
+	if err := img.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	imgA, _, err := format.Open(a, format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer imgA.Close()
+	imgB, _, err := format.Open(b, format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer imgB.Close()
+	ctx := context.Background()
+	r, err := convert.Compare(ctx, imgA, imgB, convert.CompareOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("identical:", r.Identical, "first difference at", r.Offset-1<<20, "bytes past 1 MiB")
+	fmt.Println(r.Reason)
+
+	r, err = convert.Compare(ctx, imgA, imgB, convert.CompareOptions{Strict: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(r.Reason)
+	// Output:
+	// identical: false first difference at 23 bytes past 1 MiB
+	// Content mismatch at offset 1048599!
+	// Strict mode: Image size mismatch!
 }

@@ -125,3 +125,39 @@ func ExampleCreate() {
 	}
 	// Output: 2097152
 }
+
+// Resizing any writable format goes through image.Resizer, found by type
+// assertion on the image Open returns, as qimg resize does; here a raw
+// file that Open probes.
+func ExampleOpen_resize() {
+	dir, err := os.MkdirTemp("", "format-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+		log.Fatal(err)
+	}
+
+	img, name, err := format.Open(p, format.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, ok := img.(image.Resizer)
+	if !ok {
+		log.Fatalf("%s images cannot be resized", name)
+	}
+	if err := r.Resize(3<<20, false); err != nil {
+		log.Fatal(err)
+	}
+	if err := img.Close(); err != nil {
+		log.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(name, st.Size())
+	// Output: raw 3145728
+}

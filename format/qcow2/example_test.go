@@ -2,13 +2,15 @@ package qcow2_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"github.com/qimg/qimg/format"
 	"log"
 	"os"
 	"path/filepath"
 
+	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
+	"github.com/qimg/qimg/image"
 )
 
 // exampleImage makes a 1 MiB image holding "hello, qcow2" at 64 KiB and
@@ -175,4 +177,289 @@ func ExampleImage_Commit() {
 	}
 	fmt.Printf("base: %s\n", buf)
 	// Output: base: HELLO, qcow2
+}
+
+// Check verifies the refcounts and metadata like qemu-img check. The
+// result has the fields of qemu-img check --output=json, WriteHuman prints
+// what qemu-img prints, and ExitCode is its exit status (0: clean).
+func ExampleImage_Check() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := exampleImage(dir)
+
+	img, err := qcow2.Open(path, nil) // checking alone needs no write access
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	r, err := img.Check(context.Background(), qcow2.RepairNone)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("exit code", r.ExitCode(), "leaks", r.Leaks, "corruptions", r.Corruptions)
+	if err := r.WriteHuman(os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// exit code 0 leaks 0 corruptions 0
+	// No errors were found on the image.
+	// 1/16 = 6.25% allocated, 0.00% fragmented, 0.00% compressed clusters
+	// Image end offset: 393216
+}
+
+// A leaked cluster is one whose refcount is higher than the references to
+// it, as when a writer allocated a cluster and was killed before linking
+// it in. Here one is made by hand: the file grows by a cluster and the
+// refcount block marks it used. Check reports it (exit code 3: leaks
+// only, no harm to data) and RepairLeaks, on an image opened for
+// writing with ForCheck, frees it like qemu-img check -r leaks.
+func ExampleImage_Check_leakedCluster() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := exampleImage(dir)
+
+	// Find the first refcount block through the header's refcount table.
+	img, err := qcow2.Open(path, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := img.Header()
+	img.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	entry := make([]byte, 8)
+	if _, err := f.ReadAt(entry, int64(h.RefcountTableOffset)); err != nil {
+		log.Fatal(err)
+	}
+	refblock := int64(binary.BigEndian.Uint64(entry))
+	// Add one cluster at the end of the file with a 16-bit refcount of 1.
+	st, err := f.Stat()
+	if err != nil {
+		log.Fatal(err)
+	}
+	leaked := st.Size() / h.ClusterSize()
+	if err := f.Truncate((leaked + 1) * h.ClusterSize()); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := f.WriteAt(binary.BigEndian.AppendUint16(nil, 1), refblock+2*leaked); err != nil {
+		log.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	img, err = qcow2.Open(path, &qcow2.OpenOptions{Writable: true, ForCheck: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	r, err := img.Check(context.Background(), qcow2.RepairNone)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("exit code", r.ExitCode(), "leaks", r.Leaks)
+	fmt.Println(r.Messages[0])
+
+	r, err = img.Check(context.Background(), qcow2.RepairLeaks)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("repaired", r.Repaired, "leaks fixed", r.LeaksFixed, "exit code", r.ExitCode())
+	// Output:
+	// exit code 3 leaks 1
+	// Leaked cluster 6 refcount=1 reference=0
+	// repaired true leaks fixed 1 exit code 0
+}
+
+// Resize changes the virtual size like qemu-img resize: growing adds
+// space that reads as zeros, and shrinking, which discards data, must be
+// asked for.
+func ExampleImage_Resize() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := exampleImage(dir) // 1 MiB, "hello, qcow2" at 64 KiB
+
+	img, err := qcow2.Open(path, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	if err := img.Resize(4<<20, false); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("grown to", img.Size()>>20, "MiB")
+
+	err = img.Resize(64<<10, false)
+	fmt.Println("shrink without asking:", err != nil)
+	if err := img.Resize(64<<10, true); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("shrunk to", img.Size()>>10, "KiB")
+	if err := img.Resize(1<<20, false); err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 12)
+	if _, err := img.ReadAt(buf, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("grown back, reads %q at 64 KiB\n", buf) // the data was discarded
+	// Output:
+	// grown to 4 MiB
+	// shrink without asking: true
+	// shrunk to 64 KiB
+	// grown back, reads "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" at 64 KiB
+}
+
+// Rebase moves an overlay onto another backing file without changing what
+// it reads, like qemu-img rebase -b: where the overlay does not hold the
+// data itself and the old and new backing files differ, the current
+// content is copied into the overlay first. Here the new base is an
+// empty raw file, so the overlay takes in the old base's data.
+func ExampleImage_Rebase() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	exampleImage(dir) // disk.qcow2, "hello, qcow2" at 64 KiB
+	overlay := filepath.Join(dir, "overlay.qcow2")
+	err = qcow2.Create(overlay, qcow2.CreateOptions{BackingFile: "disk.qcow2", BackingFormat: "qcow2",
+		OpenBacking: format.BackingOpener(overlay)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.raw")
+	if err := os.WriteFile(empty, make([]byte, 1<<20), 0o644); err != nil {
+		log.Fatal(err)
+	}
+
+	// The overlay must be opened with its current chain, to read what
+	// it must keep; the new base is opened read-only like any image.
+	top, err := qcow2.Open(overlay, &qcow2.OpenOptions{Writable: true, OpenBacking: format.BackingOpener(overlay)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	newBase, _, err := format.Open(empty, format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer newBase.Close()
+	// The name is stored as given: relative to the overlay's directory.
+	if err := top.Rebase(context.Background(), newBase, "empty.raw", "raw", nil); err != nil {
+		log.Fatal(err)
+	}
+	if err := top.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	img, _, err := format.Open(overlay, format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	name, fmtName := img.(image.BackingNamer).BackingFile()
+	buf := make([]byte, 12)
+	if _, err := img.ReadAt(buf, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("backing %s (%s), reads %q\n", name, fmtName, buf)
+	// Output: backing empty.raw (raw), reads "hello, qcow2"
+}
+
+// SetBacking only rewrites the backing file's name, like qemu-img rebase
+// -u: the way to fix an overlay after its base was moved or renamed. The
+// overlay cannot open with a missing backing file, so it is opened with
+// IgnoreBacking.
+func ExampleImage_SetBacking() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	base := exampleImage(dir) // disk.qcow2, "hello, qcow2" at 64 KiB
+	overlay := filepath.Join(dir, "overlay.qcow2")
+	err = qcow2.Create(overlay, qcow2.CreateOptions{BackingFile: "disk.qcow2", BackingFormat: "qcow2",
+		OpenBacking: format.BackingOpener(overlay)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.Rename(base, filepath.Join(dir, "moved.qcow2")); err != nil {
+		log.Fatal(err)
+	}
+
+	top, err := qcow2.Open(overlay, &qcow2.OpenOptions{Writable: true, Backing: image.IgnoreBacking})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := top.SetBacking("moved.qcow2", "qcow2"); err != nil {
+		log.Fatal(err)
+	}
+	if err := top.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	img, _, err := format.Open(overlay, format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	buf := make([]byte, 12)
+	if _, err := img.ReadAt(buf, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", buf)
+	// Output: "hello, qcow2"
+}
+
+// Measure computes the sizes qemu-img measure -O qcow2 prints: for a new
+// empty image from its virtual size alone, and for a conversion from the
+// data bytes of the source, counted by CountRequired over its extents
+// (zero runs cost nothing, data is counted in whole clusters).
+func ExampleMeasure() {
+	required, full, err := qcow2.Measure(10<<30, qcow2.CreateOptions{}, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("empty 10 GiB: required", required, "fully allocated", full)
+
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	src, _, err := format.Open(exampleImage(dir), format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	opts := qcow2.CreateOptions{ClusterSize: 64 << 10} // of the image to be made
+	var data int64
+	for off := int64(0); off < src.Size(); {
+		e, err := src.Extent(off, src.Size()-off)
+		if err != nil {
+			log.Fatal(err)
+		}
+		add, next := qcow2.CountRequired(e, opts.ClusterSize)
+		data += add
+		off = next
+	}
+	required, full, err = qcow2.Measure(src.Size(), opts, data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("data", data, "required", required, "fully allocated", full)
+	// Output:
+	// empty 10 GiB: required 1900544 fully allocated 10739318784
+	// data 65536 required 393216 fully allocated 1376256
 }
