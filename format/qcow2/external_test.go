@@ -38,7 +38,7 @@ func TestMissingExternalFiles(t *testing.T) {
 		{ov, "base.qcow2", base, image.KindBackingFile},
 		{data, dataFile, dataFile, image.KindDataFile},
 	} {
-		_, err := qcow2.Open(c.file, nil)
+		_, err := qcow2.Open(c.file, chained(c.file, nil))
 		var xe *image.ExternalError
 		if !errors.As(err, &xe) || xe.Image != c.file || xe.Kind != c.kind || xe.Name != c.name || xe.Path != c.path || !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("Open %s: %v (%+v), want the %s %s missing", c.file, err, xe, c.kind, c.path)
