@@ -56,16 +56,16 @@ func Create(f *os.File, name, format string, size int64, o CreateOptions) (Targe
 		if opts.OpenBacking == nil {
 			opts.OpenBacking = BackingOpener(name)
 		}
-		return qcow2.CreateFile(name, f, opts)
+		return qcow2.CreateFile(f, name, opts)
 	case Raw:
 		if err := f.Truncate(size); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		return raw.New(f, true)
+		return raw.NewFile(f, true)
 	case VPC:
 		return vhd.Create(f, name, size, o.VPC)
 	case VMDK:
-		return vmdk.CreateStreamWith(f, name, size, &o.VMDK)
+		return vmdk.CreateStream(f, name, size, o.VMDK)
 	}
 	return nil, fmt.Errorf("%s: output format %q is not supported: %w", name, format, image.ErrUnsupported)
 }

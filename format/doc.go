@@ -15,6 +15,14 @@
 // Create writes a new image of a writable format into a file, for
 // conversion and for new overlays.
 //
+// The format packages share one shape: Open(path[, *Options]) opens a
+// file, with options by pointer (nil for the defaults); NewReader(r, size,
+// name[, *Options]) reads an image held in any io.ReaderAt and never opens
+// other host files; writers take the file first, then its name, then the
+// size where it is an argument, then options by value (the zero value for
+// qemu-img's defaults): qcow2.CreateFile(f, name, opts), vhd.Create(f,
+// name, size, opts), vmdk.CreateStream(f, name, size, opts).
+//
 // Features beyond reading (resize, backing file names, self-description,
 // compressed writes, commit, rebase) are the optional interfaces of
 // package image: callers find them by type assertion on the image Open

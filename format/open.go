@@ -29,6 +29,11 @@ type OpenOptions struct {
 	// info does: a qcow2 image's external data file is not opened (a
 	// missing one does not stop Open) and guest reads fail. Read-only.
 	MetadataOnly bool
+	// ForCheck opens an image for image.Checker, as qemu-img check does:
+	// damage that a normal open refuses (a qcow2 table past the end of the
+	// file, an image marked corrupt) is left for Check to report or
+	// repair, and guest writes are refused.
+	ForCheck bool
 }
 
 // Open opens an image of any supported format and returns it with the
@@ -70,13 +75,13 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 	switch format {
 	case QCOW2:
 		return asImage(qcow2.Open(path, &qcow2.OpenOptions{
-			Writable: o.Writable, Backing: o.Backing, MetadataOnly: o.MetadataOnly,
+			Writable: o.Writable, Backing: o.Backing, MetadataOnly: o.MetadataOnly, ForCheck: o.ForCheck,
 			OpenBacking: backingOpener(path, o.Backing, depth),
 		}))
 	case Raw:
-		return asImage(raw.Open(path, o.Writable))
+		return asImage(raw.Open(path, &raw.OpenOptions{Writable: o.Writable}))
 	case VMDK:
-		return asImage(vmdk.OpenWith(path, &vmdk.Options{AllowAnyPath: o.Backing == image.FollowBacking}))
+		return asImage(vmdk.Open(path, &vmdk.Options{AllowAnyPath: o.Backing == image.FollowBacking}))
 	case VHDX:
 		return asImage(vhdx.Open(path))
 	case VDI:

@@ -4,9 +4,10 @@
 // test with errors.Is.
 //
 // Format packages (format/qcow2, format/raw, format/vmdk, ...) implement
-// Image, and some of the optional features in features.go (Resizer,
-// Describer, BackingNamer, CompressedWriter, Rebaser, Committer, Mapper);
-// everything above them (conversion, guest editing, upload) talks to
-// Image and finds features by type assertion, never by concrete type, so
-// a new format plugs in without touching its users.
+// Image and some of the optional features: those in features.go
+// (Resizer, Describer, BackingNamer, CompressedWriter, Rebaser, Committer,
+// Mapper, BitmapHolder) and Checker in check.go. Everything above them
+// (conversion, guest editing, upload) talks to Image and finds features by
+// type assertion, never by concrete type, so a new format plugs in without
+// touching its users.
 package image

@@ -22,7 +22,7 @@ func ExampleImage_extents() {
 	if err := raw.Create(path, 4<<20); err != nil { // 4 MiB of holes
 		log.Fatal(err)
 	}
-	img, err := raw.Open(path, true)
+	img, err := raw.Open(path, &raw.OpenOptions{Writable: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,6 +7,9 @@
 #
 # qemu-img runs at its fastest settings, QEMU_FLAGS="-m 8 -W" (8 parallel
 # coroutines, out-of-order writes); qimg runs with its defaults.
+# BASELINE=/path/to/older/qimg also times an older qimg build in the same
+# rounds and adds its median and the ratio qimg/baseline to each row, to
+# show that a change made nothing slower.
 #
 # OUT_DIR=/dev/shm keeps the outputs in memory, which takes the disk's
 # write-back noise out of the comparison on small cloud VMs.
@@ -84,6 +87,7 @@ run() { # tool op-index round
 	bin=qemu-img
 	local flags=$qemu_flags
 	if [ "$tool" = qimg ]; then bin=$qimg flags=""; fi
+	if [ "$tool" = base ]; then bin=$BASELINE flags=""; fi
 	# shellcheck disable=SC2086
 	sync # start each run with no dirty pages from the previous one
 	# Read the input first: on a VM whose DAMON pages out memory left
@@ -100,6 +104,7 @@ for ((r = 0; r < rounds; r++)); do
 		IFS='|' read -r _ _ runs _ <<<"${ops[$i]}"
 		for ((k = 0; k < runs; k++)); do
 			if (((r + k) % 2 == 0)); then run qemu-img "$i"; run qimg "$i"; else run qimg "$i"; run qemu-img "$i"; fi
+			if [ -n "${BASELINE:-}" ]; then run base "$i"; fi
 		done
 	done
 	echo "round $((r + 1))/$rounds done" >&2
@@ -108,11 +113,13 @@ done
 echo
 echo "qimg $(git describe --always --dirty 2>/dev/null) vs $(qemu-img --version | head -1) convert $qemu_flags, $(nproc) cores, ${size_mib} MiB input, $rounds rounds (sub-second rows: 3 runs per round)"
 echo
-printf '| %-22s | %-22s | %-22s | %-6s | %-17s | %-23s |\n' operation "qemu-img s (min-max)" "qimg s (min-max)" ratio "peak RSS MiB q/qimg" "output MiB q/qimg"
-printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------" "------------------------" "------------------------" "--------" "-------------------" "-------------------------"
+base_head="" base_rule=""
+if [ -n "${BASELINE:-}" ]; then base_head=" baseline s | qimg/baseline |" base_rule="------------|---------------|"; fi
+printf '| %-22s | %-22s | %-22s | %-6s | %-17s | %-23s |%s\n' operation "qemu-img s (min-max)" "qimg s (min-max)" ratio "peak RSS MiB q/qimg" "output MiB q/qimg" "$base_head"
+printf '|%s|%s|%s|%s|%s|%s|%s\n' "------------------------" "------------------------" "------------------------" "--------" "-------------------" "-------------------------" "$base_rule"
 for i in "${!ops[@]}"; do
 	IFS='|' read -r name _ _ _ <<<"${ops[$i]}"
-	awk -F'|' -v op="$i" -v name="$name" '
+	awk -F'|' -v op="$i" -v name="$name" -v base="${BASELINE:+1}" '
 		function median(a, n,   s, i, j, t) {
 			for (i = 1; i <= n; i++) s[i] = a[i]
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
@@ -124,8 +131,14 @@ for i in "${!ops[@]}"; do
 			for (i = 1; i <= n["qemu-img"]; i++) q[i] = t["qemu-img", i]
 			for (i = 1; i <= n["qimg"]; i++) m[i] = t["qimg", i]
 			mq = median(q, n["qemu-img"]); mm = median(m, n["qimg"])
-			printf "| %-22s | %6.2f (%.2f-%.2f)%*s | %6.2f (%.2f-%.2f)%*s | %6.2f | %7.0f / %-7.0f | %9.1f / %-9.1f |\n",
+			printf "| %-22s | %6.2f (%.2f-%.2f)%*s | %6.2f (%.2f-%.2f)%*s | %6.2f | %7.0f / %-7.0f | %9.1f / %-9.1f |",
 				name, mq, lo["qemu-img"], hi["qemu-img"], 1, "", mm, lo["qimg"], hi["qimg"], 1, "", mm / mq,
 				rss["qemu-img"] / 1024, rss["qimg"] / 1024, size["qemu-img"] / 1048576, size["qimg"] / 1048576
+			if (base) {
+				for (i = 1; i <= n["base"]; i++) b[i] = t["base", i]
+				mb = median(b, n["base"])
+				printf " %10.2f | %13.2f |", mb, mm / mb
+			}
+			printf "\n"
 		}' "$results"
 done

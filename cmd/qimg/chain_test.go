@@ -1,9 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -12,21 +9,8 @@ import (
 // map, compare and convert must agree with qemu-img on the same files.
 func TestOverlayOnForeignBase(t *testing.T) {
 	dir := t.TempDir()
-	text := []byte(strings.Repeat("a base of another format\n", 40000))
-	data := append(append(append([]byte{}, text...), make([]byte, 3<<20)...), text...)
-	if err := os.WriteFile(filepath.Join(dir, "src.raw"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ file, format, opts string }{
-		{"d.vdi", "vdi", "static=off"},
-		{"s.vdi", "vdi", "static=on"},
-		{"d.vhdx", "vhdx", "subformat=dynamic"},
-		{"d.vhd", "vpc", "subformat=dynamic"},
-		{"f.vhd", "vpc", "subformat=fixed"},
-		{"s.vmdk", "vmdk", "subformat=monolithicSparse"},
-		{"o.vmdk", "vmdk", "subformat=streamOptimized"},
-		{"m.vmdk", "vmdk", "subformat=monolithicFlat"},
-	} {
+	writeSource(t, dir, "a base of another format\n")
+	for _, c := range foreignImages {
 		t.Run(c.file, func(t *testing.T) {
 			img(t, dir, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, "src.raw", c.file)
 			ov := c.file + ".ov.qcow2"

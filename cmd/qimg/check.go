@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/qimg/qimg/cmd/qimg/internal/report"
+
 	"github.com/qimg/qimg/image"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	imgfmt "github.com/qimg/qimg/format"
-	"github.com/qimg/qimg/format/qcow2"
 )
 
 func newCheckCmd(e *env) *cobra.Command {
@@ -33,13 +34,13 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			mode := qcow2.RepairNone
+			mode := image.RepairNone
 			switch repair {
 			case "":
 			case "leaks":
-				mode = qcow2.RepairLeaks
+				mode = image.RepairLeaks
 			case "all":
-				mode = qcow2.RepairAll
+				mode = image.RepairAll
 			default:
 				return usageError("Unknown option value for -r (expecting 'leaks' or 'all'): %s", repair)
 			}
@@ -53,25 +54,22 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 				}
 				format = f
 			}
-			if format != "qcow2" {
-				// raw: make sure the file opens, then refuse like qemu-img.
-				img, _, err := openImage(path, format, false, image.IgnoreBacking)
-				if err != nil {
-					return err
-				}
-				img.Close()
-				return &exitError{code: 63, msg: "This image format does not support checks"}
+			img, opened, err := openChecker(path, format, false)
+			if err == nil && mode != image.RepairNone {
+				// Opened read-only first, so that a format without checks
+				// is refused as such; a repair needs it open for writing.
+				opened.Close()
+				img, opened, err = openChecker(path, format, true)
 			}
-			img, err := qcow2.Open(path, &qcow2.OpenOptions{Writable: mode != qcow2.RepairNone, ForCheck: true, Backing: image.IgnoreBacking})
 			if err != nil {
-				return openFailure(path, format, err)
+				return err
 			}
-			if err := checkOpenable(path, img, e.untrusted); err != nil {
-				img.Close()
+			if err := checkOpenable(path, opened, e.untrusted); err != nil {
+				opened.Close()
 				return err
 			}
 			res, err := img.Check(e.ctx, mode)
-			if cerr := img.Close(); err == nil && cerr != nil {
+			if cerr := opened.Close(); err == nil && cerr != nil {
 				err = cerr
 			}
 			if err != nil {
@@ -80,9 +78,9 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			for _, m := range res.Messages {
 				fmt.Fprintln(e.stderr, m)
 			}
-			res.Filename, res.Format = path, "qcow2"
+			res.Filename, res.Format = path, format
 			if output == "json" {
-				if _, err := fmt.Fprintln(e.stdout, qfmt.JSON(checkDict(res))); err != nil {
+				if _, err := fmt.Fprintln(e.stdout, qfmt.JSON(report.DictOf(res.Fields()))); err != nil {
 					return err
 				}
 			} else if !quiet {
@@ -109,26 +107,17 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 	return cmd
 }
 
-// checkDict is ImageCheck, members in schema order, zero counts omitted.
-func checkDict(r *qcow2.CheckResult) qfmt.Dict {
-	d := qfmt.Dict{}.Add("filename", r.Filename).Add("format", r.Format).Add("check-errors", r.CheckErrors)
-	for _, f := range []struct {
-		key string
-		v   int64
-	}{
-		{"image-end-offset", r.ImageEndOffset},
-		{"corruptions", r.Corruptions},
-		{"leaks", r.Leaks},
-		{"corruptions-fixed", r.CorruptionsFixed},
-		{"leaks-fixed", r.LeaksFixed},
-		{"total-clusters", r.TotalClusters},
-		{"allocated-clusters", r.AllocatedClusters},
-		{"fragmented-clusters", r.FragmentedClusters},
-		{"compressed-clusters", r.CompressedClusters},
-	} {
-		if f.v != 0 {
-			d = d.Add(f.key, f.v)
-		}
+// openChecker opens path for check, as an image.Checker, with qemu-img's
+// messages when it does not open or the format has no checks.
+func openChecker(path, format string, writable bool) (image.Checker, image.Image, error) {
+	opened, _, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking})
+	if err != nil {
+		return nil, nil, openFailure(path, format, err)
 	}
-	return d
+	img, ok := opened.(image.Checker)
+	if !ok {
+		opened.Close()
+		return nil, nil, &exitError{code: 63, msg: "This image format does not support checks"}
+	}
+	return img, opened, nil
 }

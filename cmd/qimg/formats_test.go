@@ -7,27 +7,38 @@ import (
 	"testing"
 )
 
+// foreignImages are the images of other formats that the tests make
+// from src.raw with qemu-img convert -O format -o opts.
+var foreignImages = []struct{ file, format, opts string }{
+	{"d.vdi", "vdi", "static=off"},
+	{"s.vdi", "vdi", "static=on"},
+	{"d.vhdx", "vhdx", "subformat=dynamic"},
+	{"f.vhdx", "vhdx", "subformat=fixed"},
+	{"d.vhd", "vpc", "subformat=dynamic"},
+	{"f.vhd", "vpc", "subformat=fixed"},
+	{"s.vmdk", "vmdk", "subformat=monolithicSparse"},
+	{"o.vmdk", "vmdk", "subformat=streamOptimized"},
+	{"m.vmdk", "vmdk", "subformat=monolithicFlat"},
+}
+
+// writeSource writes dir/src.raw: lines of text, a zero gap (for map) and
+// the text again.
+func writeSource(t *testing.T, dir, line string) {
+	t.Helper()
+	text := []byte(strings.Repeat(line, 40000))
+	data := append(append(append([]byte{}, text...), make([]byte, 3<<20)...), text...)
+	if err := os.WriteFile(filepath.Join(dir, "src.raw"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestForeignFormats runs the read-only commands on VDI, VHDX, VHD and
 // VMDK images made by qemu-img: info and map must print what qemu-img
 // prints, and convert to qcow2 must hold the same data.
 func TestForeignFormats(t *testing.T) {
 	dir := t.TempDir()
-	text := []byte(strings.Repeat("qimg reads foreign formats\n", 40000))
-	data := append(append(append([]byte{}, text...), make([]byte, 3<<20)...), text...) // a zero gap for map
-	if err := os.WriteFile(filepath.Join(dir, "src.raw"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ file, format, opts string }{
-		{"d.vdi", "vdi", "static=off"},
-		{"s.vdi", "vdi", "static=on"},
-		{"d.vhdx", "vhdx", "subformat=dynamic"},
-		{"f.vhdx", "vhdx", "subformat=fixed"},
-		{"d.vhd", "vpc", "subformat=dynamic"},
-		{"f.vhd", "vpc", "subformat=fixed"},
-		{"s.vmdk", "vmdk", "subformat=monolithicSparse"},
-		{"o.vmdk", "vmdk", "subformat=streamOptimized"},
-		{"m.vmdk", "vmdk", "subformat=monolithicFlat"},
-	} {
+	writeSource(t, dir, "qimg reads foreign formats\n")
+	for _, c := range foreignImages {
 		img(t, dir, "convert", "-f", "raw", "-O", c.format, "-o", c.opts, "src.raw", c.file)
 		same(t, dir, dir, "info", c.file)
 		same(t, dir, dir, "info", "--output=json", c.file)

@@ -22,7 +22,7 @@ func withChain(path string, o *OpenOptions) *OpenOptions {
 	c.OpenBacking = func(name, format string) (image.Image, error) {
 		full := image.ResolveName(path, name)
 		if format == "" && !isQCOW2(full) || format == "raw" {
-			return asImage(raw.Open(full, false))
+			return asImage(raw.Open(full, nil))
 		}
 		return asImage(Open(full, withChain(full, &OpenOptions{Backing: c.Backing})))
 	}

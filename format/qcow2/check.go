@@ -3,7 +3,6 @@ package qcow2
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 
 	"github.com/qimg/qimg/image"
@@ -14,23 +13,6 @@ import (
 // in-memory refcount array laid out like refcount blocks, compares that with
 // the stored refcounts, and checks that the COPIED flags agree with them.
 // Messages use QEMU's wording so that users can compare with qemu-img.
-
-// RepairMode says what Check may fix (qemu-img check -r).
-type RepairMode int
-
-const (
-	// RepairNone only reports.
-	RepairNone RepairMode = iota
-	// RepairLeaks lowers refcounts that are higher than the references
-	// (-r leaks).
-	RepairLeaks
-	// RepairAll also fixes corruptions, rebuilding the refcount structure
-	// when needed (-r all).
-	RepairAll
-)
-
-func (m RepairMode) leaks() bool  { return m >= RepairLeaks }
-func (m RepairMode) errors() bool { return m >= RepairAll }
 
 // Masks QEMU applies to entries, from block/qcow2.h.
 const (
@@ -46,90 +28,13 @@ const (
 	maxCheckArray = 2 << 30
 )
 
-// CheckResult is the outcome of Check, with the fields of
-// qemu-img check --output=json.
-type CheckResult struct {
-	Filename           string `json:"filename"`
-	Format             string `json:"format"`
-	CheckErrors        int64  `json:"check-errors"`
-	ImageEndOffset     int64  `json:"image-end-offset,omitempty"`
-	Corruptions        int64  `json:"corruptions,omitempty"`
-	Leaks              int64  `json:"leaks,omitempty"`
-	CorruptionsFixed   int64  `json:"corruptions-fixed,omitempty"`
-	LeaksFixed         int64  `json:"leaks-fixed,omitempty"`
-	TotalClusters      int64  `json:"total-clusters,omitempty"`
-	AllocatedClusters  int64  `json:"allocated-clusters,omitempty"`
-	FragmentedClusters int64  `json:"fragmented-clusters,omitempty"`
-	CompressedClusters int64  `json:"compressed-clusters,omitempty"`
-	// Messages are the lines qemu-img prints on standard error while it
-	// checks, such as "Leaked cluster 5 refcount=2 reference=1".
-	Messages []string `json:"-"`
-	// Repaired is set when a repair changed the image; the counts then
-	// describe a second check of the repaired image, as qemu-img does,
-	// and only the *Fixed fields describe the repair.
-	Repaired bool `json:"-"`
-}
-
-// ExitCode is qemu-img check's exit status: 0 clean, 1 the check could
-// not complete, 2 corruptions, 3 leaks only.
-func (r *CheckResult) ExitCode() int {
-	switch {
-	case r.CheckErrors > 0:
-		return 1
-	case r.Corruptions > 0:
-		return 2
-	case r.Leaks > 0:
-		return 3
-	}
-	return 0
-}
-
-// WriteHuman writes what qemu-img check prints on standard output.
-func (r *CheckResult) WriteHuman(w io.Writer) error {
-	var err error
-	p := func(format string, args ...any) {
-		if err == nil {
-			_, err = fmt.Fprintf(w, format, args...)
-		}
-	}
-	if r.Repaired {
-		p("The following inconsistencies were found and repaired:\n\n"+
-			"    %d leaked clusters\n    %d corruptions\n\n"+
-			"Double checking the fixed image now...\n", r.LeaksFixed, r.CorruptionsFixed)
-	}
-	if r.Corruptions == 0 && r.Leaks == 0 && r.CheckErrors == 0 {
-		p("No errors were found on the image.\n")
-	}
-	if r.Corruptions > 0 {
-		p("\n%d errors were found on the image.\n"+
-			"Data may be corrupted, or further writes to the image may corrupt it.\n", r.Corruptions)
-	}
-	if r.Leaks > 0 {
-		p("\n%d leaked clusters were found on the image.\n"+
-			"This means waste of disk space, but no harm to data.\n", r.Leaks)
-	}
-	if r.CheckErrors > 0 {
-		p("\n%d internal errors have occurred during the check.\n", r.CheckErrors)
-	}
-	if r.TotalClusters != 0 && r.AllocatedClusters != 0 {
-		a := float64(r.AllocatedClusters)
-		p("%d/%d = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed clusters\n",
-			r.AllocatedClusters, r.TotalClusters, a*100/float64(r.TotalClusters),
-			float64(r.FragmentedClusters)*100/a, float64(r.CompressedClusters)*100/a)
-	}
-	if r.ImageEndOffset != 0 {
-		p("Image end offset: %d\n", r.ImageEndOffset)
-	}
-	return err
-}
-
 // Check verifies the image's refcounts and COPIED flags like qemu-img
 // check, and with a repair mode other than RepairNone fixes what it may;
 // repairing needs an image opened with OpenOptions.Writable (or ForCheck).
 // After a repair the result describes a second, read-only check, with the
 // repair counted in LeaksFixed and CorruptionsFixed.
-func (img *Image) Check(ctx context.Context, repair RepairMode) (*CheckResult, error) {
-	if repair != RepairNone && img.wfile == nil {
+func (img *Image) Check(ctx context.Context, repair image.RepairMode) (*image.CheckResult, error) {
+	if repair != image.RepairNone && img.wfile == nil {
 		return nil, img.errorf(image.ErrReadOnly, "repairing needs an image opened for writing")
 	}
 	img.mu.Lock()
@@ -144,7 +49,7 @@ func (img *Image) Check(ctx context.Context, repair RepairMode) (*CheckResult, e
 		}
 	}
 	res, err := img.checkPass(ctx, repair)
-	if repair == RepairNone {
+	if repair == image.RepairNone {
 		return res, err
 	}
 	// Even a failed repair may have changed tables the caches hold.
@@ -157,7 +62,7 @@ func (img *Image) Check(ctx context.Context, repair RepairMode) (*CheckResult, e
 	if res.LeaksFixed == 0 && res.CorruptionsFixed == 0 {
 		return res, nil
 	}
-	again, err := img.checkPass(ctx, RepairNone)
+	again, err := img.checkPass(ctx, image.RepairNone)
 	if err != nil {
 		return res, err
 	}
@@ -172,7 +77,7 @@ func (img *Image) Check(ctx context.Context, repair RepairMode) (*CheckResult, e
 // refcounts on disk may be stale after a crash. Check clears the bit once
 // the image is consistent.
 func (img *Image) rebuildRefcountsOnOpen() error {
-	res, err := img.Check(context.Background(), RepairAll)
+	res, err := img.Check(context.Background(), image.RepairAll)
 	if err != nil {
 		return fmt.Errorf("%s: could not repair dirty image: %w", img.name, err)
 	}
@@ -184,7 +89,7 @@ func (img *Image) rebuildRefcountsOnOpen() error {
 
 // afterRepair marks a successfully repaired image clean and consistent and
 // drops state that the repair made stale.
-func (img *Image) afterRepair(res *CheckResult, ok bool) error {
+func (img *Image) afterRepair(res *image.CheckResult, ok bool) error {
 	h := img.hdr
 	bits := uint64(IncompatDirty | IncompatCorrupt)
 	if ok && res.CheckErrors == 0 && res.Corruptions == 0 && h.Version >= 3 && h.IncompatibleFeatures&bits != 0 {
@@ -232,7 +137,7 @@ func (img *Image) reloadAfterRepair() error {
 type checker struct {
 	img      *Image
 	ctx      context.Context
-	res      *CheckResult
+	res      *image.CheckResult
 	cs       int64
 	cbits    uint
 	bits     uint   // refcount width
@@ -251,7 +156,7 @@ type checker struct {
 }
 
 // checkPass is one run of QEMU's qcow2_check_refcounts.
-func (img *Image) checkPass(ctx context.Context, fix RepairMode) (*CheckResult, error) {
+func (img *Image) checkPass(ctx context.Context, fix image.RepairMode) (*image.CheckResult, error) {
 	c, err := img.newChecker(ctx)
 	if err != nil {
 		return nil, err
@@ -264,20 +169,20 @@ func (img *Image) checkPass(ctx context.Context, fix RepairMode) (*CheckResult, 
 		return res, err
 	}
 	pre := *res
-	highest, err := c.compare(RepairNone)
+	highest, err := c.compare(image.RepairNone)
 	if err != nil {
 		return res, err
 	}
 	switch {
-	case c.rebuild && fix.errors():
+	case c.rebuild && fix.Errors():
 		if highest, err = c.rebuildAndRecount(fix); err != nil {
 			return res, err
 		}
-	case c.rebuild && fix != RepairNone:
+	case c.rebuild && fix != image.RepairNone:
 		c.msg("ERROR need to rebuild refcount structures")
 		res.CheckErrors++
 		return res, img.errorf(image.ErrCorrupt, "the refcount structure must be rebuilt (repair all)")
-	case fix != RepairNone && (res.Leaks > 0 || res.Corruptions > 0):
+	case fix != image.RepairNone && (res.Leaks > 0 || res.Corruptions > 0):
 		c.restore(pre)
 		if highest, err = c.compare(fix); err != nil {
 			return res, err
@@ -303,7 +208,7 @@ func (img *Image) newChecker(ctx context.Context) (*checker, error) {
 	c := &checker{
 		img:      img,
 		ctx:      ctx,
-		res:      &CheckResult{Filename: img.name, Format: "qcow2"},
+		res:      &image.CheckResult{Filename: img.name, Format: "qcow2"},
 		cs:       h.ClusterSize(),
 		cbits:    uint(h.ClusterBits),
 		bits:     uint(h.RefcountBits()),
@@ -334,7 +239,7 @@ func (c *checker) msg(format string, args ...any) {
 }
 
 // restore resets the counts to an earlier copy, keeping the messages.
-func (c *checker) restore(saved CheckResult) {
+func (c *checker) restore(saved image.CheckResult) {
 	msgs := c.res.Messages
 	*c.res = saved
 	c.res.Messages = msgs

@@ -1,5 +1,7 @@
 package qcow2
 
+import "github.com/qimg/qimg/image"
+
 // The COPIED flags of the active L1 and L2 tables, which must be set
 // exactly for clusters whose refcount is 1.
 
@@ -7,9 +9,9 @@ package qcow2
 // is set exactly when the refcount is 1 (QEMU's check_oflag_copied). It
 // runs after refcount repairs, which are synced first, so a flag set here
 // never claims more than the disk says.
-func (c *checker) checkCopied(fix RepairMode) error {
+func (c *checker) checkCopied(fix image.RepairMode) error {
 	res := c.res
-	repair := fix.errors() || fix.leaks() && res.CheckErrors == 0 && res.Corruptions == 0 && res.Leaks == 0
+	repair := fix.Errors() || fix.Leaks() && res.CheckErrors == 0 && res.Corruptions == 0 && res.Leaks == 0
 	if repair {
 		if err := c.img.wfile.Sync(); err != nil {
 			return err

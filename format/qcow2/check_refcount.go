@@ -3,6 +3,8 @@ package qcow2
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/qimg/qimg/image"
 )
 
 // Comparing the counted references with the stored refcounts, repairing
@@ -13,7 +15,7 @@ import (
 // A stored refcount of zero for a referenced cluster cannot be fixed in
 // place: the refcount block may be missing, so it asks for a rebuild. It
 // returns the highest cluster in use.
-func (c *checker) compare(fix RepairMode) (int64, error) {
+func (c *checker) compare(fix image.RepairMode) (int64, error) {
 	var highest int64
 	for i := range c.n {
 		if i%65536 == 0 {
@@ -45,14 +47,14 @@ func (c *checker) compare(fix RepairMode) (int64, error) {
 // Either direction of repair is safe on its own: raising a refcount can
 // only leak, and lowering one to the counted references frees nothing in
 // use.
-func (c *checker) mismatch(i int64, stored, want uint64, fix RepairMode) error {
+func (c *checker) mismatch(i int64, stored, want uint64, fix image.RepairMode) error {
 	var fixed *int64
 	switch {
 	case stored == 0:
 		c.rebuild = true
-	case stored > want && fix.leaks():
+	case stored > want && fix.Leaks():
 		fixed = &c.res.LeaksFixed
-	case stored < want && fix.errors():
+	case stored < want && fix.Errors():
 		fixed = &c.res.CorruptionsFixed
 	}
 	word := "Leaked"
@@ -80,7 +82,7 @@ func (c *checker) mismatch(i int64, stored, want uint64, fix RepairMode) error {
 // rebuildAndRecount writes a new refcount structure and counts again, the
 // old structure now being leaked (the fix branch of QEMU's
 // qcow2_check_refcounts).
-func (c *checker) rebuildAndRecount(fix RepairMode) (int64, error) {
+func (c *checker) rebuildAndRecount(fix image.RepairMode) (int64, error) {
 	res := c.res
 	old := *res
 	c.msg("Rebuilding refcount structure")
@@ -91,15 +93,15 @@ func (c *checker) rebuildAndRecount(fix RepairMode) (int64, error) {
 	res.Corruptions, res.Leaks = 0, 0
 	c.rebuild = false
 	clear(c.expected.data)
-	if err := c.calculate(RepairNone); err != nil {
+	if err := c.calculate(image.RepairNone); err != nil {
 		return 0, err
 	}
 	var highest int64
 	var fresh int64
-	if fix.leaks() {
+	if fix.Leaks() {
 		saved := *res
-		c.restore(CheckResult{})
-		h, err := c.compare(RepairLeaks)
+		c.restore(image.CheckResult{})
+		h, err := c.compare(image.RepairLeaks)
 		if err != nil {
 			return 0, err
 		}

@@ -19,7 +19,7 @@ import (
 
 // qemuVerdict is what qemu-img check says about an image.
 type qemuVerdict struct {
-	res    qcow2.CheckResult
+	res    image.CheckResult
 	code   int
 	human  string
 	stderr []string
@@ -75,10 +75,10 @@ func copyFile(t *testing.T, src string) string {
 }
 
 // ourCheck runs Check on path, opened read-only unless repairing.
-func ourCheck(t *testing.T, path string, repair qcow2.RepairMode) (*qcow2.CheckResult, error) {
+func ourCheck(t *testing.T, path string, repair image.RepairMode) (*image.CheckResult, error) {
 	t.Helper()
 	opts := &qcow2.OpenOptions{Backing: image.IgnoreBacking}
-	if repair != qcow2.RepairNone {
+	if repair != image.RepairNone {
 		opts.Writable, opts.ForCheck = true, true
 	}
 	img, err := qcow2.Open(path, opts)
@@ -91,7 +91,7 @@ func ourCheck(t *testing.T, path string, repair qcow2.RepairMode) (*qcow2.CheckR
 
 // sameVerdict compares our result with qemu-img's: counts, exit code,
 // messages and human output.
-func sameVerdict(t *testing.T, ours *qcow2.CheckResult, q qemuVerdict, human string) {
+func sameVerdict(t *testing.T, ours *image.CheckResult, q qemuVerdict, human string) {
 	t.Helper()
 	a, b := *ours, q.res
 	a.Filename, b.Filename, a.Messages, a.Repaired = "", "", nil, false
@@ -126,10 +126,10 @@ func equalLines(a, b []string) bool {
 }
 
 // compareToQemu checks path with both tools, without repair.
-func compareToQemu(t *testing.T, path string) *qcow2.CheckResult {
+func compareToQemu(t *testing.T, path string) *image.CheckResult {
 	t.Helper()
 	q := qemuCheck(t, path)
-	ours, err := ourCheck(t, path, qcow2.RepairNone)
+	ours, err := ourCheck(t, path, image.RepairNone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +139,9 @@ func compareToQemu(t *testing.T, path string) *qcow2.CheckResult {
 
 // compareRepair repairs one copy of path with qemu-img and another with
 // Check, and compares the verdicts; it returns our repaired copy.
-func compareRepair(t *testing.T, path string, repair qcow2.RepairMode) string {
+func compareRepair(t *testing.T, path string, repair image.RepairMode) string {
 	t.Helper()
-	flag := map[qcow2.RepairMode]string{qcow2.RepairLeaks: "leaks", qcow2.RepairAll: "all"}[repair]
+	flag := map[image.RepairMode]string{image.RepairLeaks: "leaks", image.RepairAll: "all"}[repair]
 	human := qemuHuman(t, path, "-r", flag)
 	q := qemuCheck(t, copyFile(t, path), "-r", flag)
 	mine := copyFile(t, path)
@@ -296,7 +296,7 @@ func TestCheckLeaks(t *testing.T) {
 	if res.Leaks != 1 || res.ExitCode() != 3 {
 		t.Fatalf("want one leak: %+v", res)
 	}
-	fixed := compareRepair(t, p, qcow2.RepairLeaks)
+	fixed := compareRepair(t, p, image.RepairLeaks)
 	qemutest.Check(t, fixed)
 	if !bytes.Equal(qemutest.ToRaw(t, fixed), raw) {
 		t.Fatal("repair changed the guest data")
@@ -313,7 +313,7 @@ func TestCheckRepairWritable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := img.Check(context.Background(), qcow2.RepairAll)
+	res, err := img.Check(context.Background(), image.RepairAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,8 +377,8 @@ func TestCheckCorruptions(t *testing.T) {
 			if res.ExitCode() != 2 || tc.want != 0 && res.Corruptions != tc.want {
 				t.Fatalf("damage not seen as wanted: %+v %q", res, res.Messages)
 			}
-			compareRepair(t, p, qcow2.RepairLeaks)
-			fixed := compareRepair(t, p, qcow2.RepairAll)
+			compareRepair(t, p, image.RepairLeaks)
+			fixed := compareRepair(t, p, image.RepairAll)
 			if tc.name != "past-eof" {
 				qemutest.Check(t, fixed)
 				qemutest.Img(t, "compare", "-f", "raw", "-F", "qcow2", raw, fixed)
@@ -439,15 +439,15 @@ func TestCheckReadOnlyAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	if _, err := img.Check(context.Background(), qcow2.RepairAll); !errors.Is(err, image.ErrReadOnly) {
+	if _, err := img.Check(context.Background(), image.RepairAll); !errors.Is(err, image.ErrReadOnly) {
 		t.Errorf("repair of a read-only image: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := img.Check(ctx, qcow2.RepairNone); !errors.Is(err, context.Canceled) {
+	if _, err := img.Check(ctx, image.RepairNone); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled check: %v", err)
 	}
-	if res, err := img.Check(context.Background(), qcow2.RepairNone); err != nil || res.Corruptions != 2 {
+	if res, err := img.Check(context.Background(), image.RepairNone); err != nil || res.Corruptions != 2 {
 		t.Errorf("check: %+v, %v", res, err)
 	}
 	after, _ := os.ReadFile(p)
@@ -478,7 +478,7 @@ func TestCheckSpecialVariants(t *testing.T) {
 		// A rebuild must keep the bitmap clusters referenced.
 		setRefcount(t, p, l2EntryOff(t, p)/65536, 0)
 		compareToQemu(t, p)
-		fixed := compareRepair(t, p, qcow2.RepairAll)
+		fixed := compareRepair(t, p, image.RepairAll)
 		qemutest.Check(t, fixed)
 		if info := qemutest.Img(t, "info", fixed); strings.Count(info, "name: b") != 2 {
 			t.Fatalf("bitmaps lost:\n%s", info)
@@ -498,7 +498,7 @@ func TestCheckSpecialVariants(t *testing.T) {
 		opts := "driver=qcow2,file.filename=" + p + ",encrypt.key-secret=sec0"
 		qemutest.Run(t, "qemu-io", "--object", secret, "--image-opts", opts, "-c", "write 0 128k", "-c", "write 1M 64k")
 		q := qemuCheck(t, opts, "--object", secret, "--image-opts")
-		ours, err := ourCheck(t, p, qcow2.RepairNone)
+		ours, err := ourCheck(t, p, image.RepairNone)
 		if err != nil {
 			t.Fatal(err)
 		}

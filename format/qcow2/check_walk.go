@@ -67,7 +67,7 @@ func (c *checker) inc(off, size uint64) error {
 
 // calculate fills the in-memory refcount array from every structure that
 // references clusters (QEMU's calculate_refcounts).
-func (c *checker) calculate(fix RepairMode) error {
+func (c *checker) calculate(fix image.RepairMode) error {
 	h := c.img.hdr
 	if err := c.inc(0, uint64(c.cs)); err != nil {
 		return err
@@ -406,7 +406,7 @@ func (c *checker) bitmapTable(off, size uint64) error {
 
 // checkRefblocks counts the refcount blocks, which must be referenced
 // exactly once (QEMU's check_refblocks).
-func (c *checker) checkRefblocks(fix RepairMode) error {
+func (c *checker) checkRefblocks(fix image.RepairMode) error {
 	for i, e := range c.stored.table {
 		off := e & reftableOffsetMask
 		switch {
@@ -443,9 +443,9 @@ func (c *checker) checkRefblocks(fix RepairMode) error {
 // refblockOutside handles a refcount block past the end of the file: a
 // repair grows the file to hold it (it then reads as zeros), which QEMU
 // prefers to dropping the refcounts it was meant to hold.
-func (c *checker) refblockOutside(i int, off uint64, fix RepairMode) error {
+func (c *checker) refblockOutside(i int, off uint64, fix image.RepairMode) error {
 	c.res.Corruptions++
-	if !fix.errors() {
+	if !fix.Errors() {
 		c.msg("ERROR refcount block %d is outside image", i)
 		return nil
 	}

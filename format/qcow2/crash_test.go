@@ -105,7 +105,7 @@ func TestCrashChild(t *testing.T) {
 // crashRebase moves the image onto new.raw beside it, then waits for the
 // kill.
 func crashRebase(img *Image, say func(format string, args ...any), fail func(error)) {
-	base, err := raw.Open(filepath.Join(filepath.Dir(img.Name()), "new.raw"), false)
+	base, err := raw.Open(filepath.Join(filepath.Dir(img.Name()), "new.raw"), nil)
 	if err != nil {
 		fail(err)
 	}

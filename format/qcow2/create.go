@@ -92,7 +92,7 @@ func (o *CreateOptions) header() (*Header, error) {
 // the old file or a complete new image.
 func Create(path string, opts CreateOptions) error {
 	return atomicfile.Write(path, true, func(f *os.File) error {
-		img, err := CreateFile(path, f, opts)
+		img, err := CreateFile(f, path, opts)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func Create(path string, opts CreateOptions) error {
 // for writing; the image owns f. name is the image's final path: relative
 // backing and data file names resolve against its directory, and an
 // external data file is created there.
-func CreateFile(name string, f File, opts CreateOptions) (*Image, error) {
+func CreateFile(f File, name string, opts CreateOptions) (*Image, error) {
 	h, err := opts.header()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -164,7 +164,7 @@ func createEmpty(name string, f File, h *Header, opts CreateOptions, size int64)
 			return nil, err
 		}
 	}
-	return OpenFile(name, f, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
+	return OpenFile(f, name, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
 }
 
 // writeEmpty writes an image of virtual size 0: the header cluster, a

@@ -61,12 +61,16 @@
 //   - compress.go: the zlib and zstd codecs for single clusters;
 //   - write.go, zero.go, compressed_write.go, resize.go, refcount.go:
 //     the write path and cluster allocation;
-//   - create.go, measure.go: new images and their size;
+//   - create.go, create_options.go, measure.go: new images (options
+//     validated as qemu-img validates -o) and their size;
+//   - describe.go: what the image says of itself through the optional
+//     interfaces of package image (info's description, backing name, host
+//     layout for map);
 //   - snapshot.go: the internal snapshot table;
 //   - bitmaps.go: persistent dirty bitmaps (listed, marked in use by writers);
 //   - rebase.go, commit.go: moving an overlay onto another backing file,
 //     and writing it into its backing file;
-//   - check.go: Check, its result and repair modes, and one check pass;
+//   - check.go: Check (image.Checker) and one check pass;
 //     check_walk.go: counting the references every structure makes;
 //     check_refcount.go: comparing them with the stored refcounts,
 //     repairing them or rebuilding the refcount structure;

@@ -195,7 +195,7 @@ func ExampleImage_Check() {
 		log.Fatal(err)
 	}
 	defer img.Close()
-	r, err := img.Check(context.Background(), qcow2.RepairNone)
+	r, err := img.Check(context.Background(), image.RepairNone)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -261,14 +261,14 @@ func ExampleImage_Check_leakedCluster() {
 		log.Fatal(err)
 	}
 	defer img.Close()
-	r, err := img.Check(context.Background(), qcow2.RepairNone)
+	r, err := img.Check(context.Background(), image.RepairNone)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("exit code", r.ExitCode(), "leaks", r.Leaks)
 	fmt.Println(r.Messages[0])
 
-	r, err = img.Check(context.Background(), qcow2.RepairLeaks)
+	r, err = img.Check(context.Background(), image.RepairLeaks)
 	if err != nil {
 		log.Fatal(err)
 	}

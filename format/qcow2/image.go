@@ -127,7 +127,7 @@ func NewReader(r io.ReaderAt, size int64, name string, opts *OpenOptions) (*Imag
 
 // OpenFile opens a qcow2 image in f; name is used for messages and to
 // resolve relative backing names. The image takes ownership of f.
-func OpenFile(name string, f File, opts *OpenOptions) (*Image, error) {
+func OpenFile(f File, name string, opts *OpenOptions) (*Image, error) {
 	if opts == nil {
 		opts = &OpenOptions{}
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/qimg/qimg/format"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qimg/qimg/format"
 
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"

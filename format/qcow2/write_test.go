@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/qimg/qimg/format"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qimg/qimg/format"
 
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"

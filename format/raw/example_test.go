@@ -21,7 +21,7 @@ func ExampleOpen() {
 	if err := raw.Create(path, 1<<20); err != nil {
 		log.Fatal(err)
 	}
-	img, err := raw.Open(path, true)
+	img, err := raw.Open(path, &raw.OpenOptions{Writable: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func ExampleImage_Resize() {
 	if err := raw.Create(path, 1<<20); err != nil {
 		log.Fatal(err)
 	}
-	img, err := raw.Open(path, true)
+	img, err := raw.Open(path, &raw.OpenOptions{Writable: true})
 	if err != nil {
 		log.Fatal(err)
 	}

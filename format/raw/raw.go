@@ -33,8 +33,15 @@ type fileRun struct {
 
 var _ image.WritableImage = (*Image)(nil)
 
-// Open opens path as a raw image, read-write if writable is set.
-func Open(path string, writable bool) (*Image, error) {
+// OpenOptions tunes Open. The zero value opens read-only.
+type OpenOptions struct {
+	// Writable opens the image for writing.
+	Writable bool
+}
+
+// Open opens path as a raw image (opts nil: read-only).
+func Open(path string, opts *OpenOptions) (*Image, error) {
+	writable := opts != nil && opts.Writable
 	flag := os.O_RDONLY
 	if writable {
 		flag = os.O_RDWR
@@ -43,7 +50,7 @@ func Open(path string, writable bool) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := New(f, writable)
+	img, err := NewFile(f, writable)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -51,8 +58,9 @@ func Open(path string, writable bool) (*Image, error) {
 	return img, nil
 }
 
-// New wraps an open file. The image takes ownership of f.
-func New(f *os.File, writable bool) (*Image, error) {
+// NewFile wraps an open file, for writing if writable (f must then be
+// open for writing). The image takes ownership of f.
+func NewFile(f *os.File, writable bool) (*Image, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)

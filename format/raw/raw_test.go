@@ -18,7 +18,7 @@ func TestPartialSector(t *testing.T) {
 	if err := os.WriteFile(p, bytes.Repeat([]byte{7}, 1000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img, err := raw.Open(p, false)
+	img, err := raw.Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +61,12 @@ func TestExtentsInAnyOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	ro, err := raw.Open(p, false)
+	ro, err := raw.Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	rw, err := raw.Open(p, true)
+	rw, err := raw.Open(p, &raw.OpenOptions{Writable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestResize(t *testing.T) {
 	if err := os.WriteFile(p, bytes.Repeat([]byte{3}, 4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := raw.Open(p, false)
+	ro, err := raw.Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestResize(t *testing.T) {
 		t.Error("a read-only image resized")
 	}
 	ro.Close()
-	img, err := raw.Open(p, true)
+	img, err := raw.Open(p, &raw.OpenOptions{Writable: true})
 	if err != nil {
 		t.Fatal(err)
 	}

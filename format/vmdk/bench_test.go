@@ -34,7 +34,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Run(sf, func(b *testing.B) {
 			b.SetBytes(benchSize)
 			for b.Loop() {
-				img, err := Open(p)
+				img, err := Open(p, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -96,7 +96,7 @@ func BenchmarkRead4K(b *testing.B) {
 	src, _ := benchSource(b)
 	p := filepath.Join(filepath.Dir(src), "s.vmdk")
 	qemutest.Img(b, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
-	img, err := Open(p)
+	img, err := Open(p, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

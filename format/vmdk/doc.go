@@ -29,8 +29,8 @@
 // # API
 //
 // Detect tells from the first bytes of a file whether it is a VMDK; it is
-// how package convert probes. Open opens a VMDK file (a sparse extent or
-// a descriptor), OpenWith does so with Options; NewReader reads a single
+// how package format probes. Open opens a VMDK file (a sparse extent or
+// a descriptor) with Options (nil for the safe defaults); NewReader reads a single
 // sparse or streamOptimized extent held in any io.ReaderAt and never opens
 // other files. The *Image they return implements image.Image: ReadAt may
 // run from many goroutines, Extent reports unallocated grains as holes

@@ -23,7 +23,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	w, err := vmdk.CreateStream(f, path, 4<<20) // 4 MiB disk
+	w, err := vmdk.CreateStream(f, path, 4<<20, vmdk.StreamOptions{}) // 4 MiB disk
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	img, err := vmdk.Open(path)
+	img, err := vmdk.Open(path, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func openHostile(t *testing.T, b []byte) error {
 		if i == 0 {
 			img, err = NewReader(bytes.NewReader(b), int64(len(b)), name)
 		} else {
-			img, err = Open(p)
+			img, err = Open(p, nil)
 		}
 		if err == nil {
 			buf := make([]byte, 1<<20)
@@ -246,7 +246,7 @@ func TestHostileDescriptors(t *testing.T) {
 			name := fmt.Sprintf("d%d.vmdk", i)
 			p := write(name, c.text)
 			start := time.Now()
-			img, err := Open(p)
+			img, err := Open(p, nil)
 			if err == nil {
 				img.Close()
 			}
@@ -264,7 +264,7 @@ func TestHostileDescriptors(t *testing.T) {
 	// With AllowAnyPath the absolute name opens; by default a relative
 	// name inside the directory does.
 	p := write("abs.vmdk", head+"RW 1 FLAT \""+data+"\" 0\nRW 3 ZERO\n")
-	img, err := OpenWith(p, &Options{AllowAnyPath: true})
+	img, err := Open(p, &Options{AllowAnyPath: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestHostileDescriptors(t *testing.T) {
 		t.Fatal("AllowAnyPath read differs")
 	}
 	p = write("rel.vmdk", head+"RW 1 FLAT \"./data.raw\" 0\n")
-	if img, err = Open(p); err != nil {
+	if img, err = Open(p, nil); err != nil {
 		t.Fatal(err)
 	}
 	img.Close()
@@ -292,7 +292,7 @@ func TestParentUnsupported(t *testing.T) {
 	qemutest.Img(t, "create", "-f", "vmdk", base, "1M")
 	child := filepath.Join(dir, "child.vmdk")
 	qemutest.Img(t, "create", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", child)
-	_, err := Open(child)
+	_, err := Open(child, nil)
 	if !errors.Is(err, image.ErrUnsupported) || !strings.Contains(err.Error(), "child.vmdk") || !strings.Contains(err.Error(), "parent") {
 		t.Fatalf("delta disk: %v", err)
 	}

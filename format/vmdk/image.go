@@ -14,7 +14,7 @@ import (
 	"github.com/qimg/qimg/image"
 )
 
-// Options says how OpenWith opens an image. The zero value is the safe
+// Options says how Open opens an image. The zero value is the safe
 // default for images from anywhere.
 type Options struct {
 	// AllowAnyPath lets a descriptor name extent files by absolute path,
@@ -68,12 +68,9 @@ type ExtentInfo struct {
 }
 
 // Open opens the VMDK at path: a sparse extent (monolithicSparse,
-// streamOptimized) or a text descriptor naming its extent files, with the
-// default Options.
-func Open(path string) (*Image, error) { return OpenWith(path, nil) }
-
-// OpenWith opens the VMDK at path with options o (nil for the defaults).
-func OpenWith(path string, o *Options) (*Image, error) {
+// streamOptimized) or a text descriptor naming its extent files, with
+// options o (nil for the defaults).
+func Open(path string, o *Options) (*Image, error) {
 	if o == nil {
 		o = &Options{}
 	}

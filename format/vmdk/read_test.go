@@ -152,7 +152,7 @@ func TestReadQemuImages(t *testing.T) {
 			t.Run(fmt.Sprintf("%s-%d", sf.name, size), func(t *testing.T) {
 				p := filepath.Join(dir, sf.name+".vmdk")
 				qemutest.Img(t, "convert", "-f", "raw", "-O", "vmdk", "-o", sf.opts, src, p)
-				img, err := Open(p)
+				img, err := Open(p, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -184,7 +184,7 @@ func TestSmallReads(t *testing.T) {
 	src, content := diskLike(t, dir, 2<<20+512, 7)
 	p := filepath.Join(dir, "s.vmdk")
 	qemutest.Img(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
-	img, err := Open(p)
+	img, err := Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestConcurrentReads(t *testing.T) {
 	for _, sf := range []string{"streamOptimized", "monolithicSparse", "twoGbMaxExtentFlat"} {
 		p := filepath.Join(dir, sf+".vmdk")
 		qemutest.Img(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sf, src, p)
-		img, err := Open(p)
+		img, err := Open(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestZeroedGrains(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "z.vmdk")
 	qemutest.Img(t, "create", "-f", "vmdk", "-o", "zeroed_grain=on", p, "1M")
 	qemuIO(t, p, "write -P 0x61 0 256k", "write -z 64k 128k", "write -z 512k 64k")
-	img, err := Open(p)
+	img, err := Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestMultipleExtents(t *testing.T) {
 			qemutest.Img(t, "create", "-f", "vmdk", "-o", "subformat="+sf, p, "4200M")
 			const edge = 2 << 30
 			qemuIO(t, p, "write -P 0x5a 2147418112 131072", "write -P 0x33 4294967296 4096", "write -P 0x44 1000000 5000")
-			img, err := Open(p)
+			img, err := Open(p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -88,24 +88,17 @@ type grainJob struct {
 }
 
 // CreateStream starts a streamOptimized VMDK of size bytes (rounded up to
-// whole sectors, as qemu-img does) in f, with qemu-img's default options.
-// name is the file name written in the descriptor (its base name) and in
-// error messages. f is truncated first. The StreamWriter does not close
-// f: after Close, the caller syncs (if it wants) and closes it.
-func CreateStream(f *os.File, name string, size int64) (*StreamWriter, error) {
-	return CreateStreamWith(f, name, size, nil)
-}
-
-// CreateStreamWith is CreateStream with descriptor options.
-func CreateStreamWith(f *os.File, name string, size int64, o *StreamOptions) (*StreamWriter, error) {
-	if o == nil {
-		o = &StreamOptions{}
-	}
+// whole sectors, as qemu-img does) in f, with descriptor options o (the
+// zero value: qemu-img's defaults). name is the file name written in the
+// descriptor (its base name) and in error messages. f is truncated first.
+// The StreamWriter does not close f: after Close, the caller syncs (if it
+// wants) and closes it.
+func CreateStream(f *os.File, name string, size int64, o StreamOptions) (*StreamWriter, error) {
 	if size < 0 || size > maxSectors*sectorSize {
 		return nil, fmt.Errorf("%s: invalid size %d: %w", name, size, image.ErrInvalidArgument)
 	}
 	size = (size + sectorSize - 1) &^ (sectorSize - 1)
-	desc, err := streamDescriptor(name, size, o)
+	desc, err := streamDescriptor(name, size, &o)
 	if err != nil {
 		return nil, err
 	}

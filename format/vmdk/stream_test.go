@@ -23,7 +23,7 @@ func writeStream(t testing.TB, p string, content []byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := CreateStream(f, p, int64(len(content)))
+	w, err := CreateStream(f, p, int64(len(content)), StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestStreamWriter(t *testing.T) {
 		if size == 0 {
 			// QEMU 7.2 cannot open a VMDK of capacity 0 (it takes it
 			// for a descriptor file); we read it as an empty disk.
-			img, err := Open(p)
+			img, err := Open(p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestStreamWriter(t *testing.T) {
 		if !strings.Contains(info, "create type: streamOptimized") {
 			t.Fatalf("qemu-img info:\n%s", info)
 		}
-		img, err := Open(p)
+		img, err := Open(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestStreamOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := CreateStream(f, f.Name(), 1<<20)
+	w, err := CreateStream(f, f.Name(), 1<<20, StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,10 +159,10 @@ func TestStreamOrder(t *testing.T) {
 	if _, err := w.WriteAt([]byte("x"), 1<<19); !errors.Is(err, image.ErrInvalidArgument) {
 		t.Fatalf("write after close: %v", err)
 	}
-	if _, err := CreateStreamWith(f, "x", 1, &StreamOptions{AdapterType: "floppy"}); !errors.Is(err, image.ErrInvalidArgument) {
+	if _, err := CreateStream(f, "x", 1, StreamOptions{AdapterType: "floppy"}); !errors.Is(err, image.ErrInvalidArgument) {
 		t.Fatalf("bad adapter: %v", err)
 	}
-	if _, err := CreateStream(f, "x", -1); !errors.Is(err, image.ErrInvalidArgument) {
+	if _, err := CreateStream(f, "x", -1, StreamOptions{}); !errors.Is(err, image.ErrInvalidArgument) {
 		t.Fatalf("negative size: %v", err)
 	}
 	qemutest.Check(t, f.Name())
@@ -188,7 +188,7 @@ func TestStreamDescriptor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := CreateStreamWith(f, p, 3000<<20, &c.o)
+		w, err := CreateStream(f, p, 3000<<20, c.o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestStreamRandomSplits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := CreateStream(f, p, size)
+	w, err := CreateStream(f, p, size, StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestStreamRandomSplits(t *testing.T) {
 	f.Close()
 	qemutest.Check(t, p)
 	qemutest.Img(t, "compare", "-f", "vmdk", "-F", "raw", p, src)
-	img, err := Open(p)
+	img, err := Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestTruncatedSparse(t *testing.T) {
 			if err := os.Truncate(p, st.Size()/2); err != nil {
 				t.Fatal(err)
 			}
-			img, err := Open(p)
+			img, err := Open(p, nil)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}

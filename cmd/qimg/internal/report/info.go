@@ -68,7 +68,7 @@ func Describe(filename string, img image.Image) (*ImageInfo, error) {
 		SpecificType: d.SpecificType,
 	}
 	if d.Specific != nil {
-		info.FormatSpecific = dictOf(d.Specific)
+		info.FormatSpecific = DictOf(d.Specific)
 	}
 	if d.BackingFile != "" {
 		info.BackingFilename = d.BackingFile
@@ -98,8 +98,9 @@ func Describe(filename string, img image.Image) (*ImageInfo, error) {
 	return info, nil
 }
 
-// dictOf turns a format's self-description into the dict qemu-img prints.
-func dictOf(f image.Fields) qfmt.Dict {
+// DictOf turns fields a package describes (image.Fields) into the dict
+// qemu-img prints.
+func DictOf(f image.Fields) qfmt.Dict {
 	d := qfmt.Dict{}
 	for _, m := range f {
 		d = d.Add(m.Key, valueOf(m.Value))
@@ -110,7 +111,7 @@ func dictOf(f image.Fields) qfmt.Dict {
 func valueOf(v any) any {
 	switch x := v.(type) {
 	case image.Fields:
-		return dictOf(x)
+		return DictOf(x)
 	case []any:
 		l := make([]any, len(x))
 		for i, e := range x {
