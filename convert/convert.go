@@ -2,7 +2,6 @@ package convert
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 
@@ -56,7 +55,7 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 		o.Format = format.QCOW2
 	}
 	if o.Compress && o.Format != format.QCOW2 && o.Format != format.VMDK {
-		return fmt.Errorf("%s: compression needs qcow2 output, not %s: %w", dst, o.Format, image.ErrInvalidArgument)
+		return image.FileErrorf(dst, "compression needs qcow2 output, not %s: %w", o.Format, image.ErrInvalidArgument)
 	}
 	if o.NoCreate {
 		return convertInto(ctx, src, dst, o)
@@ -86,11 +85,11 @@ func convertInto(ctx context.Context, src image.Image, dst string, o Options) er
 	target, ok := img.(image.WritableImage)
 	if !ok {
 		img.Close()
-		return fmt.Errorf("%s: format cannot be written: %w", dst, image.ErrUnsupported)
+		return image.FileErrorf(dst, "format cannot be written: %w", image.ErrUnsupported)
 	}
 	if target.Size() < src.Size() {
 		target.Close()
-		return fmt.Errorf("%s: target is smaller (%d bytes) than the source (%d bytes): %w", dst, target.Size(), src.Size(), image.ErrInvalidArgument)
+		return image.FileErrorf(dst, "target is smaller (%d bytes) than the source (%d bytes): %w", target.Size(), src.Size(), image.ErrInvalidArgument)
 	}
 	err = copyImage(ctx, src, target, o, o.TargetIsZero)
 	if err == nil && o.Sync {

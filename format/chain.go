@@ -58,7 +58,7 @@ var ErrChainTooDeep = fmt.Errorf("backing chain deeper than %d images: %w", imag
 // layer). The caller closes the chain.
 func OpenChain(path string, o OpenOptions) (Chain, error) {
 	if o.Writable {
-		return nil, fmt.Errorf("%s: OpenChain opens read-only: %w", path, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(path, "OpenChain opens read-only: %w", image.ErrInvalidArgument)
 	}
 	policy := image.IgnoreBacking // the chain is walked here, layer by layer
 	if o.Backing == image.RefuseBacking {
@@ -69,7 +69,7 @@ func OpenChain(path string, o OpenOptions) (Chain, error) {
 	name, format := path, o.Format
 	for depth := 0; ; depth++ {
 		if depth > image.MaxChainDepth {
-			return nil, errors.Join(fmt.Errorf("%s: %w", path, ErrChainTooDeep), c.Close())
+			return nil, errors.Join(image.FileErrorf(path, "%w", ErrChainTooDeep), c.Close())
 		}
 		if seen[name] {
 			return nil, errors.Join(&LoopError{Name: name}, c.Close())

@@ -1,7 +1,6 @@
 package format
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -59,7 +58,7 @@ func Create(f *os.File, name, format string, size int64, o CreateOptions) (Targe
 		return qcow2.CreateFile(f, name, opts)
 	case Raw:
 		if err := f.Truncate(size); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, image.FileErrorf(name, "%w", err)
 		}
 		return raw.NewFile(f, true)
 	case VPC:
@@ -67,5 +66,5 @@ func Create(f *os.File, name, format string, size int64, o CreateOptions) (Targe
 	case VMDK:
 		return vmdk.CreateStream(f, name, size, o.VMDK)
 	}
-	return nil, fmt.Errorf("%s: output format %q is not supported: %w", name, format, image.ErrUnsupported)
+	return nil, image.FileErrorf(name, "output format %q is not supported: %w", format, image.ErrUnsupported)
 }

@@ -60,7 +60,7 @@ func openLayer(path string, o OpenOptions, depth int) (image.Image, string, erro
 		if !known(format) {
 			return nil, "", unknownFormat(path, format)
 		}
-		return nil, "", fmt.Errorf("%s: %s images are read-only in qimg: %w", path, format, image.ErrUnsupported)
+		return nil, "", image.FileErrorf(path, "%s images are read-only in qimg: %w", format, image.ErrUnsupported)
 	}
 	img, err := openFormat(path, format, o, depth)
 	if err != nil {
@@ -114,7 +114,7 @@ func backingOpener(parent string, policy image.BackingPolicy, depth int) func(na
 func known(format string) bool { return slices.Contains(Formats(), format) }
 
 func unknownFormat(path, format string) error {
-	return fmt.Errorf("%s: unknown image format %q: %w", path, format, image.ErrUnsupported)
+	return image.FileErrorf(path, "unknown image format %q: %w", format, image.ErrUnsupported)
 }
 
 // asImage turns a typed open result into an image.Image without turning

@@ -56,3 +56,23 @@ func (e *Error) Unwrap() error { return e.Class }
 func Errorf(class error, format string, args ...any) error {
 	return &Error{Class: class, Msg: fmt.Sprintf(format, args...)}
 }
+
+// FileError is an error about one file: Name is the file and Err what is
+// wrong with it. Its text is "Name: Err", as format packages have always
+// worded their errors; a caller that already names the file (qemu-img's
+// "Could not open 'NAME': ...") shows Err alone instead of cutting the
+// name off the text.
+type FileError struct {
+	Name string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Name + ": " + e.Err.Error() }
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// FileErrorf makes a *FileError about the file name; format and args are
+// as for fmt.Errorf (%w wraps an error class).
+func FileErrorf(name, format string, args ...any) error {
+	return &FileError{Name: name, Err: fmt.Errorf(format, args...)}
+}

@@ -44,6 +44,9 @@ type exitError struct {
 	msg   string // printed as "qimg: msg" unless empty
 	usage bool   // add "Try 'qimg --help' for more information"
 	hint  string // printed after the message without the "qimg: " prefix
+	// openReason is, for a file that did not open, the message after
+	// "Could not open 'FILE': ", for callers that name the file otherwise.
+	openReason string
 }
 
 // hinted adds a hint line, which qemu-img prints unprefixed.
@@ -213,8 +216,9 @@ func openError(path string, err error) error {
 	return fail("Could not open '%s': %s", path, reason(path, err))
 }
 
-// reason is the text of err without a leading "path: " and with system
-// errors spelled like strerror ("No such file or directory").
+// reason is the text of err for a message that already names path: an
+// *image.FileError about path without its name, and system errors spelled
+// like strerror ("No such file or directory").
 func reason(path string, err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && (pe.Path == path || strings.HasSuffix(err.Error(), pe.Err.Error())) && pe.Err != nil {
@@ -222,9 +226,27 @@ func reason(path string, err error) string {
 			return strerror(errno)
 		}
 	}
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, path+": ")
-	return msg
+	if fe := fileError(err); fe != nil && fe.Name == path {
+		return fe.Err.Error()
+	}
+	return err.Error()
+}
+
+// fileError is err when it is an *image.FileError, possibly joined with
+// nothing else (errors.Join of one error), or nil.
+func fileError(err error) *image.FileError {
+	for {
+		switch e := err.(type) {
+		case *image.FileError:
+			return e
+		case interface{ Unwrap() []error }:
+			if errs := e.Unwrap(); len(errs) == 1 {
+				err = errs[0]
+				continue
+			}
+		}
+		return nil
+	}
 }
 
 // strerror spells an errno as glibc does.

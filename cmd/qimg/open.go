@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
 
 	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
@@ -27,7 +26,8 @@ func creatableFormat(f string) bool { return f == imgfmt.QCOW2 || f == imgfmt.Ra
 // openImage opens path for a command, with qemu-img's error messages.
 func openImage(path, format string, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
 	if format != "" && !knownFormat(format) {
-		return nil, "", fail("Could not open '%s': Unknown driver '%s'", path, format)
+		r := fmt.Sprintf("Unknown driver '%s'", format)
+		return nil, "", &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", path, r), openReason: r}
 	}
 	img, f, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Writable: writable, Backing: backing})
 	if err != nil {
@@ -38,23 +38,29 @@ func openImage(path, format string, writable bool, backing image.BackingPolicy) 
 
 // openFailure turns an error from opening path into qemu-img's message.
 func openFailure(path, format string, err error) error {
+	r := openReason(path, format, err)
+	return &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", path, r), openReason: r}
+}
+
+// openReason is qemu-img's reason why path did not open.
+func openReason(path, format string, err error) string {
 	var xe *image.ExternalError
 	if errors.As(err, &xe) {
-		return fail("Could not open '%s': %s", path, externalReason(xe))
+		return externalReason(xe)
 	}
 	if errors.Is(err, image.ErrEncrypted) {
-		return fail("Could not open '%s': %s", path, noKey)
+		return noKey
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == path {
 		// qemu-img names the file twice: the format layer, then the
 		// protocol layer.
-		return fail("Could not open '%s': Could not open '%s': %s", path, path, reason(path, err))
+		return fmt.Sprintf("Could not open '%s': %s", path, reason(path, err))
 	}
 	if errors.Is(err, image.ErrWrongFormat) && format != "" {
-		return fail("Could not open '%s': Image is not in %s format", path, format)
+		return fmt.Sprintf("Image is not in %s format", format)
 	}
-	return fail("Could not open '%s': %s", path, strings.TrimPrefix(reason(path, err), path+": "))
+	return reason(path, err)
 }
 
 // warnProbedRaw is qemu-img's warning when a command opens a file for

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +58,7 @@ backing file, as in qemu-img 7.2.`,
 				full := image.ResolveName(path, backing)
 				nb, _, err := openImage(full, backingFmt, false, e.chainPolicy())
 				if err != nil {
-					return newBackingFailure(backing, full, err)
+					return newBackingFailure(backing, err)
 				}
 				defer nb.Close()
 				newBase = nb
@@ -87,13 +86,12 @@ backing file, as in qemu-img 7.2.`,
 }
 
 // newBackingFailure is qemu-img's message for a new backing file that does
-// not open: the name as given, then what opening the file said without its
-// first "Could not open" (the format layer's).
-func newBackingFailure(name, full string, err error) error {
+// not open: the name as given, then why opening the file failed.
+func newBackingFailure(name string, err error) error {
 	msg := err.Error()
 	var x *exitError
-	if errors.As(err, &x) {
-		msg = strings.TrimPrefix(x.msg, "Could not open '"+full+"': ")
+	if errors.As(err, &x) && x.openReason != "" {
+		msg = x.openReason
 	}
 	return fail("Could not open new backing file '%s': %s", name, msg)
 }

@@ -79,7 +79,7 @@ func (img *Image) Check(ctx context.Context, repair image.RepairMode) (*image.Ch
 func (img *Image) rebuildRefcountsOnOpen() error {
 	res, err := img.Check(context.Background(), image.RepairAll)
 	if err != nil {
-		return fmt.Errorf("%s: could not repair dirty image: %w", img.name, err)
+		return image.FileErrorf(img.name, "could not repair dirty image: %w", err)
 	}
 	if res.CheckErrors > 0 || res.Corruptions > 0 {
 		return img.errorf(image.ErrCorrupt, "could not repair dirty image: %d errors remain", res.CheckErrors+res.Corruptions)

@@ -2,7 +2,6 @@ package qcow2
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/qimg/qimg/image"
 )
@@ -207,7 +206,7 @@ func (c *checker) writeRefblocks(from, to int64, table *[]uint64) (bool, error) 
 		}
 		data := c.expected.data[idx*c.cs : (idx+1)*c.cs]
 		if _, err := c.img.wfile.WriteAt(data, int64((*table)[idx])); err != nil {
-			return grown, fmt.Errorf("%s: writing refcount block: %w", c.img.name, err)
+			return grown, image.FileErrorf(c.img.name, "writing refcount block: %w", err)
 		}
 		k = start + c.perBlock - 1
 	}
@@ -223,7 +222,7 @@ func (c *checker) switchTable(table []uint64, off, clusters int64) error {
 		binary.BigEndian.PutUint64(buf[i*8:], e)
 	}
 	if _, err := img.wfile.WriteAt(buf, off); err != nil {
-		return fmt.Errorf("%s: writing refcount table: %w", img.name, err)
+		return image.FileErrorf(img.name, "writing refcount table: %w", err)
 	}
 	if err := img.wfile.Sync(); err != nil {
 		return err
@@ -233,7 +232,7 @@ func (c *checker) switchTable(table []uint64, off, clusters int64) error {
 	binary.BigEndian.PutUint32(hdr[8:], uint32(clusters))
 	// Offset and size are adjacent: one write switches structures.
 	if _, err := img.wfile.WriteAt(hdr[:], 48); err != nil {
-		return fmt.Errorf("%s: updating header: %w", img.name, err)
+		return image.FileErrorf(img.name, "updating header: %w", err)
 	}
 	if err := img.wfile.Sync(); err != nil {
 		return err

@@ -3,7 +3,6 @@ package qcow2
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 
@@ -153,7 +152,7 @@ func (img *Image) readAt(buf []byte, off uint64) error {
 		return nil
 	}
 	if _, err := img.file.ReadAt(buf, int64(off)); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: reading at %#x: %w", img.name, off, err)
+		return image.FileErrorf(img.name, "reading at %#x: %w", off, err)
 	}
 	return nil
 }

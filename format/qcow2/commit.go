@@ -3,7 +3,6 @@ package qcow2
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/qimg/qimg/image"
@@ -38,14 +37,14 @@ func (img *Image) Commit(ctx context.Context, base image.WritableImage, keep boo
 			return img.errorf(image.ErrUnsupported, "the backing file is smaller than the image and cannot grow")
 		}
 		if err := r.Resize(size, false); err != nil {
-			return fmt.Errorf("%s: growing the backing file: %w", img.name, err)
+			return image.FileErrorf(img.name, "growing the backing file: %w", err)
 		}
 	}
 	if err := img.copyOwnData(ctx, base, progress); err != nil {
 		return err
 	}
 	if err := base.Flush(); err != nil {
-		return fmt.Errorf("%s: flushing the backing file: %w", img.name, err)
+		return image.FileErrorf(img.name, "flushing the backing file: %w", err)
 	}
 	if keep {
 		return nil

@@ -1,8 +1,6 @@
 package qcow2
 
 import (
-	"fmt"
-
 	"github.com/qimg/qimg/image"
 )
 
@@ -65,7 +63,7 @@ func (img *Image) WriteCompressedData(plain, comp []byte, off int64) error {
 		return err
 	}
 	if _, err := img.wfile.WriteAt(comp, host); err != nil {
-		return fmt.Errorf("%s: writing compressed cluster: %w", img.name, err)
+		return image.FileErrorf(img.name, "writing compressed cluster: %w", err)
 	}
 	per := h.L2EntrySize() / 8
 	i := (off >> h.ClusterBits) % h.L2Entries()

@@ -111,16 +111,16 @@ func Create(path string, opts CreateOptions) error {
 func CreateFile(f File, name string, opts CreateOptions) (*Image, error) {
 	h, err := opts.header()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	size := (opts.Size + 511) &^ 511 // qemu-img rounds up to whole sectors
 	var backing image.Image
 	if opts.BackingFile != "" && !opts.Unsafe {
 		if opts.OpenBacking == nil {
-			return nil, fmt.Errorf("%s: backing file %q given without OpenBacking to open it: %w", name, opts.BackingFile, image.ErrInvalidArgument)
+			return nil, image.FileErrorf(name, "backing file %q given without OpenBacking to open it: %w", opts.BackingFile, image.ErrInvalidArgument)
 		}
 		if backing, err = opts.OpenBacking(opts.BackingFile, opts.BackingFormat); err != nil {
-			return nil, fmt.Errorf("%s: opening backing file %q: %w", name, opts.BackingFile, err)
+			return nil, image.FileErrorf(name, "opening backing file %q: %w", opts.BackingFile, err)
 		}
 		if size == 0 {
 			size = backing.Size()
@@ -157,7 +157,7 @@ func CreateFile(f File, name string, opts CreateOptions) (*Image, error) {
 // createEmpty writes the size-0 skeleton (and the data file) and opens it.
 func createEmpty(name string, f File, h *Header, opts CreateOptions, size int64) (*Image, error) {
 	if err := writeEmpty(f, h); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	if opts.DataFile != "" {
 		if err := raw.Create(image.ResolveName(name, opts.DataFile), size); err != nil {

@@ -116,7 +116,7 @@ func NewReader(r io.ReaderAt, size int64, name string, opts *OpenOptions) (*Imag
 	}
 	o.Writable = false
 	if size < 0 {
-		return nil, fmt.Errorf("%s: negative image size %d: %w", name, size, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "negative image size %d: %w", size, image.ErrInvalidArgument)
 	}
 	img := &Image{name: name, file: r, fileSize: size, noHostFiles: true}
 	if err := img.init(&o); err != nil {
@@ -137,7 +137,7 @@ func OpenFile(f File, name string, opts *OpenOptions) (*Image, error) {
 func openFile(name string, f File, opts *OpenOptions) (*Image, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	img := &Image{name: name, file: f, closer: f, fileSize: st.Size()}
 	if opts.Writable {
@@ -151,7 +151,7 @@ func openFile(name string, f File, opts *OpenOptions) (*Image, error) {
 
 // errorf formats an error that names the image.
 func (img *Image) errorf(class error, format string, args ...any) error {
-	return fmt.Errorf("%s: %s: %w", img.name, fmt.Sprintf(format, args...), class)
+	return image.FileErrorf(img.name, "%s: %w", fmt.Sprintf(format, args...), class)
 }
 
 func (img *Image) init(opts *OpenOptions) error {
@@ -160,11 +160,11 @@ func (img *Image) init(opts *OpenOptions) error {
 	}
 	first := make([]byte, min(img.fileSize, 1<<maxClusterBits))
 	if _, err := img.file.ReadAt(first, 0); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: reading header: %w", img.name, err)
+		return image.FileErrorf(img.name, "reading header: %w", err)
 	}
 	h, err := ParseHeader(first)
 	if err != nil {
-		return fmt.Errorf("%s: %w", img.name, err)
+		return image.FileErrorf(img.name, "%w", err)
 	}
 	img.hdr = h
 	if err := img.checkLayout(opts.ForCheck); err != nil {

@@ -2,7 +2,6 @@ package qcow2
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -258,7 +257,7 @@ func (img *Image) readHost(p []byte, host int64) error {
 	}
 	n, err := f.ReadAt(p, host)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: reading at host offset %#x: %w", img.name, host, err)
+		return image.FileErrorf(img.name, "reading at host offset %#x: %w", host, err)
 	}
 	clear(p[n:])
 	return nil
@@ -291,11 +290,11 @@ func (img *Image) decompressInto(dst []byte, entry uint64, off int64) error {
 	src := *buf
 	n, err := img.file.ReadAt(src, host)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: reading compressed cluster at %#x: %w", img.name, host, err)
+		return image.FileErrorf(img.name, "reading compressed cluster at %#x: %w", host, err)
 	}
 	clear(src[n:]) // the pooled buffer holds an older cluster: a short file reads as zeros
 	if err := img.codec.decompress(dst, src); err != nil {
-		return fmt.Errorf("%s: compressed cluster at host offset %#x (guest offset %#x): %w", img.name, host, off&^(img.hdr.ClusterSize()-1), err)
+		return image.FileErrorf(img.name, "compressed cluster at host offset %#x (guest offset %#x): %w", host, off&^(img.hdr.ClusterSize()-1), err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/qimg/qimg/image"
@@ -31,7 +30,7 @@ func (img *Image) SetBacking(name, format string) error {
 	h.BackingFile, h.BackingFormat = name, format
 	buf, err := h.Encode()
 	if err != nil {
-		return fmt.Errorf("%s: %w", img.name, err)
+		return image.FileErrorf(img.name, "%w", err)
 	}
 	// The whole header cluster, as QEMU writes it (its allocation on disk
 	// feeds QEMU's preallocation heuristic, and so qemu-img map), in one
@@ -40,7 +39,7 @@ func (img *Image) SetBacking(name, format string) error {
 	// header or the new one.
 	buf = append(buf, make([]byte, h.ClusterSize()-int64(len(buf)))...)
 	if _, err := img.wfile.WriteAt(buf, 0); err != nil {
-		return fmt.Errorf("%s: writing the header: %w", img.name, err)
+		return image.FileErrorf(img.name, "writing the header: %w", err)
 	}
 	img.hdr = &h
 	return nil

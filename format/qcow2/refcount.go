@@ -2,7 +2,6 @@ package qcow2
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/qimg/qimg/image"
 )
@@ -308,7 +307,7 @@ func (rc *refcounts) flush() error {
 			}
 		}
 	}
-	return fmt.Errorf("%s: refcount flush did not settle: %w", rc.img.name, image.ErrCorrupt)
+	return image.FileErrorf(rc.img.name, "refcount flush did not settle: %w", image.ErrCorrupt)
 }
 
 func (rc *refcounts) writeBlocks() error {
@@ -318,7 +317,7 @@ func (rc *refcounts) writeBlocks() error {
 			continue
 		}
 		if _, err := w.WriteAt(b.data[b.dirtyFrom:b.dirtyUntil], b.off+int64(b.dirtyFrom)); err != nil {
-			return fmt.Errorf("%s: writing refcount block: %w", rc.img.name, err)
+			return image.FileErrorf(rc.img.name, "writing refcount block: %w", err)
 		}
 		b.dirtyFrom, b.dirtyUntil = -1, 0
 	}
@@ -335,7 +334,7 @@ func (rc *refcounts) writeTable() error {
 			be.PutUint64(buf[i*8:], e)
 		}
 		if _, err := w.WriteAt(buf, rc.tableOff); err != nil {
-			return fmt.Errorf("%s: writing refcount table: %w", img.name, err)
+			return image.FileErrorf(img.name, "writing refcount table: %w", err)
 		}
 		cs := img.hdr.ClusterSize()
 		var hdr [12]byte
@@ -343,7 +342,7 @@ func (rc *refcounts) writeTable() error {
 		be.PutUint32(hdr[8:], uint32(int64(len(rc.table))*8/cs))
 		// Offset and size are adjacent, so one write switches tables.
 		if _, err := w.WriteAt(hdr[:], 48); err != nil {
-			return fmt.Errorf("%s: updating header: %w", img.name, err)
+			return image.FileErrorf(img.name, "updating header: %w", err)
 		}
 		img.hdr.RefcountTableOffset = uint64(rc.tableOff)
 		img.hdr.RefcountTableClusters = uint32(int64(len(rc.table)) * 8 / cs)
@@ -360,7 +359,7 @@ func (rc *refcounts) writeTable() error {
 		be.PutUint64(buf[(i-lo)*8:], rc.table[i])
 	}
 	if _, err := w.WriteAt(buf, rc.tableOff+lo*8); err != nil {
-		return fmt.Errorf("%s: writing refcount table: %w", img.name, err)
+		return image.FileErrorf(img.name, "writing refcount table: %w", err)
 	}
 	rc.tableDirty = [2]int64{-1, -1}
 	return nil

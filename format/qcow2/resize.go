@@ -2,7 +2,6 @@ package qcow2
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/qimg/qimg/image"
 )
@@ -103,14 +102,14 @@ func (img *Image) growL1(entries int64) error {
 		binary.BigEndian.PutUint64(buf[i*8:], e)
 	}
 	if _, err := img.wfile.WriteAt(buf, first*cs); err != nil {
-		return fmt.Errorf("%s: writing L1 table: %w", img.name, err)
+		return image.FileErrorf(img.name, "writing L1 table: %w", err)
 	}
 	var hdr [12]byte
 	binary.BigEndian.PutUint32(hdr[:], uint32(entries))
 	binary.BigEndian.PutUint64(hdr[4:], uint64(first*cs))
 	// l1_size and l1_table_offset are adjacent: one write switches tables.
 	if _, err := img.wfile.WriteAt(hdr[:], 36); err != nil {
-		return fmt.Errorf("%s: updating header: %w", img.name, err)
+		return image.FileErrorf(img.name, "updating header: %w", err)
 	}
 	oldOff, oldLen := int64(h.L1TableOffset), int64(len(img.l1))
 	img.l1, h.L1Size, h.L1TableOffset = l1, uint32(entries), uint64(first*cs)

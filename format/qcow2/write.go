@@ -2,7 +2,6 @@ package qcow2
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/qimg/qimg/image"
 )
@@ -88,7 +87,7 @@ func (img *Image) writeBE64(off int64, v uint64) error {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], v)
 	if _, err := img.wfile.WriteAt(b[:], off); err != nil {
-		return fmt.Errorf("%s: writing metadata at %#x: %w", img.name, off, err)
+		return image.FileErrorf(img.name, "writing metadata at %#x: %w", off, err)
 	}
 	return nil
 }
@@ -244,7 +243,7 @@ func (img *Image) commitL2(t *l2Table, fresh bool, l1Index int64, lo, hi int64) 
 		binary.BigEndian.PutUint64(buf[(i-lo*per)*8:], t.entries[i])
 	}
 	if _, err := w.WriteAt(buf, t.off+lo*per*8); err != nil {
-		return fmt.Errorf("%s: writing L2 table: %w", img.name, err)
+		return image.FileErrorf(img.name, "writing L2 table: %w", err)
 	}
 	img.l2cache.put(t.off, t)
 	if !fresh {
@@ -392,7 +391,7 @@ func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64) err
 			start := cw.guest + cw.from - off
 			end := plan[j-1].guest + plan[j-1].to - off
 			if _, err := w.WriteAt(p[start:end], cw.host+cw.from); err != nil {
-				return fmt.Errorf("%s: writing data: %w", img.name, err)
+				return image.FileErrorf(img.name, "writing data: %w", err)
 			}
 			i = j
 			continue
@@ -403,7 +402,7 @@ func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64) err
 		}
 		copy(buf[cw.from:cw.to], p[cw.guest+cw.from-off:])
 		if _, err := w.WriteAt(buf, cw.host); err != nil {
-			return fmt.Errorf("%s: writing data: %w", img.name, err)
+			return image.FileErrorf(img.name, "writing data: %w", err)
 		}
 		i++
 	}

@@ -2,7 +2,6 @@ package raw
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sync/atomic"
@@ -63,7 +62,7 @@ func Open(path string, opts *OpenOptions) (*Image, error) {
 func NewFile(f *os.File, writable bool) (*Image, error) {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		return nil, image.FileErrorf(f.Name(), "%w", err)
 	}
 	return &Image{f: f, fileSize: size, size: roundSector(size), writable: writable}, nil
 }
@@ -82,7 +81,7 @@ func (img *Image) grew(end int64) {
 // Create makes (or truncates) path as a raw image of size bytes, all holes.
 func Create(path string, size int64) error {
 	if size < 0 {
-		return fmt.Errorf("%s: negative size %d: %w", path, size, image.ErrInvalidArgument)
+		return image.FileErrorf(path, "negative size %d: %w", size, image.ErrInvalidArgument)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -127,7 +126,7 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes guest bytes. Writing past the end grows the image.
 func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 	if !img.writable {
-		return 0, fmt.Errorf("%s: %w", img.f.Name(), image.ErrReadOnly)
+		return 0, image.FileErrorf(img.f.Name(), "%w", image.ErrReadOnly)
 	}
 	n, err := img.f.WriteAt(p, off)
 	img.grew(off + int64(n))
@@ -138,7 +137,7 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 // zeros elsewhere.
 func (img *Image) WriteZeroes(off, length int64) error {
 	if !img.writable {
-		return fmt.Errorf("%s: %w", img.f.Name(), image.ErrReadOnly)
+		return image.FileErrorf(img.f.Name(), "%w", image.ErrReadOnly)
 	}
 	if off+length > img.fileSize {
 		if err := img.f.Truncate(off + length); err != nil {
@@ -166,10 +165,10 @@ func (img *Image) WriteZeroes(off, length int64) error {
 // hole), and shrinking needs shrink set, as for qcow2.
 func (img *Image) Resize(size int64, shrink bool) error {
 	if !img.writable {
-		return fmt.Errorf("%s: %w", img.f.Name(), image.ErrReadOnly)
+		return image.FileErrorf(img.f.Name(), "%w", image.ErrReadOnly)
 	}
 	if size < 0 || size < img.size && !shrink {
-		return fmt.Errorf("%s: resize from %d to %d bytes: %w", img.f.Name(), img.size, size, image.ErrInvalidArgument)
+		return image.FileErrorf(img.f.Name(), "resize from %d to %d bytes: %w", img.size, size, image.ErrInvalidArgument)
 	}
 	if err := img.f.Truncate(size); err != nil {
 		return err
@@ -188,7 +187,7 @@ func (img *Image) Close() error { return img.f.Close() }
 // SEEK_DATA/SEEK_HOLE. File systems without them report everything as data.
 func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	if start < 0 || length <= 0 || start >= img.size {
-		return image.Extent{}, fmt.Errorf("%s: extent [%d,+%d) outside the image: %w", img.f.Name(), start, length, image.ErrInvalidArgument)
+		return image.Extent{}, image.FileErrorf(img.f.Name(), "extent [%d,+%d) outside the image: %w", start, length, image.ErrInvalidArgument)
 	}
 	length = min(length, img.size-start)
 	hole := image.Extent{Start: start, Length: length, Zero: true, Allocated: true, HostOffset: -1}

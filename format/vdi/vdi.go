@@ -87,7 +87,7 @@ func Open(path string) (*Image, error) {
 // error messages. Close does not close r.
 func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("%s: negative file size %d: %w", name, size, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "negative file size %d: %w", size, image.ErrInvalidArgument)
 	}
 	img := &Image{r: r, name: name, fileSize: size}
 	if err := img.open(); err != nil {
@@ -123,7 +123,7 @@ func (img *Image) Close() error {
 }
 
 func (img *Image) errorf(class error, format string, args ...any) error {
-	return fmt.Errorf("%s: %s: %w", img.name, fmt.Sprintf(format, args...), class)
+	return image.FileErrorf(img.name, "%s: %w", fmt.Sprintf(format, args...), class)
 }
 
 // uuid formats a UUID stored as VirtualBox does (the first three groups
@@ -146,7 +146,7 @@ func (img *Image) open() error {
 	// The header is read zero padded, as QEMU reads a short file.
 	h := make([]byte, headerSize)
 	if _, err := img.r.ReadAt(h[:min(headerSize, img.fileSize)], 0); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: reading the header: %w", img.name, err)
+		return image.FileErrorf(img.name, "reading the header: %w", err)
 	}
 	if !Detect(h) {
 		return img.errorf(image.ErrWrongFormat, "no VDI signature at offset 0x40: not a VDI image")
@@ -211,7 +211,7 @@ func (img *Image) open() error {
 	used := (img.size + blockSize - 1) / blockSize
 	raw := make([]byte, used*4)
 	if _, err := img.r.ReadAt(raw, bmapOff); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: reading the block map: %w", img.name, err)
+		return image.FileErrorf(img.name, "reading the block map: %w", err)
 	}
 	img.bmap = make([]uint32, used)
 	for i := range img.bmap {
@@ -241,7 +241,7 @@ func (img *Image) host(b int64) int64 {
 // Size it returns io.EOF as io.ReaderAt requires.
 func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("%s: negative offset %d: %w", img.name, off, image.ErrInvalidArgument)
+		return 0, image.FileErrorf(img.name, "negative offset %d: %w", off, image.ErrInvalidArgument)
 	}
 	if off >= img.size {
 		if len(p) == 0 {
@@ -279,7 +279,7 @@ func (img *Image) readBlock(p []byte, b, in int64) error {
 		if err == nil || errors.Is(err, io.EOF) {
 			return img.errorf(image.ErrCorrupt, "short read of %d bytes at file offset %d (got %d): the file is shorter than when it was opened", k, host, n)
 		}
-		return fmt.Errorf("%s: reading %d bytes at file offset %d: %w", img.name, k, host, err)
+		return image.FileErrorf(img.name, "reading %d bytes at file offset %d: %w", k, host, err)
 	}
 	clear(p[k:])
 	return nil
@@ -290,7 +290,7 @@ func (img *Image) readBlock(p []byte, b, in int64) error {
 // unallocated and discarded blocks as zeros.
 func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	if start < 0 || length <= 0 || start >= img.size {
-		return image.Extent{}, fmt.Errorf("%s: extent [%d,+%d) outside the image: %w", img.name, start, length, image.ErrInvalidArgument)
+		return image.Extent{}, image.FileErrorf(img.name, "extent [%d,+%d) outside the image: %w", start, length, image.ErrInvalidArgument)
 	}
 	end := start + min(length, img.size-start)
 	b := start / blockSize

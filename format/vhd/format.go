@@ -188,13 +188,13 @@ func parseDynHeader(name string, b []byte) (dynHeader, error) {
 	be := binary.BigEndian
 	var h dynHeader
 	if !bytes.Equal(b[:8], cookieDyn) {
-		return h, fmt.Errorf("%s: dynamic disk header has no %q cookie: %w", name, cookieDyn, image.ErrCorrupt)
+		return h, image.FileErrorf(name, "dynamic disk header has no %q cookie: %w", cookieDyn, image.ErrCorrupt)
 	}
 	var c [dynHeaderSize]byte
 	copy(c[:], b[:dynHeaderSize])
 	clear(c[36:40])
 	if sum := be.Uint32(b[36:]); checksum(c[:]) != sum {
-		return h, fmt.Errorf("%s: dynamic disk header checksum is %#08x, should be %#08x: %w", name, sum, checksum(c[:]), image.ErrCorrupt)
+		return h, image.FileErrorf(name, "dynamic disk header checksum is %#08x, should be %#08x: %w", sum, checksum(c[:]), image.ErrCorrupt)
 	}
 	h.tableOffset = be.Uint64(b[16:])
 	h.version = be.Uint32(b[24:])

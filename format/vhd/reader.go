@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -75,7 +74,7 @@ func Open(path string) (*Image, error) {
 // member of an archive); name is used in errors. Close does not close r.
 func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("%s: negative file size %d: %w", name, size, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "negative file size %d: %w", size, image.ErrInvalidArgument)
 	}
 	return newImage(r, size, name)
 }
@@ -116,14 +115,14 @@ func newImage(r io.ReaderAt, fileSize int64, name string) (*Image, error) {
 	case hasCookie(head):
 		atStart = true
 	case fileSize < footerSize:
-		return nil, fmt.Errorf("%s: file of %d bytes is too small for a VHD footer: %w", name, fileSize, image.ErrWrongFormat)
+		return nil, image.FileErrorf(name, "file of %d bytes is too small for a VHD footer: %w", fileSize, image.ErrWrongFormat)
 	default:
 		// A fixed disk has its footer only at the end.
 		if err := img.readFull(head, fileSize-footerSize); err != nil {
 			return nil, err
 		}
 		if !hasCookie(head) {
-			return nil, fmt.Errorf("%s: no VHD footer (\"conectix\") at the start or the end of the file: %w", name, image.ErrWrongFormat)
+			return nil, image.FileErrorf(name, "no VHD footer (\"conectix\") at the start or the end of the file: %w", image.ErrWrongFormat)
 		}
 	}
 	img.foot = parseFooter(head)
@@ -136,7 +135,7 @@ func newImage(r io.ReaderAt, fileSize int64, name string) (*Image, error) {
 		var c [footerSize]byte
 		copy(c[:], head)
 		clear(c[64:68])
-		return nil, fmt.Errorf("%s: VHD footer %s has checksum %#08x, should be %#08x: %w", name, where, f.checksum, checksum(c[:]), image.ErrCorrupt)
+		return nil, image.FileErrorf(name, "VHD footer %s has checksum %#08x, should be %#08x: %w", where, f.checksum, checksum(c[:]), image.ErrCorrupt)
 	}
 	switch {
 	case f.diskType == typeFixed && (!atStart || fileSize == footerSize):
@@ -150,15 +149,15 @@ func newImage(r io.ReaderAt, fileSize int64, name string) (*Image, error) {
 	case !atStart && f.diskType == typeDynamic:
 		// The copy at offset 0 is what QEMU and Hyper-V use; without it
 		// the BAT cannot be trusted to be the current one.
-		return nil, fmt.Errorf("%s: dynamic VHD whose footer copy at offset 0 is missing or damaged: %w", name, image.ErrCorrupt)
+		return nil, image.FileErrorf(name, "dynamic VHD whose footer copy at offset 0 is missing or damaged: %w", image.ErrCorrupt)
 	case atStart && f.diskType == typeFixed:
-		return nil, fmt.Errorf("%s: fixed VHD footer at offset 0 (a fixed disk has its footer at the end): %w", name, image.ErrCorrupt)
+		return nil, image.FileErrorf(name, "fixed VHD footer at offset 0 (a fixed disk has its footer at the end): %w", image.ErrCorrupt)
 	default:
-		return nil, fmt.Errorf("%s: unknown VHD disk type %d: %w", name, f.diskType, image.ErrUnsupported)
+		return nil, image.FileErrorf(name, "unknown VHD disk type %d: %w", f.diskType, image.ErrUnsupported)
 	}
 	sectors := f.sectors()
 	if sectors > maxSectors {
-		return nil, fmt.Errorf("%s: virtual size of %d sectors exceeds the 2040 GiB maximum: %w", name, sectors, image.ErrLimit)
+		return nil, image.FileErrorf(name, "virtual size of %d sectors exceeds the 2040 GiB maximum: %w", sectors, image.ErrLimit)
 	}
 	img.size = sectors * 512
 	if img.dynamic {
@@ -173,7 +172,7 @@ func newImage(r io.ReaderAt, fileSize int64, name string) (*Image, error) {
 func (img *Image) readHeader() (dynHeader, error) {
 	off := img.foot.dataOffset
 	if img.fileSize < dynHeaderSize || off > uint64(img.fileSize-dynHeaderSize) {
-		return dynHeader{}, fmt.Errorf("%s: dynamic disk header at %d is past the end of the file (%d bytes): %w", img.name, off, img.fileSize, image.ErrCorrupt)
+		return dynHeader{}, image.FileErrorf(img.name, "dynamic disk header at %d is past the end of the file (%d bytes): %w", off, img.fileSize, image.ErrCorrupt)
 	}
 	b := make([]byte, dynHeaderSize)
 	if err := img.readFull(b, int64(off)); err != nil {
@@ -187,9 +186,9 @@ func (img *Image) readHeader() (dynHeader, error) {
 func (img *Image) differencing() error {
 	h, err := img.readHeader()
 	if err != nil || h.parentName == "" {
-		return fmt.Errorf("%s: differencing VHD (parent not readable) is not supported: %w", img.name, image.ErrUnsupported)
+		return image.FileErrorf(img.name, "differencing VHD (parent not readable) is not supported: %w", image.ErrUnsupported)
 	}
-	return fmt.Errorf("%s: differencing VHD (parent %q) is not supported: %w", img.name, h.parentName, image.ErrUnsupported)
+	return image.FileErrorf(img.name, "differencing VHD (parent %q) is not supported: %w", h.parentName, image.ErrUnsupported)
 }
 
 // openDynamic reads the dynamic header and the BAT, with QEMU's checks
@@ -202,26 +201,26 @@ func (img *Image) openDynamic() error {
 	}
 	bs := int64(h.blockSize)
 	if bs < 512 || bs&(bs-1) != 0 {
-		return fmt.Errorf("%s: invalid block size %d (must be a power of two of at least 512): %w", img.name, bs, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "invalid block size %d (must be a power of two of at least 512): %w", bs, image.ErrCorrupt)
 	}
 	img.blockSize = bs
 	img.bitmapSize = bitmapSize(bs)
 	entries := int64(h.maxTableEntries)
 	if entries*bs < img.size {
-		return fmt.Errorf("%s: BAT of %d entries of %d bytes does not cover the virtual size %d: %w", img.name, entries, bs, img.size, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "BAT of %d entries of %d bytes does not cover the virtual size %d: %w", entries, bs, img.size, image.ErrCorrupt)
 	}
 	if entries > maxBATEntries {
-		return fmt.Errorf("%s: BAT of %d entries exceeds the limit of %d: %w", img.name, entries, maxBATEntries, image.ErrLimit)
+		return image.FileErrorf(img.name, "BAT of %d entries exceeds the limit of %d: %w", entries, maxBATEntries, image.ErrLimit)
 	}
 	batOff := h.tableOffset
 	batLen := entries * 4
 	if batOff > uint64(img.fileSize) || batLen > img.fileSize-int64(batOff) ||
 		(int64(batOff)+batLen+511)&^511 > img.fileSize {
-		return fmt.Errorf("%s: BAT of %d bytes at %d is past the end of the file (%d bytes): %w", img.name, batLen, batOff, img.fileSize, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "BAT of %d bytes at %d is past the end of the file (%d bytes): %w", batLen, batOff, img.fileSize, image.ErrCorrupt)
 	}
 	needed := (img.size + bs - 1) / bs
 	if needed > maxKeptEntries {
-		return fmt.Errorf("%s: %d blocks of %d bytes exceed the limit of %d blocks: %w", img.name, needed, bs, maxKeptEntries, image.ErrLimit)
+		return image.FileErrorf(img.name, "%d blocks of %d bytes exceed the limit of %d blocks: %w", needed, bs, maxKeptEntries, image.ErrLimit)
 	}
 	img.bat = make([]uint32, needed)
 	img.state = make([]atomic.Uint32, needed)
@@ -237,7 +236,7 @@ func (img *Image) openDynamic() error {
 			v := binary.BigEndian.Uint32(buf[j*4:])
 			if v != unallocated {
 				if end := int64(v)*512 + img.bitmapSize + bs; end > img.fileSize {
-					return fmt.Errorf("%s: block %d at %d ends past the end of the file (%d bytes): %w", img.name, i+j, int64(v)*512, img.fileSize, image.ErrCorrupt)
+					return image.FileErrorf(img.name, "block %d at %d ends past the end of the file (%d bytes): %w", i+j, int64(v)*512, img.fileSize, image.ErrCorrupt)
 				}
 			}
 			if i+j < needed {
@@ -282,9 +281,9 @@ func (img *Image) readFull(p []byte, off int64) error {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: short read of %d bytes at %d (file truncated?): %w", img.name, len(p), off, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "short read of %d bytes at %d (file truncated?): %w", len(p), off, image.ErrCorrupt)
 	}
-	return fmt.Errorf("%s: reading %d bytes at %d: %w", img.name, len(p), off, err)
+	return image.FileErrorf(img.name, "reading %d bytes at %d: %w", len(p), off, err)
 }
 
 // ReadAt reads guest bytes. Unallocated blocks, and sectors of allocated
@@ -292,7 +291,7 @@ func (img *Image) readFull(p []byte, off int64) error {
 // io.EOF.
 func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("%s: negative read offset %d: %w", img.name, off, image.ErrInvalidArgument)
+		return 0, image.FileErrorf(img.name, "negative read offset %d: %w", off, image.ErrInvalidArgument)
 	}
 	if off >= img.size {
 		return 0, io.EOF
@@ -435,7 +434,7 @@ func (img *Image) sectorRun(idx, pos, end int64) (bool, int64, error) {
 // Zero, as qemu-img map -f vpc shows it.
 func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	if start < 0 || length <= 0 || start >= img.size {
-		return image.Extent{}, fmt.Errorf("%s: extent [%d,+%d) outside the image: %w", img.name, start, length, image.ErrInvalidArgument)
+		return image.Extent{}, image.FileErrorf(img.name, "extent [%d,+%d) outside the image: %w", start, length, image.ErrInvalidArgument)
 	}
 	length = min(length, img.size-start)
 	zero := image.Extent{Start: start, Length: length, Zero: true, Allocated: true, HostOffset: -1}

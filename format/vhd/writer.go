@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -62,10 +61,10 @@ func Create(f *os.File, name string, size int64, opts CreateOptions) (*Writer, e
 	case SubformatFixed:
 		dynamic = false
 	default:
-		return nil, fmt.Errorf("%s: invalid VHD subformat %q (want dynamic or fixed): %w", name, opts.Subformat, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "invalid VHD subformat %q (want dynamic or fixed): %w", opts.Subformat, image.ErrInvalidArgument)
 	}
 	if size < 0 {
-		return nil, fmt.Errorf("%s: negative disk size %d: %w", name, size, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "negative disk size %d: %w", size, image.ErrInvalidArgument)
 	}
 	// qemu-img rounds the size up to whole sectors, then (without
 	// force_size) up to a CHS geometry; the geometry written is the one
@@ -73,12 +72,12 @@ func Create(f *os.File, name string, size int64, opts CreateOptions) (*Writer, e
 	size = (size + 511) &^ 511
 	_, _, _, sectors, err := roundedSize(size, opts.ForceSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	size = sectors * 512
 	cyls, heads, secs, _, err := roundedSize(size, opts.ForceSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	w := &Writer{f: f, name: name, size: size, dynamic: dynamic, dirty: true}
 	w.foot = footer{
@@ -106,7 +105,7 @@ func Create(f *os.File, name string, size int64, opts CreateOptions) (*Writer, e
 	w.foot.uuid[6] = w.foot.uuid[6]&0x0f | 0x40
 	w.foot.uuid[8] = w.foot.uuid[8]&0x3f | 0x80
 	if err := f.Truncate(0); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	if dynamic {
 		w.foot.diskType = typeDynamic
@@ -124,10 +123,10 @@ func Create(f *os.File, name string, size int64, opts CreateOptions) (*Writer, e
 		// tools probing O_DIRECT alignment find an allocated block; it
 		// also makes qemu-img map show the same as for qemu-img's image.
 		if err := f.Truncate(size + footerSize); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, image.FileErrorf(name, "%w", err)
 		}
 		if _, err := f.WriteAt(make([]byte, min(4096, size+footerSize)), 0); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, image.FileErrorf(name, "%w", err)
 		}
 	}
 	return w, nil
@@ -142,13 +141,13 @@ func (w *Writer) Size() int64 { return w.size }
 // and lies inside the disk, and moves past it.
 func (w *Writer) advance(off, n int64) error {
 	if w.closed {
-		return fmt.Errorf("%s: write after Close: %w", w.name, image.ErrInvalidArgument)
+		return image.FileErrorf(w.name, "write after Close: %w", image.ErrInvalidArgument)
 	}
 	if off < w.pos || n < 0 {
-		return fmt.Errorf("%s: write of %d bytes at %d is out of order (next offset is %d): %w", w.name, n, off, w.pos, image.ErrInvalidArgument)
+		return image.FileErrorf(w.name, "write of %d bytes at %d is out of order (next offset is %d): %w", n, off, w.pos, image.ErrInvalidArgument)
 	}
 	if off > w.size || n > w.size-off {
-		return fmt.Errorf("%s: write of %d bytes at %d is past the end of the disk (%d bytes): %w", w.name, n, off, w.size, image.ErrInvalidArgument)
+		return image.FileErrorf(w.name, "write of %d bytes at %d is past the end of the disk (%d bytes): %w", n, off, w.size, image.ErrInvalidArgument)
 	}
 	w.pos = off + n
 	return nil
@@ -166,7 +165,7 @@ func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
 	if !w.dynamic {
 		n, err := w.f.WriteAt(p, off)
 		if err != nil {
-			return n, fmt.Errorf("%s: %w", w.name, err)
+			return n, image.FileErrorf(w.name, "%w", err)
 		}
 		return n, nil
 	}
@@ -180,7 +179,7 @@ func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
 				return done, err
 			}
 			if _, err := w.f.WriteAt(chunk, base+in); err != nil {
-				return done, fmt.Errorf("%s: %w", w.name, err)
+				return done, image.FileErrorf(w.name, "%w", err)
 			}
 		}
 		done += len(chunk)
@@ -196,7 +195,7 @@ func (w *Writer) block(idx int64) (int64, error) {
 	bm := int64(bitmapSize(defaultBlockSize))
 	if w.bat[idx] == unallocated {
 		if _, err := w.f.WriteAt(bytes.Repeat([]byte{0xff}, int(bm)), w.next); err != nil {
-			return 0, fmt.Errorf("%s: %w", w.name, err)
+			return 0, image.FileErrorf(w.name, "%w", err)
 		}
 		w.bat[idx] = uint32(w.next / 512)
 		w.next += bm + defaultBlockSize
@@ -223,7 +222,7 @@ func (w *Writer) writeMeta() error {
 	foot := w.foot.encode()
 	if !w.dynamic {
 		if _, err := w.f.WriteAt(foot, w.size); err != nil {
-			return fmt.Errorf("%s: %w", w.name, err)
+			return image.FileErrorf(w.name, "%w", err)
 		}
 		w.dirty = false
 		return nil
@@ -240,10 +239,10 @@ func (w *Writer) writeMeta() error {
 		binary.BigEndian.PutUint32(bat[i*4:], v)
 	}
 	if _, err := w.f.WriteAt(meta, 0); err != nil {
-		return fmt.Errorf("%s: %w", w.name, err)
+		return image.FileErrorf(w.name, "%w", err)
 	}
 	if _, err := w.f.WriteAt(foot, w.next); err != nil {
-		return fmt.Errorf("%s: %w", w.name, err)
+		return image.FileErrorf(w.name, "%w", err)
 	}
 	w.dirty = false
 	return nil
@@ -255,13 +254,13 @@ func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return fmt.Errorf("%s: flush after Close: %w", w.name, image.ErrInvalidArgument)
+		return image.FileErrorf(w.name, "flush after Close: %w", image.ErrInvalidArgument)
 	}
 	if err := w.writeMeta(); err != nil {
 		return err
 	}
 	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", w.name, err)
+		return image.FileErrorf(w.name, "%w", err)
 	}
 	return nil
 }
@@ -277,7 +276,7 @@ func (w *Writer) Close() error {
 	w.closed = true
 	err := w.writeMeta()
 	if cerr := w.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%s: %w", w.name, cerr)
+		err = image.FileErrorf(w.name, "%w", cerr)
 	}
 	return err
 }

@@ -2,7 +2,6 @@ package vhdx
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/qimg/qimg/image"
@@ -28,7 +27,7 @@ func (img *Image) blockHost(b int64) (int64, error) {
 // as zeros; past Size it returns io.EOF as io.ReaderAt requires.
 func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("%s: negative offset %d: %w", img.name, off, image.ErrInvalidArgument)
+		return 0, image.FileErrorf(img.name, "negative offset %d: %w", off, image.ErrInvalidArgument)
 	}
 	if off >= img.size {
 		if len(p) == 0 {
@@ -71,7 +70,7 @@ func (img *Image) readHost(p []byte, off int64) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		return img.errorf(image.ErrCorrupt, "short read of %d bytes at file offset %d (got %d): the file is shorter than when it was opened", len(p), off, n)
 	}
-	return fmt.Errorf("%s: reading %d bytes at file offset %d: %w", img.name, len(p), off, err)
+	return image.FileErrorf(img.name, "reading %d bytes at file offset %d: %w", len(p), off, err)
 }
 
 // Extent reports the run starting at start: stored blocks as data (with
@@ -79,7 +78,7 @@ func (img *Image) readHost(p []byte, off int64) error {
 // other block as zeros. The run never crosses Size or start+length.
 func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	if start < 0 || length <= 0 || start >= img.size {
-		return image.Extent{}, fmt.Errorf("%s: extent [%d,+%d) outside the image: %w", img.name, start, length, image.ErrInvalidArgument)
+		return image.Extent{}, image.FileErrorf(img.name, "extent [%d,+%d) outside the image: %w", start, length, image.ErrInvalidArgument)
 	}
 	end := start + min(length, img.size-start)
 	bs := img.params.BlockSize

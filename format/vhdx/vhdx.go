@@ -156,7 +156,7 @@ func Open(path string) (*Image, error) {
 // does not close r.
 func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("%s: negative file size %d: %w", name, size, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "negative file size %d: %w", size, image.ErrInvalidArgument)
 	}
 	img := &Image{r: r, name: name, fileSize: size}
 	if err := img.open(); err != nil {
@@ -192,7 +192,7 @@ func (img *Image) Close() error {
 }
 
 func (img *Image) errorf(class error, format string, args ...any) error {
-	return fmt.Errorf("%s: %s: %w", img.name, fmt.Sprintf(format, args...), class)
+	return image.FileErrorf(img.name, "%s: %w", fmt.Sprintf(format, args...), class)
 }
 
 // readMeta reads a small metadata structure at off. Bytes past the end of
@@ -205,7 +205,7 @@ func (img *Image) readMeta(off, n int64) ([]byte, error) {
 	}
 	k := min(n, img.fileSize-off)
 	if _, err := img.r.ReadAt(buf[:k], off); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: reading %d bytes at %d: %w", img.name, k, off, err)
+		return nil, image.FileErrorf(img.name, "reading %d bytes at %d: %w", k, off, err)
 	}
 	return buf, nil
 }
@@ -568,7 +568,7 @@ func (img *Image) loadBAT(bat region, spans []span) error {
 		n := min(uint64(len(buf))/8, entries-first)
 		chunk := buf[:n*8]
 		if _, err := img.r.ReadAt(chunk, int64(bat.off+first*8)); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s: reading the BAT: %w", img.name, err)
+			return image.FileErrorf(img.name, "reading the BAT: %w", err)
 		}
 		for j := range n {
 			i := first + j

@@ -97,7 +97,7 @@ func Detect(head []byte) bool {
 // and extent types or access modes a reader cannot honour.
 func parseDescriptor(text []byte, name string, maxExtents int) (*descriptor, error) {
 	if len(text) > maxDescriptor {
-		return nil, fmt.Errorf("%s: descriptor of %d bytes (at most %d): %w", name, len(text), maxDescriptor, image.ErrLimit)
+		return nil, image.FileErrorf(name, "descriptor of %d bytes (at most %d): %w", len(text), maxDescriptor, image.ErrLimit)
 	}
 	if i := bytes.IndexByte(text, 0); i >= 0 {
 		text = text[:i]
@@ -114,14 +114,14 @@ func parseDescriptor(text []byte, name string, maxExtents int) (*descriptor, err
 		}
 		if access, rest := cutField(line); isAccess(access) {
 			if len(d.Extents) >= maxExtents {
-				return nil, fmt.Errorf("%s: descriptor names more than %d extents: %w", name, maxExtents, image.ErrLimit)
+				return nil, image.FileErrorf(name, "descriptor names more than %d extents: %w", maxExtents, image.ErrLimit)
 			}
 			e, err := parseExtentLine(access, rest)
 			if err != nil {
-				return nil, fmt.Errorf("%s: descriptor line %d %q: %w", name, lineNo+1, clip(line), err)
+				return nil, image.FileErrorf(name, "descriptor line %d %q: %w", lineNo+1, clip(line), err)
 			}
 			if e.Sectors > maxSectors-total {
-				return nil, fmt.Errorf("%s: descriptor extents add up to more than %d sectors: %w", name, int64(maxSectors), image.ErrLimit)
+				return nil, image.FileErrorf(name, "descriptor extents add up to more than %d sectors: %w", int64(maxSectors), image.ErrLimit)
 			}
 			if e.Sectors == 0 {
 				continue // QEMU skips empty extents (an empty disk has one)

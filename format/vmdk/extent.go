@@ -3,7 +3,6 @@ package vmdk
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -64,7 +63,7 @@ func readAtZero(r io.ReaderAt, p []byte, off, size int64, name string) error {
 		var err error
 		n, err = r.ReadAt(p[:m], off)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s: reading %d bytes at %d: %w", name, m, off, err)
+			return image.FileErrorf(name, "reading %d bytes at %d: %w", m, off, err)
 		}
 	}
 	clear(p[n:])
@@ -100,17 +99,17 @@ const (
 // the grain directory of the sparse extent held in r.
 func openSparse(r io.ReaderAt, fileSize int64, name string, id int, c *caches) (*sparseExtent, error) {
 	if fileSize < sectorSize {
-		return nil, fmt.Errorf("%s: %d bytes is too small for a VMDK sparse extent: %w", name, fileSize, image.ErrCorrupt)
+		return nil, image.FileErrorf(name, "%d bytes is too small for a VMDK sparse extent: %w", fileSize, image.ErrCorrupt)
 	}
 	hb := make([]byte, sectorSize)
 	if err := readAtZero(r, hb, 0, fileSize, name); err != nil {
 		return nil, err
 	}
 	if string(hb[:4]) == magicCOWD {
-		return nil, fmt.Errorf("%s: VMDK3 (COWD, ESX sparse) extents: %w", name, image.ErrUnsupported)
+		return nil, image.FileErrorf(name, "VMDK3 (COWD, ESX sparse) extents: %w", image.ErrUnsupported)
 	}
 	if string(hb[:4]) != magicSparse {
-		return nil, fmt.Errorf("%s: no VMDK sparse extent magic: %w", name, image.ErrWrongFormat)
+		return nil, image.FileErrorf(name, "no VMDK sparse extent magic: %w", image.ErrWrongFormat)
 	}
 	h := parseHeader(hb)
 	if h.GDOffset == gdAtEnd {
@@ -150,7 +149,7 @@ func openSparse(r io.ReaderAt, fileSize int64, name string, id int, c *caches) (
 func readFooter(r io.ReaderAt, fileSize int64, name string) (header, error) {
 	end := (fileSize + sectorSize - 1) / sectorSize * sectorSize
 	if end < 3*sectorSize+sectorSize {
-		return header{}, fmt.Errorf("%s: stream too short for a footer: %w", name, image.ErrCorrupt)
+		return header{}, image.FileErrorf(name, "stream too short for a footer: %w", image.ErrCorrupt)
 	}
 	b := make([]byte, 3*sectorSize)
 	if err := readAtZero(r, b, end-3*sectorSize, fileSize, name); err != nil {
@@ -160,11 +159,11 @@ func readFooter(r io.ReaderAt, fileSize int64, name string) (header, error) {
 	fm, foot, eos := b[:sectorSize], b[sectorSize:2*sectorSize], b[2*sectorSize:]
 	if le.Uint32(fm[8:]) != 0 || le.Uint32(fm[12:]) != markerFooter || string(foot[:4]) != magicSparse ||
 		le.Uint64(eos) != 0 || le.Uint32(eos[8:]) != 0 || le.Uint32(eos[12:]) != markerEOS {
-		return header{}, fmt.Errorf("%s: grain directory at end of stream but invalid footer: %w", name, image.ErrCorrupt)
+		return header{}, image.FileErrorf(name, "grain directory at end of stream but invalid footer: %w", image.ErrCorrupt)
 	}
 	h := parseHeader(foot)
 	if h.GDOffset == gdAtEnd {
-		return header{}, fmt.Errorf("%s: footer has no grain directory offset: %w", name, image.ErrCorrupt)
+		return header{}, image.FileErrorf(name, "footer has no grain directory offset: %w", image.ErrCorrupt)
 	}
 	return h, nil
 }
@@ -174,7 +173,7 @@ func (e *sparseExtent) capacity() int64 { return int64(e.h.Capacity) * sectorSiz
 // table returns grain table gt, or nil if it is not allocated.
 func (e *sparseExtent) table(gt int64) ([]uint32, error) {
 	if gt < 0 || gt >= int64(len(e.gd)) {
-		return nil, fmt.Errorf("%s: grain table %d outside the directory: %w", e.name, gt, image.ErrCorrupt)
+		return nil, image.FileErrorf(e.name, "grain table %d outside the directory: %w", gt, image.ErrCorrupt)
 	}
 	s := e.gd[gt]
 	if s == 0 {
@@ -186,7 +185,7 @@ func (e *sparseExtent) table(gt int64) ([]uint32, error) {
 	}
 	off, size := int64(s)*sectorSize, e.gtes*4
 	if off+size > e.fileSize {
-		return nil, fmt.Errorf("%s: grain table %d at sector %d past end of file: %w", e.name, gt, s, image.ErrCorrupt)
+		return nil, image.FileErrorf(e.name, "grain table %d at sector %d past end of file: %w", gt, s, image.ErrCorrupt)
 	}
 	raw := make([]byte, size)
 	if err := readAtZero(e.r, raw, off, e.fileSize, e.name); err != nil {
@@ -270,8 +269,7 @@ func (e *sparseExtent) inFile(g int64, v uint32, n int64) error {
 	}
 	// Name the first grain of the run that the file does not hold.
 	k := max(0, (e.fileSize-start)/e.grainBytes)
-	return fmt.Errorf("%s: grain %d at sector %d past end of file (%d bytes), truncated?: %w",
-		e.name, g+k, start/sectorSize+k*e.grainBytes/sectorSize, e.fileSize, image.ErrCorrupt)
+	return image.FileErrorf(e.name, "grain %d at sector %d past end of file (%d bytes), truncated?: %w", g+k, start/sectorSize+k*e.grainBytes/sectorSize, e.fileSize, image.ErrCorrupt)
 }
 
 // readCompressed fills p from offset in of the compressed grain at sector
@@ -285,7 +283,7 @@ func (e *sparseExtent) readCompressed(p []byte, v uint32, in int64) error {
 			return err
 		}
 		if n < len(p) {
-			return fmt.Errorf("%s: compressed grain at sector %d holds %d of %d bytes: %w", e.name, v, n, len(p), image.ErrCorrupt)
+			return image.FileErrorf(e.name, "compressed grain at sector %d holds %d of %d bytes: %w", v, n, len(p), image.ErrCorrupt)
 		}
 		return nil
 	}
@@ -302,7 +300,7 @@ func (e *sparseExtent) readCompressed(p []byte, v uint32, in int64) error {
 	}
 	if in+int64(len(p)) > int64(len(g)) {
 		// QEMU fails the same read: the grain is shorter than asked.
-		return fmt.Errorf("%s: compressed grain at sector %d holds %d bytes, read needs %d: %w", e.name, v, len(g), in+int64(len(p)), image.ErrCorrupt)
+		return image.FileErrorf(e.name, "compressed grain at sector %d holds %d bytes, read needs %d: %w", v, len(g), in+int64(len(p)), image.ErrCorrupt)
 	}
 	copy(p, g[in:])
 	return nil
@@ -318,7 +316,7 @@ func (e *sparseExtent) inflate(dst []byte, v uint32) (int, error) {
 	if e.markers {
 		var m [12]byte
 		if off+12 > e.fileSize {
-			return 0, fmt.Errorf("%s: grain marker at sector %d past end of file: %w", e.name, v, image.ErrCorrupt)
+			return 0, image.FileErrorf(e.name, "grain marker at sector %d past end of file: %w", v, image.ErrCorrupt)
 		}
 		if err := readAtZero(e.r, m[:], off, e.fileSize, e.name); err != nil {
 			return 0, err
@@ -326,10 +324,10 @@ func (e *sparseExtent) inflate(dst []byte, v uint32) (int, error) {
 		size = int64(binary.LittleEndian.Uint32(m[8:]))
 		off += 12
 		if size == 0 || size > 2*e.grainBytes {
-			return 0, fmt.Errorf("%s: compressed grain at sector %d has size %d: %w", e.name, v, size, image.ErrCorrupt)
+			return 0, image.FileErrorf(e.name, "compressed grain at sector %d has size %d: %w", v, size, image.ErrCorrupt)
 		}
 		if off+size > e.fileSize {
-			return 0, fmt.Errorf("%s: compressed grain at sector %d past end of file: %w", e.name, v, image.ErrCorrupt)
+			return 0, image.FileErrorf(e.name, "compressed grain at sector %d past end of file: %w", v, image.ErrCorrupt)
 		}
 	} else {
 		// Without markers QEMU inflates from one grain of the file.
@@ -347,7 +345,7 @@ func (e *sparseExtent) inflate(dst []byte, v uint32) (int, error) {
 	}
 	n, err := e.c.inflate(dst, src)
 	if err != nil {
-		return 0, fmt.Errorf("%s: compressed grain at sector %d: %v: %w", e.name, v, err, image.ErrCorrupt)
+		return 0, image.FileErrorf(e.name, "compressed grain at sector %d: %v: %w", v, err, image.ErrCorrupt)
 	}
 	return n, nil
 }

@@ -2,7 +2,6 @@ package vmdk
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/qimg/qimg/image"
 )
@@ -124,45 +123,45 @@ func encodeMarker(val uint64, typ uint32) []byte {
 // allocated from them. fileSize is the extent file's size in bytes.
 func (h *header) check(name string, fileSize int64) error {
 	if h.Version > 3 {
-		return fmt.Errorf("%s: VMDK version %d: %w", name, h.Version, image.ErrUnsupported)
+		return image.FileErrorf(name, "VMDK version %d: %w", h.Version, image.ErrUnsupported)
 	}
 	switch h.CompressAlgo {
 	case compressNone, compressDeflate:
 	default:
-		return fmt.Errorf("%s: compression algorithm %d: %w", name, h.CompressAlgo, image.ErrUnsupported)
+		return image.FileErrorf(name, "compression algorithm %d: %w", h.CompressAlgo, image.ErrUnsupported)
 	}
 	if h.NumGTEsPerGT == 0 {
-		return fmt.Errorf("%s: grain table of 0 entries: %w", name, image.ErrCorrupt)
+		return image.FileErrorf(name, "grain table of 0 entries: %w", image.ErrCorrupt)
 	}
 	if h.NumGTEsPerGT > maxGTEs {
-		return fmt.Errorf("%s: grain table of %d entries (at most %d): %w", name, h.NumGTEsPerGT, maxGTEs, image.ErrLimit)
+		return image.FileErrorf(name, "grain table of %d entries (at most %d): %w", h.NumGTEsPerGT, maxGTEs, image.ErrLimit)
 	}
 	if h.GrainSize == 0 {
-		return fmt.Errorf("%s: grain size 0: %w", name, image.ErrCorrupt)
+		return image.FileErrorf(name, "grain size 0: %w", image.ErrCorrupt)
 	}
 	if h.GrainSize > maxGrainSects {
-		return fmt.Errorf("%s: grain of %d sectors (at most %d): %w", name, h.GrainSize, maxGrainSects, image.ErrLimit)
+		return image.FileErrorf(name, "grain of %d sectors (at most %d): %w", h.GrainSize, maxGrainSects, image.ErrLimit)
 	}
 	if h.compressed() && h.GrainSize*sectorSize > maxCompressedGrain {
-		return fmt.Errorf("%s: compressed grain of %d bytes (at most %d): %w", name, h.GrainSize*sectorSize, maxCompressedGrain, image.ErrLimit)
+		return image.FileErrorf(name, "compressed grain of %d bytes (at most %d): %w", h.GrainSize*sectorSize, maxCompressedGrain, image.ErrLimit)
 	}
 	if h.Capacity > maxSectors {
-		return fmt.Errorf("%s: capacity of %d sectors: %w", name, h.Capacity, image.ErrLimit)
+		return image.FileErrorf(name, "capacity of %d sectors: %w", h.Capacity, image.ErrLimit)
 	}
 	fileSectors := uint64((fileSize + sectorSize - 1) / sectorSize)
 	if h.OverHead > fileSectors {
 		// QEMU: "File truncated, expecting at least ... bytes".
-		return fmt.Errorf("%s: file truncated: %d bytes, grains start at %d: %w", name, fileSize, h.OverHead*sectorSize, image.ErrCorrupt)
+		return image.FileErrorf(name, "file truncated: %d bytes, grains start at %d: %w", fileSize, h.OverHead*sectorSize, image.ErrCorrupt)
 	}
 	gdEntries := h.gdEntries()
 	if gdEntries > maxGDEntries {
-		return fmt.Errorf("%s: grain directory of %d entries (at most %d): %w", name, gdEntries, maxGDEntries, image.ErrLimit)
+		return image.FileErrorf(name, "grain directory of %d entries (at most %d): %w", gdEntries, maxGDEntries, image.ErrLimit)
 	}
 	if h.GDOffset > fileSectors || h.GDOffset*sectorSize+gdEntries*4 > uint64(fileSize) {
-		return fmt.Errorf("%s: grain directory (sector %d, %d entries) past end of file (%d bytes): %w", name, h.GDOffset, gdEntries, fileSize, image.ErrCorrupt)
+		return image.FileErrorf(name, "grain directory (sector %d, %d entries) past end of file (%d bytes): %w", h.GDOffset, gdEntries, fileSize, image.ErrCorrupt)
 	}
 	if h.GDOffset == 0 && gdEntries > 0 {
-		return fmt.Errorf("%s: grain directory at sector 0: %w", name, image.ErrCorrupt)
+		return image.FileErrorf(name, "grain directory at sector 0: %w", image.ErrCorrupt)
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func Open(path string, o *Options) (*Image, error) {
 func (img *Image) open(f *os.File, o *Options) error {
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("%s: %w", img.name, err)
+		return image.FileErrorf(img.name, "%w", err)
 	}
 	size := st.Size()
 	head := make([]byte, min(size, sectorSize))
@@ -119,9 +119,9 @@ func (img *Image) open(f *os.File, o *Options) error {
 	}
 	if size > maxDescriptor {
 		if Detect(head) {
-			return fmt.Errorf("%s: descriptor of %d bytes (at most %d): %w", img.name, size, maxDescriptor, image.ErrLimit)
+			return image.FileErrorf(img.name, "descriptor of %d bytes (at most %d): %w", size, maxDescriptor, image.ErrLimit)
 		}
-		return fmt.Errorf("%s: neither a sparse extent nor a descriptor (%d bytes): %w", img.name, size, image.ErrWrongFormat)
+		return image.FileErrorf(img.name, "neither a sparse extent nor a descriptor (%d bytes): %w", size, image.ErrWrongFormat)
 	}
 	text := make([]byte, size)
 	if err := readAtZero(f, text, 0, size, img.name); err != nil {
@@ -133,9 +133,9 @@ func (img *Image) open(f *os.File, o *Options) error {
 	}
 	if d.CreateType == "" {
 		if !Detect(text) {
-			return fmt.Errorf("%s: not a VMDK: %w", img.name, image.ErrWrongFormat)
+			return image.FileErrorf(img.name, "not a VMDK: %w", image.ErrWrongFormat)
 		}
-		return fmt.Errorf("%s: invalid VMDK image descriptor: no createType: %w", img.name, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "invalid VMDK image descriptor: no createType: %w", image.ErrCorrupt)
 	}
 	return img.openDescriptor(d, o)
 }
@@ -152,7 +152,7 @@ func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 		if errors.Is(err, image.ErrWrongFormat) {
 			head := make([]byte, min(max(size, 0), 4096))
 			if readAtZero(r, head, 0, size, name) == nil && Detect(head) {
-				return nil, fmt.Errorf("%s: a VMDK descriptor names other files; open it by path: %w", name, image.ErrUnsupported)
+				return nil, image.FileErrorf(name, "a VMDK descriptor names other files; open it by path: %w", image.ErrUnsupported)
 			}
 		}
 		return nil, err
@@ -162,7 +162,7 @@ func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 		return nil, err
 	}
 	if namesOtherFiles(e, d) {
-		return nil, fmt.Errorf("%s: the embedded descriptor names other files; open it by path: %w", name, image.ErrUnsupported)
+		return nil, image.FileErrorf(name, "the embedded descriptor names other files; open it by path: %w", image.ErrUnsupported)
 	}
 	img.addSparse(e, "")
 	img.setInfo(d, e.compressed)
@@ -178,7 +178,7 @@ func embeddedDescriptor(e *sparseExtent, o *Options) (*descriptor, error) {
 		return nil, nil
 	}
 	if h.DescriptorOffset > uint64(e.fileSize)/sectorSize {
-		return nil, fmt.Errorf("%s: embedded descriptor past end of file: %w", e.name, image.ErrCorrupt)
+		return nil, image.FileErrorf(e.name, "embedded descriptor past end of file: %w", image.ErrCorrupt)
 	}
 	off := int64(h.DescriptorOffset) * sectorSize
 	n := min(int64(min(h.DescriptorSize, maxDescriptor/sectorSize))*sectorSize, e.fileSize-off)
@@ -198,7 +198,7 @@ func embeddedDescriptor(e *sparseExtent, o *Options) (*descriptor, error) {
 		}
 	}
 	if d.HasParent {
-		return nil, fmt.Errorf("%s: delta disk (parentFileNameHint %q): VMDK parent links are not supported: %w", e.name, clip(d.ParentHint), image.ErrUnsupported)
+		return nil, image.FileErrorf(e.name, "delta disk (parentFileNameHint %q): VMDK parent links are not supported: %w", clip(d.ParentHint), image.ErrUnsupported)
 	}
 	return d, nil
 }
@@ -258,16 +258,16 @@ func parseCID(s string) uint32 {
 // openDescriptor opens the extents a descriptor names.
 func (img *Image) openDescriptor(d *descriptor, o *Options) error {
 	if d.HasParent {
-		return fmt.Errorf("%s: delta disk (parentFileNameHint %q): VMDK parent links are not supported: %w", img.name, clip(d.ParentHint), image.ErrUnsupported)
+		return image.FileErrorf(img.name, "delta disk (parentFileNameHint %q): VMDK parent links are not supported: %w", clip(d.ParentHint), image.ErrUnsupported)
 	}
 	if d.CreateType == "" {
-		return fmt.Errorf("%s: invalid VMDK image descriptor: no createType: %w", img.name, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "invalid VMDK image descriptor: no createType: %w", image.ErrCorrupt)
 	}
 	if !supportedCreateType(d.CreateType) {
-		return fmt.Errorf("%s: unsupported VMDK create type %q: %w", img.name, clip(d.CreateType), image.ErrUnsupported)
+		return image.FileErrorf(img.name, "unsupported VMDK create type %q: %w", clip(d.CreateType), image.ErrUnsupported)
 	}
 	if len(d.Extents) == 0 {
-		return fmt.Errorf("%s: descriptor names no extents: %w", img.name, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "descriptor names no extents: %w", image.ErrCorrupt)
 	}
 	img.subformat = d.CreateType
 	img.info = Info{CreateType: d.CreateType, CID: parseCID(d.CID), ParentCID: parseCID(d.ParentCID)}
@@ -284,16 +284,16 @@ func (img *Image) openDescriptor(d *descriptor, o *Options) error {
 		}
 		p, err := resolveExtent(dir, de.File, o)
 		if err != nil {
-			return fmt.Errorf("%s: extent %d: %w", img.name, i, err)
+			return image.FileErrorf(img.name, "extent %d: %w", i, err)
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return fmt.Errorf("%s: extent %d: %w: %w", img.name, i, err, image.ErrCorrupt)
+			return image.FileErrorf(img.name, "extent %d: %w: %w", i, err, image.ErrCorrupt)
 		}
 		img.files = append(img.files, f)
 		st, err := f.Stat()
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return image.FileErrorf(p, "%w", err)
 		}
 		switch de.Kind {
 		case kindFlat:
@@ -305,18 +305,18 @@ func (img *Image) openDescriptor(d *descriptor, o *Options) error {
 				return err
 			}
 			if e.h.Capacity == 0 && e.h.DescriptorOffset != 0 {
-				return fmt.Errorf("%s: extent %d is itself a descriptor: %w", img.name, i, image.ErrUnsupported)
+				return image.FileErrorf(img.name, "extent %d is itself a descriptor: %w", i, image.ErrUnsupported)
 			}
 			// QEMU sizes a sparse extent by its own header, not by the
 			// descriptor's line.
 			if img.size+e.capacity() > maxSectors*sectorSize {
-				return fmt.Errorf("%s: extents add up to more than %d bytes: %w", img.name, int64(maxSectors*sectorSize), image.ErrLimit)
+				return image.FileErrorf(img.name, "extents add up to more than %d bytes: %w", int64(maxSectors*sectorSize), image.ErrLimit)
 			}
 			img.addSparse(e, kindSparse)
 		}
 	}
 	if img.size == 0 {
-		return fmt.Errorf("%s: descriptor extents have no size: %w", img.name, image.ErrCorrupt)
+		return image.FileErrorf(img.name, "descriptor extents have no size: %w", image.ErrCorrupt)
 	}
 	return nil
 }
@@ -394,7 +394,7 @@ func (img *Image) find(off int64) int {
 // ReadAt reads guest bytes. Past Size it returns io.EOF.
 func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("%s: read at negative offset %d: %w", img.name, off, image.ErrInvalidArgument)
+		return 0, image.FileErrorf(img.name, "read at negative offset %d: %w", off, image.ErrInvalidArgument)
 	}
 	if off >= img.size {
 		return 0, io.EOF
@@ -423,7 +423,7 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 // holes of their file. A run never crosses an extent boundary.
 func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	if start < 0 || length <= 0 || start >= img.size {
-		return image.Extent{}, fmt.Errorf("%s: extent [%d,+%d) outside the image: %w", img.name, start, length, image.ErrInvalidArgument)
+		return image.Extent{}, image.FileErrorf(img.name, "extent [%d,+%d) outside the image: %w", start, length, image.ErrInvalidArgument)
 	}
 	pt := img.parts[img.find(start)]
 	length = min(length, pt.start+pt.length-start)

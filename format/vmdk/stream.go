@@ -95,7 +95,7 @@ type grainJob struct {
 // wants) and closes it.
 func CreateStream(f *os.File, name string, size int64, o StreamOptions) (*StreamWriter, error) {
 	if size < 0 || size > maxSectors*sectorSize {
-		return nil, fmt.Errorf("%s: invalid size %d: %w", name, size, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "invalid size %d: %w", size, image.ErrInvalidArgument)
 	}
 	size = (size + sectorSize - 1) &^ (sectorSize - 1)
 	desc, err := streamDescriptor(name, size, &o)
@@ -103,7 +103,7 @@ func CreateStream(f *os.File, name string, size int64, o StreamOptions) (*Stream
 		return nil, err
 	}
 	if err := f.Truncate(0); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, image.FileErrorf(name, "%w", err)
 	}
 	s := &StreamWriter{
 		f: f, name: name, size: size, grainBytes: streamGrainSectors * sectorSize,
@@ -145,12 +145,12 @@ func streamDescriptor(name string, size int64, o *StreamOptions) ([]byte, error)
 		// VMware's geometry for SCSI adapters.
 		heads = 255
 	default:
-		return nil, fmt.Errorf("%s: adapter type %q (ide, buslogic, lsilogic or legacyESX): %w", name, adapter, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "adapter type %q (ide, buslogic, lsilogic or legacyESX): %w", adapter, image.ErrInvalidArgument)
 	}
 	hw := o.HWVersion
 	if o.Compat6 {
 		if hw != "" {
-			return nil, fmt.Errorf("%s: compat6 cannot be enabled with hwversion set: %w", name, image.ErrInvalidArgument)
+			return nil, image.FileErrorf(name, "compat6 cannot be enabled with hwversion set: %w", image.ErrInvalidArgument)
 		}
 		hw = "6"
 	}
@@ -181,7 +181,7 @@ func streamDescriptor(name string, size int64, o *StreamOptions) ([]byte, error)
 		"ddb.toolsVersion = \"%s\"\n",
 		rand.Uint32(), size/sectorSize, filepath.Base(name), hw, size/(63*heads*sectorSize), heads, adapter, tools)
 	if len(desc) > streamDescSectors*sectorSize {
-		return nil, fmt.Errorf("%s: descriptor longer than %d sectors: %w", name, streamDescSectors, image.ErrInvalidArgument)
+		return nil, image.FileErrorf(name, "descriptor longer than %d sectors: %w", streamDescSectors, image.ErrInvalidArgument)
 	}
 	return []byte(desc), nil
 }
@@ -220,13 +220,13 @@ func (s *StreamWriter) Size() int64 { return s.size }
 func (s *StreamWriter) checkRange(off, n int64) error {
 	switch {
 	case s.closed:
-		return fmt.Errorf("%s: write after Close: %w", s.name, image.ErrInvalidArgument)
+		return image.FileErrorf(s.name, "write after Close: %w", image.ErrInvalidArgument)
 	case s.err != nil:
 		return s.err
 	case off < 0 || n < 0 || off > s.size || n > s.size-off:
-		return fmt.Errorf("%s: write [%d,+%d) outside the image of %d bytes: %w", s.name, off, n, s.size, image.ErrInvalidArgument)
+		return image.FileErrorf(s.name, "write [%d,+%d) outside the image of %d bytes: %w", off, n, s.size, image.ErrInvalidArgument)
 	case off < s.next:
-		return fmt.Errorf("%s: write at %d after a write up to %d: a stream is written in order: %w", s.name, off, s.next, image.ErrInvalidArgument)
+		return image.FileErrorf(s.name, "write at %d after a write up to %d: a stream is written in order: %w", off, s.next, image.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -325,13 +325,13 @@ func (s *StreamWriter) writeGrain(j *grainJob) {
 	}
 	sector := s.out.off() / sectorSize
 	if sector+int64(len(j.out))/sectorSize >= maxFileSectors {
-		s.err = fmt.Errorf("%s: stream larger than 2 TiB: %w", s.name, image.ErrLimit)
+		s.err = image.FileErrorf(s.name, "stream larger than 2 TiB: %w", image.ErrLimit)
 		return
 	}
 	s.gt[j.index%streamGTEs] = uint32(sector)
 	s.out.write(j.out)
 	if s.out.err != nil {
-		s.err = fmt.Errorf("%s: %w", s.name, s.out.err)
+		s.err = image.FileErrorf(s.name, "%w", s.out.err)
 	}
 }
 
@@ -405,7 +405,7 @@ func (s *StreamWriter) Close() error {
 		s.err = err
 	}
 	if s.err == nil && s.out.off()/sectorSize >= maxFileSectors {
-		s.err = fmt.Errorf("%s: stream larger than 2 TiB: %w", s.name, image.ErrLimit)
+		s.err = image.FileErrorf(s.name, "stream larger than 2 TiB: %w", image.ErrLimit)
 	}
 	return s.err
 }
