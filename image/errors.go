@@ -6,7 +6,7 @@ import (
 )
 
 // Error classes. Format packages wrap them with the file name and the exact
-// problem (fmt.Errorf("%s: L1 table past end of file: %w", name,
+// problem (image.FileErrorf(name, "L1 table past end of file: %w",
 // image.ErrCorrupt)); callers pick a class with errors.Is and show the
 // wrapped text to people.
 var (

@@ -120,7 +120,7 @@ func OpenFile[T any](path string, newReader func(r io.ReaderAt, size int64, name
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return zero, nil, fmt.Errorf("%s: %w", path, err)
+		return zero, nil, &FileError{Name: path, Err: err}
 	}
 	img, err := newReader(f, st.Size(), path)
 	if err != nil {
