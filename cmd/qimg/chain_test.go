@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -29,4 +31,21 @@ func TestOverlayOnForeignBase(t *testing.T) {
 			img(t, dir, "compare", "-F", "qcow2", ov, out)
 		})
 	}
+}
+
+// TestRebaseUnsafeMissingBacking renames the backing file of an overlay
+// whose old backing file is gone, the case rebase -u is for: qemu-img
+// never opens the old file, and neither may qimg.
+func TestRebaseUnsafeMissingBacking(t *testing.T) {
+	var dirs [2]string
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+		if err := os.Mkdir(filepath.Join(dirs[i], "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		img(t, dirs[i], "create", "-q", "-f", "raw", "sub/r.raw", "1M")
+		img(t, dirs[i], "create", "-q", "-f", "qcow2", "-b", "gone.raw", "-F", "raw", "-u", "sub/ov.qcow2", "1M")
+	}
+	same(t, dirs[0], dirs[1], "rebase", "-u", "-b", "r.raw", "-F", "raw", "sub/ov.qcow2")
+	same(t, dirs[0], dirs[1], "info", "sub/ov.qcow2")
 }

@@ -30,7 +30,13 @@ backing file, as in qemu-img 7.2.`,
 			if backingFmt != "" && !knownFormat(backingFmt) {
 				return fail("Invalid format name: '%s'", backingFmt)
 			}
-			opened, detected, err := openImage(path, format, true, e.chainPolicy())
+			policy := e.chainPolicy()
+			if unsafe {
+				// -u only renames: like qemu-img, it never opens the old
+				// backing file, which may be gone (the reason to use -u).
+				policy = image.IgnoreBacking
+			}
+			opened, detected, err := openImage(path, format, true, policy)
 			if err != nil {
 				return err
 			}
