@@ -64,7 +64,7 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			if err != nil {
 				return err
 			}
-			if err := checkOpenable(path, opened, e.untrusted); err != nil {
+			if err := refuseUnopenable(path, format, opened, true, e.untrusted); err != nil {
 				opened.Close()
 				return err
 			}

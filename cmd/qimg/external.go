@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	imgfmt "github.com/qimg/qimg/format"
@@ -83,36 +82,21 @@ func openForInfo(path, format string) (image.Image, string, error) {
 	return img, f, nil
 }
 
-// statBacking fails as qemu-img does when the backing file an image names
-// is missing. check inspects one layer and never reads the backing file,
-// but qemu-img opens it all the same and refuses the image without it; a
-// stat is enough to tell.
-func statBacking(path string, img image.Image) error {
-	b, ok := img.(image.BackingNamer)
-	if !ok {
-		return nil
-	}
-	backing, _ := b.BackingFile()
-	if backing == "" {
-		return nil
-	}
-	name := image.ResolveName(path, backing)
-	if _, err := os.Stat(name); err != nil {
-		xe := &image.ExternalError{Image: path, Kind: image.KindBackingFile, Name: backing, Path: name, Err: err}
-		return fail("Could not open '%s': %s", path, externalReason(xe))
-	}
-	return nil
-}
-
-// checkOpenable refuses, before checking, an image qemu-img check would
-// not open: an encrypted one, or one whose backing file is missing (which
-// --untrusted never looks for).
-func checkOpenable(path string, img image.Image, untrusted bool) error {
-	if err := refuseEncrypted(path, img); err != nil {
+// refuseUnopenable refuses, as qemu-img does, an image whose chain it
+// would not open: one with an encrypted layer (no key) or a missing backing
+// or data file anywhere in the chain. qemu-img check and snapshot open the
+// whole chain although they read one layer; qimg opens it for that test
+// alone (forCheck: as check opens the image) and closes it. img is the
+// image already open on its own: its encryption is reported first, as
+// qemu-img does. --untrusted never opens what the image names.
+func refuseUnopenable(path, format string, img image.Image, forCheck, untrusted bool) error {
+	if err := refuseEncrypted(path, img); err != nil || untrusted {
 		return err
 	}
-	if untrusted {
-		return nil
+	chain, _, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, ForCheck: forCheck})
+	if err != nil {
+		return openFailure(path, format, err)
 	}
-	return statBacking(path, img)
+	defer chain.Close()
+	return refuseEncrypted(path, chain)
 }

@@ -38,7 +38,7 @@ them is not implemented and fails without touching the image.`,
 			if !ok {
 				return nil // no snapshots: qemu-img prints nothing
 			}
-			if err := checkOpenable(args[0], img, e.untrusted); err != nil {
+			if err := refuseUnopenable(args[0], format, img, false, e.untrusted); err != nil {
 				return err
 			}
 			desc, err := d.Describe()
