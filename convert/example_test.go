@@ -1,6 +1,7 @@
 package convert_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log"
@@ -114,4 +115,46 @@ func ExampleCompare() {
 	// identical: false first difference at 23 bytes past 1 MiB
 	// Content mismatch at offset 1048599!
 	// Strict mode: Image size mismatch!
+}
+
+// Measure how large a qcow2 image holding a sparse raw disk would be, and
+// an empty 10 GiB one: the same numbers as qemu-img measure -O qcow2.
+func ExampleMeasure() {
+	dir, err := os.MkdirTemp("", "measure-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "disk.raw")
+	if err := raw.Create(src, 64<<20); err != nil {
+		log.Fatal(err)
+	}
+	// 1 MiB of data in a 64 MiB disk; the rest is a hole and costs nothing.
+	f, err := os.OpenFile(src, os.O_WRONLY, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{1}, 1<<20), 8<<20); err != nil {
+		log.Fatal(err)
+	}
+	f.Close()
+
+	in, _, err := format.Open(src, format.OpenOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer in.Close()
+	m, err := convert.Measure(in, convert.MeasureOptions{Format: "qcow2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("required:", m.Required, "fully allocated:", m.FullyAllocated)
+	empty, err := convert.MeasureSize(10<<30, convert.MeasureOptions{Format: "qcow2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("empty 10 GiB:", empty.Required)
+	// Output:
+	// required: 1376256 fully allocated: 67436544
+	// empty 10 GiB: 1900544
 }
