@@ -9,7 +9,9 @@
 # Idempotent: packages already installed and a Go toolchain already present
 # are kept. Installs:
 #   - apt: qemu-utils (qemu-img and qemu-io, the oracle every test compares
-#     with), e2fsprogs and time (scripts/bench.sh), git, curl, ca-certificates
+#     with), e2fsprogs and time (scripts/bench.sh), git, curl, ca-certificates;
+#     the judges of the guest file system tests: fdisk (sfdisk) and gdisk
+#     (sgdisk) for partition tables, lvm2 for volumes
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -20,7 +22,7 @@ root=$PWD
 log() { printf '==> %s\n' "$*" >&2; }
 
 # --- apt packages ---------------------------------------------------------
-packages=(qemu-utils e2fsprogs time git curl ca-certificates)
+packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
