@@ -41,6 +41,14 @@ func externalReason(xe *image.ExternalError) string {
 func openData(path, format string, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
 	img, f, err := openImage(path, format, writable, backing)
 	if err != nil {
+		// qemu-img asks for the image's own key before it opens the
+		// backing file: an encrypted image is refused for that first.
+		if top, _, terr := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Backing: image.IgnoreBacking, MetadataOnly: true}); terr == nil {
+			defer top.Close()
+			if eerr := refuseEncrypted(path, top); eerr != nil {
+				return nil, "", eerr
+			}
+		}
 		return nil, "", err
 	}
 	if err := refuseEncrypted(path, img); err != nil {
