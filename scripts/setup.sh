@@ -11,7 +11,9 @@
 #   - apt: qemu-utils (qemu-img and qemu-io, the oracle every test compares
 #     with), e2fsprogs and time (scripts/bench.sh), git, curl, ca-certificates;
 #     the judges of the guest file system tests: fdisk (sfdisk) and gdisk
-#     (sgdisk) for partition tables, lvm2 for volumes
+#     (sgdisk) for partition tables, lvm2 for volumes, and the mkfs tools
+#     whose output qimg must recognise (dosfstools, xfsprogs, btrfs-progs,
+#     cryptsetup-bin for LUKS, ntfs-3g for mkntfs, xorriso for ISO 9660)
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -22,7 +24,8 @@ root=$PWD
 log() { printf '==> %s\n' "$*" >&2; }
 
 # --- apt packages ---------------------------------------------------------
-packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2)
+packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2
+	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
