@@ -144,7 +144,7 @@ func (g *gpt) checkLayout(b []byte, last, ss int64) error {
 	g.entryLBA, ok3 = lbaField(b[72:], last)
 	if !ok1 || !ok2 || !ok3 || g.firstUsable < 2 || g.lastUsable >= last || g.firstUsable > g.lastUsable+1 {
 		return corrupt("usable sectors [%d, %d] or entry array at %d outside the disk's sectors [2, %d)",
-			g.firstUsable, g.lastUsable, g.entryLBA, last)
+			uint64(g.firstUsable), uint64(g.lastUsable), uint64(g.entryLBA), last)
 	}
 	units := g.entrySize / 128
 	if g.entrySize%128 != 0 || units == 0 || units&(units-1) != 0 {

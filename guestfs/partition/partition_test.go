@@ -1,7 +1,6 @@
 package partition_test
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -241,4 +240,3 @@ func TestDeviceName(t *testing.T) {
 	}
 }
 
-var _ = bytes.Equal
