@@ -20,7 +20,7 @@ import (
 // byte by byte.
 type memImage []byte
 
-func (m memImage) Size() int64 { return int64(len(m)) }
+func (m memImage) Size() int64  { return int64(len(m)) }
 func (m memImage) Close() error { return nil }
 
 func (m memImage) ReadAt(p []byte, off int64) (int, error) {
@@ -39,6 +39,51 @@ func (m memImage) ReadAt(p []byte, off int64) (int, error) {
 
 func (m memImage) Extent(start, length int64) (image.Extent, error) {
 	return image.Extent{Start: start, Length: min(length, int64(len(m))-start), Data: true, Allocated: true, HostOffset: -1}, nil
+}
+
+// sparse is a disk of any size that holds head at its start, tail at its
+// end and zeros between, so that a fuzzer can try huge disks cheaply.
+type sparse struct {
+	head, tail []byte
+	size       int64
+}
+
+// maxSparse bounds fuzzed disk sizes to what an int64 offset survives.
+const maxSparse = 1 << 60
+
+func newSparse(head, tail []byte, size int64) *sparse {
+	size = min(max(size, int64(len(head)+len(tail))), maxSparse)
+	return &sparse{head: head, tail: tail, size: size}
+}
+
+func (s *sparse) Size() int64  { return s.size }
+func (s *sparse) Close() error { return nil }
+
+func (s *sparse) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, image.ErrInvalidArgument
+	}
+	if off >= s.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), s.size-off))
+	clear(p[:n])
+	if off < int64(len(s.head)) {
+		copy(p[:n], s.head[off:])
+	}
+	tailStart := s.size - int64(len(s.tail))
+	if end := off + int64(n); end > tailStart {
+		from := max(off, tailStart)
+		copy(p[from-off:n], s.tail[from-tailStart:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (s *sparse) Extent(start, length int64) (image.Extent, error) {
+	return image.Extent{Start: start, Length: min(length, s.size-start), Data: true, Allocated: true, HostOffset: -1}, nil
 }
 
 // newDisk makes a sparse raw file of size bytes and writes a table into

@@ -154,6 +154,18 @@ func TestGPTBackup(t *testing.T) {
 		}
 		t.Logf("%s: %v", c.what, tab.PrimaryErr)
 	}
+	// A disk grown after partitioning has no backup at its end: the
+	// primary is used, as sfdisk does, and the missing backup reported.
+	grown := corrupted(t, p)
+	if err := os.Truncate(grown, 20<<20); err != nil {
+		t.Fatal(err)
+	}
+	if tab := readFile(t, grown); tab.UsedBackup || !errors.Is(tab.BackupErr, image.ErrCorrupt) {
+		t.Errorf("grown disk: used %v, %v", tab.UsedBackup, tab.BackupErr)
+	} else {
+		compareSfdisk(t, grown, tab)
+		t.Logf("grown: %v", tab.BackupErr)
+	}
 	// A damaged backup alone is reported and the primary used.
 	q := corrupted(t, p, 16<<20-512+20)
 	if tab := readFile(t, q); tab.UsedBackup || !errors.Is(tab.BackupErr, image.ErrCorrupt) {
@@ -239,4 +251,3 @@ func TestDeviceName(t *testing.T) {
 		}
 	}
 }
-
