@@ -62,7 +62,8 @@ type Partition struct {
 	// Bootable is the MBR active flag (0x80).
 	Bootable bool
 	// Extended marks the MBR extended partition, the container of the
-	// logical ones; Logical marks those.
+	// logical ones (its Open covers all of it, where Linux's device
+	// shows only its first 1 KiB); Logical marks those.
 	Extended, Logical bool
 }
 
