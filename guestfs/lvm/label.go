@@ -232,10 +232,9 @@ func readMDA(img image.Image, name string, i int, a Area) ([]byte, error) {
 	if err := readFull(img, name, text[:first], a.Offset+int64(off), "LVM metadata text"); err != nil {
 		return nil, err
 	}
+	// With size at most the area less its header, a wrapped part ends
+	// before the text's start: the two never overlap.
 	if wrap := size - first; wrap > 0 {
-		if wrap > off-mdaHeaderSize {
-			return nil, bad("wrapped metadata text overlaps its own start: %w", image.ErrCorrupt)
-		}
 		if err := readFull(img, name, text[first:], a.Offset+mdaHeaderSize, "LVM metadata text"); err != nil {
 			return nil, err
 		}

@@ -50,11 +50,16 @@ type Section struct {
 	Name     string
 	Values   map[string]Value
 	Sections []*Section
+
+	index map[string]*Section // Sections by name, kept by the parser
 }
 
 // Section returns the subsection called name, or nil.
 func (s *Section) Section(name string) *Section {
-	for _, c := range s.Sections {
+	if s.index != nil {
+		return s.index[name]
+	}
+	for _, c := range s.Sections { // a Section built by hand
 		if c.Name == name {
 			return c
 		}
@@ -183,6 +188,10 @@ func (p *parser) items(s *Section, depth int) error {
 				return p.errorf(end, "section %q not closed: found %s", tok.text, end)
 			}
 			s.Sections = append(s.Sections, c)
+			if s.index == nil {
+				s.index = map[string]*Section{}
+			}
+			s.index[c.Name] = c
 		default:
 			return p.errorf(op, "expected '=' or '{' after %q, found %s", tok.text, op)
 		}

@@ -30,7 +30,8 @@ type VG struct {
 	PVs        []*PV
 	LVs        []*LV
 
-	name string // where the metadata came from, for messages
+	name    string         // where the metadata came from, for messages
+	pvIndex map[string]*PV // PVs by Name, built by ParseVG
 }
 
 // PV is a physical volume of a volume group.
@@ -140,6 +141,9 @@ func (vg *VG) LV(name string) *LV {
 
 // PV returns the physical volume the metadata calls name ("pv0"), or nil.
 func (vg *VG) PV(name string) *PV {
+	if pv, ok := vg.pvIndex[name]; ok {
+		return pv
+	}
 	for _, pv := range vg.PVs {
 		if pv.Name == name {
 			return pv
@@ -206,7 +210,7 @@ func (b *builder) vg(root *Section) (*VG, error) {
 		return nil, b.errorf(image.ErrCorrupt, "%d volume groups in one text, not 1", len(root.Sections))
 	}
 	s := root.Sections[0]
-	vg := &VG{Name: s.Name, name: b.name}
+	vg := &VG{Name: s.Name, name: b.name, pvIndex: map[string]*PV{}}
 	b.path = "volume group " + s.Name
 	var err error
 	if vg.UUID, err = b.str(s, "id"); err != nil {
@@ -244,7 +248,11 @@ func (b *builder) vg(root *Section) (*VG, error) {
 		if slices.ContainsFunc(vg.PVs, func(o *PV) bool { return o.UUID == pv.UUID }) {
 			return nil, b.errorf(image.ErrCorrupt, "PV %s listed twice", pv.UUID)
 		}
+		if _, dup := vg.pvIndex[pv.Name]; dup { // the parser refuses two sections of one name
+			return nil, b.errorf(image.ErrCorrupt, "PV %s listed twice", pv.Name)
+		}
 		vg.PVs = append(vg.PVs, pv)
+		vg.pvIndex[pv.Name] = pv
 	}
 
 	lvs := s.Section("logical_volumes")
@@ -269,10 +277,14 @@ func (b *builder) vg(root *Section) (*VG, error) {
 	// A snapshot's COW store is a linear LV of its own whose bytes are
 	// the snapshot's exception table, not a file system: mark it so that
 	// Open refuses it rather than returning those bytes.
+	byName := make(map[string]*LV, len(vg.LVs))
+	for _, lv := range vg.LVs {
+		byName[lv.Name] = lv
+	}
 	for _, lv := range vg.LVs {
 		for _, seg := range lv.Segments {
 			if seg.Type == "snapshot" {
-				if cow := vg.LV(seg.CowStore); cow != nil {
+				if cow := byName[seg.CowStore]; cow != nil {
 					cow.snapshotOf = seg.Origin
 				}
 			}
