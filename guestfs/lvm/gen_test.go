@@ -27,7 +27,10 @@ var gen = flag.Bool("gen", false, "regenerate testdata/pv.img.gz and the lvm2-ma
 //     (so root has two segments, around swap) and each LV's sectors then
 //     filled with pattern(): "root sector 0\n", ...
 //   - testdata/fuzz/FuzzReadPV/lvm2-*: the same PV before its LVs were
-//     written, cut short of its trailing zeros (the fuzz target pads it);
+//     written, with its current metadata text moved to the start of the
+//     metadata area (where LVM writes its first) and the older copies
+//     dropped, cut short of its trailing zeros (the fuzz target pads it):
+//     a small input fuzzes much faster;
 //   - testdata/fuzz/FuzzParseMetadata/lvm2-*: the metadata texts of that
 //     VG and of a two-PV VG with a striped LV.
 func TestGenerate(t *testing.T) {
@@ -64,7 +67,7 @@ func TestGenerate(t *testing.T) {
 	w.Write(full)
 	w.Close()
 	writeFile(t, "testdata/pv.img.gz", gz.Bytes())
-	writeSeed(t, "FuzzReadPV", "lvm2-example", bytes.TrimRight(pristine, "\x00"))
+	writeSeed(t, "FuzzReadPV", "lvm2-example", compactPV(pristine))
 	writeSeed(t, "FuzzParseMetadata", "lvm2-example", metadataText(t, full))
 
 	// A second VG on two PVs, for a striped segment and two PV sections.
@@ -80,6 +83,22 @@ func TestGenerate(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeSeed(t, "FuzzParseMetadata", "lvm2-two-pvs", metadataText(t, b))
+}
+
+// compactPV moves the current metadata text of the example PV right
+// after its metadata area header, clears the rest of the area and cuts
+// the zeros off the end.
+func compactPV(pv []byte) []byte {
+	b := bytes.Clone(pv)
+	const mda = 4096
+	size := le.Uint64(b[mda+32:])
+	off, n := le.Uint64(b[mda+40:]), le.Uint64(b[mda+48:])
+	text := bytes.Clone(b[mda+off : mda+off+n])
+	clear(b[mda+512 : mda+size])
+	copy(b[mda+512:], text)
+	le.PutUint64(b[mda+40:], 512)
+	fixMDA(b)
+	return bytes.TrimRight(b, "\x00")
 }
 
 // metadataText returns the newest metadata text of a PV image.

@@ -13,6 +13,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,7 +231,7 @@ func seg(n, start, count int, body string) string {
 	return "segment" + itoa(n) + " { start_extent = " + itoa(start) + " extent_count = " + itoa(count) + " " + body + " }\n"
 }
 
-func itoa(n int) string { return strings.TrimSpace(strings.Replace(string(rune('0'+n%10)), "", "", 0)) }
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestParseVGHostile(t *testing.T) {
 	linear := func(pv string, pe int) string {
