@@ -312,6 +312,9 @@ func TestMissingPV(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cKpV5x-0z3A-5Qke-b1Xw-UjK2-4Q0n-vO6Hjs") || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("Open on a missing PV: %v", err)
 	}
+	if _, err := vg.Open(vg.LV("nonesuch")); !errors.Is(err, image.ErrInvalidArgument) {
+		t.Fatalf("Open of an unknown LV: %v", err)
+	}
 	if len(vg.Missing()) != 2 {
 		t.Fatalf("Missing: %v", vg.Missing())
 	}

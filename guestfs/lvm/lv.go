@@ -64,9 +64,14 @@ func DeviceName(vg, lv string) string { return "/dev/" + vg + "/" + lv }
 // mirrors, thin volumes and pools, caches, snapshots (and their COW
 // stores), VDO and segments striped over several PVs are refused as
 // image.ErrUnsupported, naming the segment type. A segment on a PV Scan
-// did not find is an error naming the PV; one that reaches past the end
-// of its PV's image is image.ErrCorrupt.
+// did not find is image.ErrInvalidArgument (the caller did not give the
+// device), naming the PV; one that reaches past the end of its PV's image
+// is image.ErrCorrupt. A nil lv (vg.LV of an unknown name) is
+// image.ErrInvalidArgument.
 func (vg *VG) Open(lv *LV) (image.Image, error) {
+	if lv == nil { // vg.LV of a name the group does not have
+		return nil, image.FileErrorf(vg.name, "no such logical volume in volume group %s: %w", vg.Name, image.ErrInvalidArgument)
+	}
 	what := "logical volume " + vg.Name + "/" + lv.Name
 	if lv.vg != vg {
 		return nil, image.FileErrorf(vg.name, "%s is not of this volume group: %w", what, image.ErrInvalidArgument)
