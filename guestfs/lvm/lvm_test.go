@@ -116,6 +116,62 @@ func TestAgainstLVM(t *testing.T) {
 	}
 	delete(want, "span")
 	readLVs(t, g, want, "qcow2, one PV")
+
+	// Writes through an LV over two PVs land on both, at the places
+	// lvs reports: write across the boundary, then read the raw files
+	// through a fresh scan.
+	var devs []lvm.Device
+	for _, f := range e.files {
+		img, err := raw.Open(f, &raw.OpenOptions{Writable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		devs = append(devs, lvm.Device{Name: f, Image: img})
+	}
+	vgs, err = lvm.Scan(devs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span, err := vgs[0].Open(vgs[0].LV("span"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ok := span.(image.WritableImage)
+	if !ok {
+		t.Fatalf("span over writable PVs is a %T, not writable", span)
+	}
+	boundary := 12 << 20 // span's first segment is 12 MiB
+	if sg := vgs[0].LV("span").Segments; len(sg) != 2 || sg[0].ExtentCount*vgs[0].ExtentSize != int64(boundary) || sg[0].Stripes[0].PV == sg[1].Stripes[0].PV {
+		t.Fatalf("span's segments: %+v", sg)
+	}
+	msg := bytes.Repeat([]byte("written across PVs "), 100)
+	if _, err := w.WriteAt(msg, int64(boundary-len(msg)/2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteZeroes(int64(boundary-512), 1024); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	expect := bytes.Clone(msg)
+	clear(expect[len(msg)/2-512 : len(msg)/2+512])
+	g2, err := lvm.Scan(lvm.Device{Name: e.files[0], Image: imgs[0]}, lvm.Device{Name: e.files[1], Image: imgs[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := g2[0].Open(g2[0].LV("span"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := r.ReadAt(got, int64(boundary-len(msg)/2)); err != nil || !bytes.Equal(got, expect) {
+		t.Fatalf("read back across PVs: %v\n%q", err, got)
+	}
+	if _, err := w.WriteAt([]byte("x"), span.Size()); !errors.Is(err, image.ErrInvalidArgument) {
+		t.Fatalf("write past the end of an LV: %v", err)
+	}
 }
 
 // readLVs opens each LV of want and compares its bytes, and reads across
