@@ -1,0 +1,12 @@
+// Package guestfs finds what a guest disk image holds, in pure Go and with
+// no kernel, appliance or root: its partitions (package partition), its
+// LVM2 volume groups and logical volumes (package lvm), and what each
+// device holds (package detect), named as libguestfs names them
+// (/dev/sda, /dev/sda1, /dev/VG/LV). Filesystems are read by the packages
+// below it (ext4, iso9660, ...), each on a device's window of the image.
+//
+// Open walks the image once and returns the Disk: every device with its
+// window (an image.Image of its own) and content. Devices whose content
+// qimg cannot open (LUKS, btrfs, swap, unknown) are listed and named, so
+// that callers can say what they found.
+package guestfs
