@@ -30,6 +30,8 @@ type Device struct {
 	Content detect.Content
 	// Partition is the table entry of a partition.
 	Partition *partition.Partition
+	// LV is the logical volume an LV device is.
+	LV *lvm.LV
 	// Image is the device's window of the disk image; nil when the
 	// device cannot be read (Err says why).
 	Image image.Image
@@ -134,7 +136,7 @@ func (d *Disk) scanLVM() error {
 // openLV opens one logical volume. One that cannot be read (unsupported
 // segments, a missing PV) is still listed, with Err saying why.
 func (d *Disk) openLV(vg *lvm.VG, lv *lvm.LV) (Device, error) {
-	dev := Device{Name: lvm.DeviceName(vg.Name, lv.Name), Kind: KindLV, Parent: "/dev/" + vg.Name, Size: lv.Size}
+	dev := Device{Name: lvm.DeviceName(vg.Name, lv.Name), Kind: KindLV, Parent: "/dev/" + vg.Name, Size: lv.Size, LV: lv}
 	img, err := vg.Open(lv)
 	if err != nil {
 		if errors.Is(err, image.ErrUnsupported) || errors.Is(err, image.ErrInvalidArgument) {

@@ -185,6 +185,7 @@ names a backing or external data file.`,
 		newMapCmd(e),
 		newMeasureCmd(e),
 		newSnapshotCmd(e),
+		newFilesystemsCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {
