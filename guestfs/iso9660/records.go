@@ -146,3 +146,16 @@ func asciiText(s string, n int) []byte {
 	b := []byte(fmt.Sprintf("%-*s", n, s))
 	return b[:n]
 }
+
+// parseVDTime reads vdTime's form; anything unreadable is the zero time.
+func parseVDTime(b []byte) time.Time {
+	if len(b) < 17 {
+		return time.Time{}
+	}
+	t, err := time.Parse("20060102150405", string(b[:14]))
+	if err != nil {
+		return time.Time{}
+	}
+	return t.Add(time.Duration(b[14]-'0')*100*time.Millisecond + time.Duration(b[15]-'0')*10*time.Millisecond).
+		In(time.FixedZone("", int(int8(b[16]))*15*60)).Add(-time.Duration(int(int8(b[16]))*15) * time.Minute)
+}

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/qimg/qimg/image"
 )
 
 // Rock Ridge (RRIP, IEEE P1282) rides on SUSP (P1281): each directory
@@ -297,4 +299,146 @@ func (s sysUse) bytes() []byte {
 		b = append(b, ceEntry(s.cont)...)
 	}
 	return b
+}
+
+// rrInfo is what the Rock Ridge entries of one record say.
+type rrInfo struct {
+	name      string
+	mode      fs.FileMode
+	hasMode   bool
+	mtime     time.Time
+	target    string
+	child     uint32 // CL: the directory moved away lives here
+	relocated bool   // RE: this is the moved directory, shown through CL
+	nameDone  bool
+	slDone    bool
+	slParts   []string
+	slCont    bool // the last component continues in the next record
+}
+
+// parseSU reads a system use field and the continuation areas it chains
+// to. dot is set for "." records, whose SP entry is not skipped.
+func (rd *reader) parseSU(su []byte, rr *rrInfo, dot bool) error {
+	if !dot && rd.skip <= len(su) {
+		su = su[rd.skip:]
+	}
+	for hops := 0; ; hops++ {
+		var next *extent
+		var off uint32
+		for len(su) >= 4 {
+			n := int(su[2])
+			if n < 4 || n > len(su) {
+				break // padding or a damaged tail: keep what was read
+			}
+			e := su[:n]
+			su = su[n:]
+			d := e[4:]
+			switch string(e[:2]) {
+			case "ST":
+				su = nil
+			case "CE":
+				if len(d) >= 24 {
+					next = &extent{binary.LittleEndian.Uint32(d[0:]), binary.LittleEndian.Uint32(d[16:])}
+					off = binary.LittleEndian.Uint32(d[8:])
+				}
+			case "NM":
+				if len(d) >= 1 && !rr.nameDone && d[0]&0x06 == 0 {
+					rr.name += string(d[1:])
+					rr.nameDone = d[0]&1 == 0
+				}
+			case "PX":
+				if len(d) >= 8 {
+					rr.mode, rr.hasMode = goMode(binary.LittleEndian.Uint32(d)), true
+				}
+			case "TF":
+				rr.mtime = parseTF(d)
+			case "SL":
+				if len(d) >= 1 && !rr.slDone {
+					rd.parseSL(d[1:], rr)
+					rr.slDone = d[0]&1 == 0
+				}
+			case "CL":
+				if len(d) >= 8 {
+					rr.child = binary.LittleEndian.Uint32(d)
+				}
+			case "RE":
+				rr.relocated = true
+			}
+		}
+		if next == nil {
+			break
+		}
+		if hops >= maxCE {
+			return image.FileErrorf(rd.name, "more than %d Rock Ridge continuation areas: %w", maxCE, image.ErrLimit)
+		}
+		if next.size > maxCELen || off > sector {
+			return rd.corrupt("Rock Ridge continuation area of %d bytes at offset %d", next.size, off)
+		}
+		b, err := rd.readAt(int64(next.block)*sector+int64(off), int(next.size))
+		if err != nil {
+			return err
+		}
+		su = b
+	}
+	if rr.slParts != nil {
+		rr.target = strings.Join(rr.slParts, "/")
+		if rr.target == "" {
+			rr.target = "/"
+		}
+	}
+	return nil
+}
+
+// parseSL appends the component records of one SL entry.
+func (rd *reader) parseSL(d []byte, rr *rrInfo) {
+	for len(d) >= 2 {
+		flags, n := d[0], int(d[1])
+		if 2+n > len(d) {
+			return
+		}
+		text := string(d[2 : 2+n])
+		d = d[2+n:]
+		switch {
+		case flags&0x02 != 0:
+			text = "."
+		case flags&0x04 != 0:
+			text = ".."
+		case flags&0x08 != 0:
+			text = ""
+		}
+		if rr.slCont && len(rr.slParts) > 0 {
+			rr.slParts[len(rr.slParts)-1] += text
+		} else {
+			rr.slParts = append(rr.slParts, text)
+		}
+		rr.slCont = flags&0x01 != 0
+	}
+}
+
+// parseTF returns the modification time of a TF entry's data.
+func parseTF(d []byte) time.Time {
+	if len(d) < 1 {
+		return time.Time{}
+	}
+	flags, d := d[0], d[1:]
+	size := 7
+	if flags&0x80 != 0 {
+		size = 17
+	}
+	for bit := byte(1); bit < 0x80; bit <<= 1 {
+		if flags&bit == 0 {
+			continue
+		}
+		if len(d) < size {
+			return time.Time{}
+		}
+		if bit == 0x02 {
+			if size == 7 {
+				return parseRecTime(d)
+			}
+			return parseVDTime(d)
+		}
+		d = d[size:]
+	}
+	return time.Time{}
 }

@@ -322,4 +322,3 @@ func (l *layout) writeDir(ext []byte, d *tdir) {
 		put(dirRecord(k.ident, extent, size, k.dir != nil, l.t, k.su.bytes()))
 	}
 }
-
