@@ -156,27 +156,30 @@ func Open(r io.ReaderAt, size int64, name string) (*FS, error) {
 		}
 	}
 	fsys.root = &inode{name: ".", mode: fs.ModeDir | 0o555, mtime: root.mtime}
-	if err := rd.readDir(fsys.root, root.block, root.size, 0); err != nil {
+	if _, err := rd.readDir(fsys.root, root.block, root.size, 0); err != nil {
 		return nil, err
 	}
 	return fsys, nil
 }
 
 // readDir reads the directory at block into d, and its subdirectories.
-func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
+// It says whether d held only directories relocated elsewhere by Rock
+// Ridge (genisoimage's rr_moved), which its parent then hides.
+func (rd *reader) readDir(d *inode, block, size uint32, depth int) (movedOnly bool, err error) {
+	moved := false
 	if depth > maxDepth {
-		return image.FileErrorf(rd.name, "directories nested deeper than %d: %w", maxDepth, image.ErrLimit)
+		return false, image.FileErrorf(rd.name, "directories nested deeper than %d: %w", maxDepth, image.ErrLimit)
 	}
 	if size > maxDirSize {
-		return image.FileErrorf(rd.name, "directory of %d bytes: %w", size, image.ErrLimit)
+		return false, image.FileErrorf(rd.name, "directory of %d bytes: %w", size, image.ErrLimit)
 	}
 	if rd.seen[block] {
-		return rd.corrupt("directory at block %d appears twice", block)
+		return false, rd.corrupt("directory at block %d appears twice", block)
 	}
 	rd.seen[block] = true
 	b, err := rd.readAt(int64(block)*sector, int(size))
 	if err != nil {
-		return err
+		return false, err
 	}
 	var last *inode // a file whose record said more extents follow
 	names := map[string]bool{}
@@ -187,17 +190,17 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
 		}
 		rec, err := rd.parseRecord(b[off:min(len(b), (off/sector+1)*sector)])
 		if err != nil {
-			return err
+			return false, err
 		}
 		off += rec.length
 		if rd.entries++; rd.entries > maxEntries {
-			return image.FileErrorf(rd.name, "more than %d directory records: %w", maxEntries, image.ErrLimit)
+			return false, image.FileErrorf(rd.name, "more than %d directory records: %w", maxEntries, image.ErrLimit)
 		}
 		if len(rec.ident) == 1 && rec.ident[0] <= 1 {
 			if rec.ident[0] == 0 && rd.rr {
 				var rr rrInfo
 				if err := rd.parseSU(rec.su, &rr, true); err != nil {
-					return err
+					return false, err
 				}
 				if rr.hasMode {
 					d.mode = rr.mode
@@ -207,7 +210,7 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
 		}
 		if last != nil {
 			if int64(rec.block)*sector+int64(rec.size) > rd.size {
-				return rd.corrupt("file %q past the end of the image", last.name)
+				return false, rd.corrupt("file %q past the end of the image", last.name)
 			}
 			last.extents = append(last.extents, extent{rec.block, rec.size})
 			last.size += int64(rec.size)
@@ -230,9 +233,10 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
 		if rd.rr {
 			var rr rrInfo
 			if err := rd.parseSU(rec.su, &rr, false); err != nil {
-				return err
+				return false, err
 			}
 			if rr.relocated {
+				moved = true
 				continue // shown where its CL entry points from
 			}
 			if rr.name != "" {
@@ -250,14 +254,14 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
 			if rr.child != 0 {
 				dot, err := rd.readAt(int64(rr.child)*sector, 34)
 				if err != nil {
-					return err
+					return false, err
 				}
 				dirBlock, dirSize = rr.child, binary.LittleEndian.Uint32(dot[10:])
 				n.mode |= fs.ModeDir
 			}
 		}
 		if n.name == "" || n.name == "." || n.name == ".." || strings.ContainsAny(n.name, "/\x00") {
-			return rd.corrupt("bad name %q in directory at block %d", n.name, block)
+			return false, rd.corrupt("bad name %q in directory at block %d", n.name, block)
 		}
 		if names[n.name] {
 			continue // the first of two equal names wins
@@ -266,13 +270,17 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
 		switch {
 		case n.mode.IsDir():
 			n.size = 0
-			if err := rd.readDir(n, dirBlock, dirSize, depth+1); err != nil {
-				return err
+			movedOnly, err := rd.readDir(n, dirBlock, dirSize, depth+1)
+			if err != nil {
+				return false, err
+			}
+			if movedOnly {
+				continue
 			}
 		case n.mode&fs.ModeSymlink != 0:
 		default:
 			if int64(rec.block)*sector+int64(rec.size) > rd.size {
-				return rd.corrupt("file %q past the end of the image", n.name)
+				return false, rd.corrupt("file %q past the end of the image", n.name)
 			}
 			n.extents = []extent{{rec.block, rec.size}}
 			if rec.flags&flagMultiExtent != 0 {
@@ -282,5 +290,5 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) error {
 		d.children = append(d.children, n)
 	}
 	slices.SortFunc(d.children, func(a, b *inode) int { return strings.Compare(a.name, b.name) })
-	return nil
+	return moved && len(d.children) == 0, nil
 }

@@ -94,8 +94,3 @@ func writeISO(t testing.TB, items []item, opts iso9660.Options) string {
 	}
 	return p
 }
-
-func TestWriteScratch(t *testing.T) {
-	p := writeISO(t, sampleTree(), iso9660.Options{VolumeID: "cidata", Joliet: true, RockRidge: true, Time: fixed})
-	os.Link(p, "/tmp/iso9660-scratch.iso")
-}
