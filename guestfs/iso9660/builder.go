@@ -123,8 +123,9 @@ func (b *Builder) AddFileReader(p string, r io.ReaderAt, size int64, mode fs.Fil
 	return b.add(p, &node{mode: mode.Perm(), data: r, size: size})
 }
 
-// AddSymlink adds a symbolic link to target. Only Rock Ridge records
-// links; the Joliet tree leaves them out, as genisoimage and xorriso do.
+// AddSymlink adds a symbolic link to target, of up to 4095 bytes as on
+// Linux (libisofs reads only up to 1024). Only Rock Ridge records links;
+// the Joliet tree leaves them out, as genisoimage and xorriso do.
 func (b *Builder) AddSymlink(p, target string) error {
 	if target == "" || len(target) > 4095 {
 		return image.Errorf(image.ErrInvalidArgument, "iso9660: %q: bad symbolic link target length %d", p, len(target))

@@ -262,7 +262,7 @@ func splitSU(es [][]byte, room int) sysUse {
 		}
 		used = 0
 		for ; i < len(es); i++ {
-			if rest > sector && used+len(es[i])+ceLen > sector {
+			if used+rest > sector && used+len(es[i])+ceLen > sector {
 				break
 			}
 			c.entries = append(c.entries, es[i])

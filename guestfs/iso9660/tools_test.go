@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -216,5 +218,45 @@ func TestReadOtherWriters(t *testing.T) {
 			}
 			compareFS(t, fsys, want, c.rr)
 		})
+	}
+}
+
+func TestOsirroxStress(t *testing.T) {
+	need(t, "osirrox")
+	items := stressTree()
+	items = slices.DeleteFunc(items, func(it item) bool { return it.path == "longlink" })
+	p := writeISO(t, items, iso9660.Options{VolumeID: "x", Joliet: true, RockRidge: true, Time: fixed})
+	dir := filepath.Join(t.TempDir(), "x")
+	if out, err := exec.Command("osirrox", "-indev", p, "-extract", "/", dir).CombinedOutput(); err != nil {
+		t.Fatalf("osirrox: %v\n%s", err, out)
+	}
+	compareFS(t, os.DirFS(dir), items, true)
+	got, _ := isoinfoList(output(t, "isoinfo", "-R", "-l", "-i", p))
+	if want := allPaths(items, true); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("isoinfo -R -l:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The primary tree's own names, as a reader without extensions sees
+// them: 8.3 d-characters, ";1" on files, one entry per item, and the
+// reader falls back to them (without ";1") when there is no extension.
+func TestPlainNames(t *testing.T) {
+	need(t, "isoinfo")
+	items := sampleTree()
+	p := writeISO(t, items, iso9660.Options{VolumeID: "cidata", Time: fixed})
+	got, modes := isoinfoList(output(t, "isoinfo", "-l", "-i", p))
+	if want := allPaths(items, true); len(got) != len(want) {
+		t.Errorf("isoinfo -l lists %d names, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	valid := regexp.MustCompile(`^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3};1)?$`)
+	for _, p := range got {
+		name := path.Base(p)
+		if !valid.MatchString(name) || (modes[p][0] == 'd') == strings.Contains(name, ";") {
+			t.Errorf("bad ISO 9660 name %q (%s)", p, modes[p])
+		}
+	}
+	fsys := openISO(t, p)
+	if _, err := fsys.Stat("USER_DAT"); err != nil {
+		t.Error(err)
 	}
 }

@@ -2,6 +2,7 @@ package iso9660_test
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -93,4 +94,31 @@ func writeISO(t testing.TB, items []item, opts iso9660.Options) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// stressTree needs continuation areas: 255-byte names, a link target
+// longer than a block (chained areas; libisofs refuses targets over 1024
+// bytes, so it is the last item), and a directory of several blocks.
+func stressTree() []item {
+	items := []item{
+		{path: strings.Repeat("x", 255), data: []byte("x"), mode: 0o644},
+		{path: "d/" + strings.Repeat("Ä", 127), data: []byte("utf8"), mode: 0o644},
+		{path: "d", dir: true, mode: 0o755},
+	}
+	var target []string
+	for i := range 12 {
+		target = append(target, strings.Repeat(string(rune('a'+i)), 240))
+	}
+	items = append(items, item{path: "longlink", target: strings.Join(target, "/"), mode: fs.ModeSymlink | 0o777},
+		item{path: "d/medlink", target: "../" + strings.Join(target[:4], "/../"), mode: fs.ModeSymlink | 0o777})
+	for i := range 150 {
+		items = append(items, item{path: fmt.Sprintf("many/file number %03d with a longish name.txt", i), data: []byte{byte(i)}, mode: 0o644})
+	}
+	return items
+}
+
+func TestStressRoundTrip(t *testing.T) {
+	items := stressTree()
+	p := writeISO(t, items, iso9660.Options{VolumeID: "x", Joliet: true, RockRidge: true, Time: fixed})
+	compareFS(t, openISO(t, p), items, true)
 }
