@@ -20,7 +20,11 @@ const (
 	maxDepth       = 128      // nesting (Rock Ridge allows more than 8)
 	maxEntries     = 1 << 20  // records in the whole tree
 	maxCE          = 32       // continuation areas per record
-	maxCELen       = 64 << 10 // bytes of one continuation area
+	// Directories and continuation areas of a sound image do not
+	// overlap, so reading them costs at most the image size; overlapping
+	// ones could make a small image cost without end. Open reads at most
+	// the image size plus this much metadata.
+	metaSlack = 16 << 20
 )
 
 // extent is one run of a file's data.
@@ -46,6 +50,7 @@ type reader struct {
 	rr      bool
 	skip    int // SUSP bytes to skip in each system use field (SP)
 	entries int
+	budget  int64 // metadata bytes still allowed to read
 	seen    map[uint32]bool // directory extents read, against loops
 }
 
@@ -57,6 +62,9 @@ func (rd *reader) corrupt(format string, args ...any) error {
 func (rd *reader) readAt(off int64, n int) ([]byte, error) {
 	if off < 0 || n < 0 || off > rd.size || int64(n) > rd.size-off {
 		return nil, rd.corrupt("%d bytes at offset %d past the end of the image", n, off)
+	}
+	if rd.budget -= int64(n); rd.budget < 0 {
+		return nil, image.FileErrorf(rd.name, "more than %d bytes of metadata (overlapping directories): %w", rd.size+metaSlack, image.ErrLimit)
 	}
 	b := make([]byte, n)
 	if _, err := rd.r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && len(b) == n) {
@@ -99,7 +107,7 @@ func (rd *reader) parseRecord(b []byte) (record, error) {
 // from Rock Ridge when the primary tree has it, else from a Joliet tree,
 // else from the ECMA-119 identifiers without their ";1" version.
 func Open(r io.ReaderAt, size int64, name string) (*FS, error) {
-	rd := &reader{r: r, size: size, name: name, seen: map[uint32]bool{}}
+	rd := &reader{r: r, size: size, name: name, seen: map[uint32]bool{}, budget: size + metaSlack}
 	if size < 17*sector {
 		return nil, image.FileErrorf(name, "too small for ISO 9660: %w", image.ErrWrongFormat)
 	}
@@ -214,6 +222,9 @@ func (rd *reader) readDir(d *inode, block, size uint32, depth int) (movedOnly bo
 			}
 			last.extents = append(last.extents, extent{rec.block, rec.size})
 			last.size += int64(rec.size)
+			if last.size > rd.size { // its extents overlap: no file is larger than its image
+				return false, rd.corrupt("file %q larger than the image", last.name)
+			}
 			if rec.flags&flagMultiExtent == 0 {
 				last = nil
 			}

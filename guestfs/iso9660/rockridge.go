@@ -371,7 +371,7 @@ func (rd *reader) parseSU(su []byte, rr *rrInfo, dot bool) error {
 		if hops >= maxCE {
 			return image.FileErrorf(rd.name, "more than %d Rock Ridge continuation areas: %w", maxCE, image.ErrLimit)
 		}
-		if next.size > maxCELen || off > sector {
+		if off > sector || next.size > sector-off { // as Linux: within one block
 			return rd.corrupt("Rock Ridge continuation area of %d bytes at offset %d", next.size, off)
 		}
 		b, err := rd.readAt(int64(next.block)*sector+int64(off), int(next.size))
