@@ -50,7 +50,7 @@ type reader struct {
 	rr      bool
 	skip    int // SUSP bytes to skip in each system use field (SP)
 	entries int
-	budget  int64 // metadata bytes still allowed to read
+	budget  int64           // metadata bytes still allowed to read
 	seen    map[uint32]bool // directory extents read, against loops
 }
 
