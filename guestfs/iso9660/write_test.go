@@ -2,7 +2,9 @@ package iso9660_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/guestfs/iso9660"
+	"github.com/qimg/qimg/image"
 )
 
 // item is one entry of a test tree: a file (data), a directory (dir) or
@@ -121,4 +124,86 @@ func TestStressRoundTrip(t *testing.T) {
 	items := stressTree()
 	p := writeISO(t, items, iso9660.Options{VolumeID: "x", Joliet: true, RockRidge: true, Time: fixed})
 	compareFS(t, openISO(t, p), items, true)
+}
+
+// With a fixed time the image is the same byte for byte, and times read
+// back are that time.
+func TestReproducible(t *testing.T) {
+	items := sampleTree()[:9]
+	opts := iso9660.Options{VolumeID: "cidata", Joliet: true, RockRidge: true, Time: fixed}
+	var a, b bytes.Buffer
+	if err := iso9660.Write(&a, build(t, items), opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := iso9660.Write(&b, build(t, items), opts); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two writes of one tree differ")
+	}
+	fsys, err := iso9660.Open(bytes.NewReader(a.Bytes()), int64(a.Len()), "a.iso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := fsys.Stat("openstack/latest/user_data")
+	if err != nil || !info.ModTime().Equal(fixed) || info.Mode() != 0o755 {
+		t.Errorf("stat: %v %v", info, err)
+	}
+}
+
+// Long names that agree in their first 64 characters still get distinct
+// Joliet names.
+func TestJolietCollisions(t *testing.T) {
+	long := strings.Repeat("j", 70)
+	items := []item{
+		{path: long + "1.txt", data: []byte("1"), mode: 0o644},
+		{path: long + "2.txt", data: []byte("2"), mode: 0o644},
+		{path: long + "3", data: []byte("3"), mode: 0o644},
+		{path: long + "4", data: []byte("4"), mode: 0o644},
+	}
+	var buf bytes.Buffer
+	if err := iso9660.Write(&buf, build(t, items), iso9660.Options{Joliet: true, Time: fixed}); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := iso9660.Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "j.iso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("%d entries, %v", len(entries), err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		data, err := fs.ReadFile(fsys, e.Name())
+		if err != nil || len([]rune(e.Name())) > 64 || seen[string(data)] {
+			t.Errorf("%q: %q %v", e.Name(), data, err)
+		}
+		seen[string(data)] = true
+	}
+}
+
+func TestBuilderErrors(t *testing.T) {
+	b := iso9660.NewBuilder()
+	if err := b.AddFile("a/b", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := []error{
+		b.AddFile("a/b", nil, 0o644),   // twice
+		b.AddFile("a/b/c", nil, 0o644), // under a file
+		b.AddDir("../x", 0o755),
+		b.AddFile("", nil, 0o644),
+		b.AddFile(strings.Repeat("x", 256), nil, 0o644),
+		b.AddSymlink("l", ""),
+		b.AddFileReader("big", bytes.NewReader(nil), iso9660.MaxFileSize+1, 0o644),
+		iso9660.Write(io.Discard, b, iso9660.Options{VolumeID: strings.Repeat("v", 33)}),
+	}
+	for i, err := range bad {
+		if !errors.Is(err, image.ErrInvalidArgument) {
+			t.Errorf("case %d: %v, want ErrInvalidArgument", i, err)
+		}
+	}
+	if err := b.AddDir("a", 0o700); err != nil { // an existing directory: mode only
+		t.Error(err)
+	}
 }
