@@ -186,6 +186,8 @@ names a backing or external data file.`,
 		newMeasureCmd(e),
 		newSnapshotCmd(e),
 		newFilesystemsCmd(e),
+		newLsCmd(e),
+		newCatCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {
@@ -267,6 +269,16 @@ func exactArgs(n int, missing string) cobra.PositionalArgs {
 			return usageError("%s", missing)
 		case len(args) > n:
 			return usageError("Unexpected argument: %s", args[n])
+		}
+		return nil
+	}
+}
+
+// minArgs is exactArgs for commands taking n or more arguments.
+func minArgs(n int, missing string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError("%s", missing)
 		}
 		return nil
 	}

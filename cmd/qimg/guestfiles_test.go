@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGuestFilesISO lists and prints the files of a config drive made by
+// xorriso, inside a qcow2, and compares them with the source tree and
+// with what isoinfo extracts.
+func TestGuestFilesISO(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	files := map[string]string{
+		"user-data":                       "#cloud-config\nhostname: qimg\n",
+		"openstack/latest/meta_data.json": `{"uuid": "83679162-1378-4288-a2d4-70e13ec132aa"}`,
+		"openstack/latest/user_data":      "#!/bin/sh\necho hi\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("openstack/latest/user_data", filepath.Join(src, "ud")); err != nil {
+		t.Fatal(err)
+	}
+	iso := filepath.Join(dir, "cd.iso")
+	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-V", "config-2", "-J", "-R", "-o", iso, src).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	img(t, dir, "convert", "-O", "qcow2", "cd.iso", "cd.qcow2")
+	for name, content := range files {
+		want, err := exec.Command("isoinfo", "-R", "-x", "/"+name, "-i", iso).Output()
+		if err != nil || string(want) != content {
+			t.Fatalf("isoinfo -x /%s: %q %v", name, want, err)
+		}
+		if r := qimgIn(t, dir, "cat", "cd.qcow2", "/"+name); r.code != 0 || r.stdout != content {
+			t.Errorf("cat /%s: %+v", name, r)
+		}
+	}
+	if r := qimgIn(t, dir, "cat", "cd.qcow2", "/ud"); r.stdout != files["openstack/latest/user_data"] {
+		t.Errorf("cat through a symlink: %+v", r)
+	}
+	r := qimgIn(t, dir, "ls", "cd.qcow2", "/")
+	if r.stdout != "openstack\nud\nuser-data\n" {
+		t.Errorf("ls /: %+v", r)
+	}
+	r = qimgIn(t, dir, "ls", "-R", "cd.qcow2", "/openstack")
+	if r.stdout != "/openstack/latest\n/openstack/latest/meta_data.json\n/openstack/latest/user_data\n" {
+		t.Errorf("ls -R: %+v", r)
+	}
+	r = qimgIn(t, dir, "ls", "-l", "cd.qcow2", "/")
+	if lines := strings.Split(r.stdout, "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "drwxr-xr-x ") ||
+		!strings.HasPrefix(lines[1], "lrwxrwxrwx ") || !strings.HasSuffix(lines[1], " ud -> openstack/latest/user_data") ||
+		!strings.HasPrefix(lines[2], "-rw-r--r--         29 ") {
+		t.Errorf("ls -l: %q", r.stdout)
+	}
+	r = qimgIn(t, dir, "cat", "cd.qcow2", "/nope")
+	if r.code != 1 || r.stderr != "qimg: cd.qcow2: /nope: No such file or directory\n" {
+		t.Errorf("a missing file: %+v", r)
+	}
+	// Content qimg cannot read is named, with what it reads.
+	img(t, dir, "create", "-f", "raw", "blank.raw", "1M")
+	r = qimgIn(t, dir, "ls", "blank.raw", "/")
+	if r.code != 1 || !strings.Contains(r.stderr, "no filesystem qimg reads") {
+		t.Errorf("a blank disk: %+v", r)
+	}
+}
