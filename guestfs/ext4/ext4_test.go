@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
+
+	"github.com/qimg/qimg/format"
 )
 
 // variants are the mkfs.ext4 option sets every test image is made with.
@@ -97,6 +99,7 @@ func TestVariants(t *testing.T) {
 	src := source(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
+			t.Parallel() // mkfs -d of 3000 files takes a second
 			img := mkfs(t, src, v.opts...)
 			fsys := openImage(t, img)
 			compareTree(t, fsys, src)
@@ -112,6 +115,29 @@ func TestVariants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQcow2 reads the file system through a compressed qcow2 image opened
+// with format.Open: the reader needs only an io.ReaderAt.
+func TestQcow2(t *testing.T) {
+	need(t, "qemu-img")
+	src := source(t)
+	img := mkfs(t, src, "-b", "4096")
+	q := filepath.Join(t.TempDir(), "fs.qcow2")
+	run(t, "qemu-img", "convert", "-O", "qcow2", "-c", img, q)
+	di, name, err := format.Open(q, format.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer di.Close()
+	if name != "qcow2" {
+		t.Fatalf("probed as %s", name)
+	}
+	fsys, err := Open(di, di.Size(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareTree(t, fsys, src)
 }
 
 func sys(t *testing.T, fsys *FS, name string) *Inode {

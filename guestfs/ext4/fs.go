@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/qimg/qimg/image"
 )
@@ -24,7 +25,9 @@ type FS struct {
 	name string
 	sb   *superblock
 
-	cache dirCache // names of directories looked up
+	cache   dirCache // names of directories looked up
+	groupMu sync.Mutex
+	groups  map[uint32]group // descriptors read so far
 }
 
 var (
@@ -52,7 +55,7 @@ func Open(img io.ReaderAt, size int64, name string) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{r: img, size: size, name: name, sb: sb}
+	f := &FS{r: img, size: size, name: name, sb: sb, groups: map[uint32]group{}}
 	root, err := f.inode(rootIno)
 	if err != nil {
 		return nil, err

@@ -62,13 +62,23 @@ func (f *FS) descOffset(g uint32) uint64 {
 	return block*bs + uint64(g%perBlock)*uint64(s.descSize)
 }
 
+// maxCachedGroups bounds the descriptors kept once read: every inode read
+// needs its group's, and a hostile group count must not cost memory.
+const maxCachedGroups = 1 << 16
+
 // group reads and checks the descriptor of group g. Descriptors are read
 // on demand rather than all at Open, so a hostile group count costs no
-// memory.
+// memory, and kept in a bounded cache.
 func (f *FS) group(g uint32) (group, error) {
 	s := f.sb
 	if g >= s.groups {
 		return group{}, f.corrupt("group %d of %d", g, s.groups)
+	}
+	f.groupMu.Lock()
+	gr, ok := f.groups[g]
+	f.groupMu.Unlock()
+	if ok {
+		return gr, nil
 	}
 	off := f.descOffset(g)
 	if off/uint64(s.blockSize) >= s.blocksCount {
@@ -91,7 +101,7 @@ func (f *FS) group(g uint32) (group, error) {
 			return group{}, f.corrupt("group %d descriptor checksum 0x%04x, computed 0x%04x", g, want, uint16(c))
 		}
 	}
-	gr := group{
+	gr = group{
 		inodeTable:   uint64(le.Uint32(d[0x8:])),
 		flags:        le.Uint16(d[0x12:]),
 		itableUnused: uint32(le.Uint16(d[0x1C:])),
@@ -104,6 +114,12 @@ func (f *FS) group(g uint32) (group, error) {
 	if gr.inodeTable == 0 || gr.inodeTable > s.blocksCount || s.blocksCount-gr.inodeTable < tableBlocks {
 		return group{}, f.corrupt("group %d inode table at block %d", g, gr.inodeTable)
 	}
+	f.groupMu.Lock()
+	if len(f.groups) >= maxCachedGroups {
+		clear(f.groups)
+	}
+	f.groups[g] = gr
+	f.groupMu.Unlock()
 	return gr, nil
 }
 
