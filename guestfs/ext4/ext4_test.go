@@ -3,6 +3,7 @@ package ext4
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -106,6 +107,14 @@ func TestVariants(t *testing.T) {
 			compareDebugfs(t, fsys, img)
 			if err := fstest.TestFS(fsys, "small", "nested/a/b/c/file", "dir3000/entry-with-a-longer-name-2999", "link-abs"); err != nil {
 				t.Error(err)
+			}
+			if in := sys(t, fsys, "dir3000"); in.Flags&FlagIndex == 0 {
+				t.Errorf("dir3000 has no htree index (flags 0x%x)", in.Flags)
+			}
+			if in := sys(t, fsys, "fragmented"); in.Flags&FlagExtents != 0 {
+				if depth := binary.LittleEndian.Uint16(in.block[6:]); v.name == "defaults" && depth < 2 {
+					t.Errorf("fragmented: extent tree of depth %d", depth)
+				}
 			}
 			if v.name == "rootowner" {
 				in := sys(t, fsys, ".")
@@ -301,7 +310,7 @@ var (
 // compareDebugfs checks a few inodes field by field against debugfs stat,
 // and their attributes against debugfs ea_list.
 func compareDebugfs(t *testing.T, fsys *FS, img string) {
-	for _, name := range []string{".", "small", "big", "sparse", "sixty", "fifo", "link-abs", "link-slow-rel", "dir3000", "nested"} {
+	for _, name := range []string{".", "small", "big", "sparse", "fragmented", "sixty", "fifo", "link-abs", "link-slow-rel", "dir3000", "nested"} {
 		in := sys(t, fsys, name)
 		out := run(t, "debugfs", "-R", "stat /"+strings.TrimPrefix(name, "."), img)
 		want := map[string]uint64{}

@@ -111,6 +111,15 @@ func buildTree(t testing.TB) string {
 	sp.Write(pattern(1<<20, 4))
 	sp.WriteAt(pattern(1<<20, 5), 4<<20)
 	sp.Close()
+	// 400 separate extents: a tree of depth 2 with 1 KiB blocks, 1 with 4.
+	fr, err := os.Create(filepath.Join(src, "fragmented"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 {
+		fr.WriteAt(pattern(1024, byte(i)), int64(i)*8192)
+	}
+	fr.Close()
 	if err := os.Chmod(filepath.Join(src, "small"), 0o4751); err != nil {
 		t.Fatal(err)
 	}
