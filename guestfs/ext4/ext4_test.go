@@ -19,6 +19,7 @@ import (
 	"testing/fstest"
 
 	"github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/image"
 )
 
 // variants are the mkfs.ext4 option sets every test image is made with.
@@ -440,4 +441,93 @@ func TestSymlinkLoopAndDangling(t *testing.T) {
 	if fi, err := fsys.Lstat("loop1"); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Errorf("Lstat loop1: %v %v", fi, err)
 	}
+}
+
+// TestHostile damages real file systems the ways an attacker would and
+// checks the reader refuses cleanly, naming the problem.
+func TestHostile(t *testing.T) {
+	need(t, "mkfs.ext4", "debugfs")
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(filepath.Join(src, "dir"), 0o755)
+	os.WriteFile(filepath.Join(src, "dir", "file"), []byte("data"), 0o644)
+	mk := func(opts ...string) string {
+		img := filepath.Join(t.TempDir(), "fs.img")
+		run(t, "mkfs.ext4", append(append([]string{"-q", "-F", "-d", src}, opts...), img, "8M")...)
+		return img
+	}
+	patch := func(img string, off int64, b []byte) {
+		f, err := os.OpenFile(img, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openErr := func(img string) error {
+		raw, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(bytes.NewReader(raw), int64(len(raw)), img)
+		return err
+	}
+
+	t.Run("dirloop", func(t *testing.T) {
+		// A hard link from a directory to its parent: fs.WalkDir must end.
+		img := mk()
+		run(t, "debugfs", "-w", "-R", "ln /dir /dir/loop", img)
+		fsys := openImage(t, img)
+		n := 0
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			n++
+			return err
+		})
+		if !errors.Is(err, image.ErrLimit) {
+			t.Errorf("walk of a loop: %v after %d entries", err, n)
+		}
+	})
+	t.Run("unknown-incompat", func(t *testing.T) {
+		img := mk("-O", "^metadata_csum")
+		raw, _ := os.ReadFile(img)
+		v := binary.LittleEndian.Uint32(raw[1024+0x60:]) | 0x10000 | 0x80000000
+		patch(img, 1024+0x60, binary.LittleEndian.AppendUint32(nil, v))
+		err := openErr(img)
+		if !errors.Is(err, image.ErrUnsupported) || !strings.Contains(err.Error(), "encrypt") || !strings.Contains(err.Error(), "0x80000000") {
+			t.Errorf("unknown features: %v", err)
+		}
+	})
+	t.Run("superblock-csum", func(t *testing.T) {
+		img := mk()
+		patch(img, 1024+0x78, []byte("tampered")) // the label
+		if err := openErr(img); !errors.Is(err, image.ErrCorrupt) || !strings.Contains(err.Error(), "checksum") {
+			t.Errorf("tampered superblock: %v", err)
+		}
+	})
+	t.Run("inode-csum", func(t *testing.T) {
+		img := mk()
+		fsys := openImage(t, img)
+		in := sys(t, fsys, "dir/file")
+		g, _ := fsys.group((in.Ino - 1) / fsys.sb.inodesPerGroup)
+		off := int64(g.inodeTable)*fsys.sb.blockSize + int64((in.Ino-1)%fsys.sb.inodesPerGroup)*int64(fsys.sb.inodeSize)
+		patch(img, off+0x4, []byte{0xff}) // the size
+		fsys = openImage(t, img)
+		if _, err := fsys.Stat("dir/file"); !errors.Is(err, image.ErrCorrupt) || !strings.Contains(err.Error(), "inode") {
+			t.Errorf("tampered inode: %v", err)
+		}
+	})
+	t.Run("truncated", func(t *testing.T) {
+		img := mk()
+		os.Truncate(img, 4<<20)
+		if err := openErr(img); !errors.Is(err, image.ErrCorrupt) {
+			t.Errorf("truncated image: %v", err)
+		}
+	})
+	t.Run("not-ext", func(t *testing.T) {
+		_, err := Open(bytes.NewReader(make([]byte, 1<<20)), 1<<20, "zeros")
+		if !errors.Is(err, image.ErrWrongFormat) {
+			t.Errorf("zeros: %v", err)
+		}
+	})
 }

@@ -12,6 +12,13 @@ import (
 	"github.com/qimg/qimg/image"
 )
 
+// maxDepth bounds the directories one path descends through. ext4 forbids
+// hard links to directories, but a hostile image can make a directory its
+// own descendant; fs.WalkDir would then descend forever, each step a
+// longer lookup. The bound ends such a walk with an error; it is as deep
+// as a Linux path of PATH_MAX bytes can go.
+const maxDepth = 2048
+
 // maxSymlinks bounds the symbolic links one path lookup follows, as
 // Linux's MAXSYMLINKS does; a loop ends with an error instead of spinning.
 const maxSymlinks = 40
@@ -28,6 +35,8 @@ type FS struct {
 	cache   dirCache // names of directories looked up
 	groupMu sync.Mutex
 	groups  map[uint32]group // descriptors read so far
+	inodeMu sync.Mutex
+	inodes  map[uint32]*Inode // inodes read so far
 }
 
 var (
@@ -55,7 +64,7 @@ func Open(img io.ReaderAt, size int64, name string) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{r: img, size: size, name: name, sb: sb, groups: map[uint32]group{}}
+	f := &FS{r: img, size: size, name: name, sb: sb, groups: map[uint32]group{}, inodes: map[uint32]*Inode{}}
 	root, err := f.inode(rootIno)
 	if err != nil {
 		return nil, err
@@ -214,6 +223,9 @@ func (f *FS) lookup(op, name string, follow bool) (*Inode, error) {
 				return nil, pathErr(op, name, f.corrupt("path through symbolic links too long"))
 			}
 			continue
+		}
+		if len(stack) > maxDepth {
+			return nil, pathErr(op, name, image.FileErrorf(f.name, "ext4: path deeper than %d directories: %w", maxDepth, image.ErrLimit))
 		}
 		stack = append(stack, in)
 	}

@@ -104,9 +104,35 @@ func (i *Inode) FileMode() fs.FileMode {
 	return m
 }
 
-// inode reads inode ino, checking that it exists, is in use and (with
-// metadata_csum) that its checksum matches.
+// maxCachedInodes bounds the inodes kept once read: path lookups read
+// every directory on the way, again and again.
+const maxCachedInodes = 1 << 14
+
+// inode returns inode ino, from the cache or the disk. Each caller gets
+// its own copy (callers see it through FileInfo.Sys and may change it).
 func (f *FS) inode(ino uint32) (*Inode, error) {
+	f.inodeMu.Lock()
+	in, ok := f.inodes[ino]
+	f.inodeMu.Unlock()
+	if !ok {
+		var err error
+		if in, err = f.readInode(ino); err != nil {
+			return nil, err
+		}
+		f.inodeMu.Lock()
+		if len(f.inodes) >= maxCachedInodes {
+			clear(f.inodes)
+		}
+		f.inodes[ino] = in
+		f.inodeMu.Unlock()
+	}
+	c := *in
+	return &c, nil
+}
+
+// readInode reads inode ino, checking that it exists, is in use and (with
+// metadata_csum) that its checksum matches.
+func (f *FS) readInode(ino uint32) (*Inode, error) {
 	s := f.sb
 	if ino == 0 || ino > s.inodesCount {
 		return nil, f.corrupt("inode %d of %d", ino, s.inodesCount)
