@@ -37,6 +37,8 @@ var variants = []struct {
 	{"ext3", []string{"-t", "ext3"}},
 	{"blockmap", []string{"-O", "^extent,^64bit"}},
 	{"rootowner", []string{"-E", "root_owner=1234:5678"}},
+	{"metabg", []string{"-O", "meta_bg,^resize_inode"}},
+	{"bigalloc", []string{"-b", "4096", "-O", "bigalloc", "-C", "16384"}},
 }
 
 var (

@@ -238,8 +238,20 @@ func parseSuperblock(b []byte, size int64, name string) (*superblock, error) {
 	if s.firstDataBlock > 1 || uint64(s.firstDataBlock) >= s.blocksCount {
 		return nil, corrupt("first data block %d of %d", s.firstDataBlock, s.blocksCount)
 	}
-	// A group's bitmaps are one block each, which bounds the groups.
-	if s.blocksPerGroup == 0 || int64(s.blocksPerGroup) > 8*s.blockSize {
+	// A group's bitmaps are one block each, which bounds the groups; with
+	// bigalloc the block bitmap counts clusters of several blocks.
+	perBit := uint64(1)
+	if s.hasRO(roCompatBigalloc) {
+		logCluster := le.Uint32(b[0x1C:])
+		if logCluster < logBlock || logCluster-logBlock > 16 {
+			return nil, corrupt("cluster size 2^(10+%d) for blocks of 2^(10+%d)", logCluster, logBlock)
+		}
+		perBit = 1 << (logCluster - logBlock)
+		if uint64(le.Uint32(b[0x24:]))*perBit != uint64(s.blocksPerGroup) {
+			return nil, corrupt("%d blocks per group for %d clusters", s.blocksPerGroup, le.Uint32(b[0x24:]))
+		}
+	}
+	if s.blocksPerGroup == 0 || uint64(s.blocksPerGroup) > 8*uint64(s.blockSize)*perBit {
 		return nil, corrupt("%d blocks per group", s.blocksPerGroup)
 	}
 	if s.inodesPerGroup == 0 || int64(s.inodesPerGroup) > 8*s.blockSize {
