@@ -14,9 +14,8 @@
 //
 // Block sizes of 1 to 64 KiB; 32- and 64-bit group descriptors (64bit,
 // desc_size), flex_bg and meta_bg placement, bigalloc clusters, uninit_bg
-// and metadata_csum
-// groups whose inode tables are partly or not initialised; 128-byte and
-// larger inodes with their extra fields; extent trees of any depth up to
+// and metadata_csum groups whose inode tables are partly or not
+// initialised; 128-byte and larger inodes with their extra fields; extent trees of any depth up to
 // the kernel's 5 and ext2/ext3 block maps up to triple indirect blocks;
 // sparse files (holes and unwritten extents read as zeros) past 4 GiB;
 // inline_data files, directories and symbolic links; directories with or
