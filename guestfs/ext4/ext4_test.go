@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -532,4 +533,47 @@ func TestHostile(t *testing.T) {
 			t.Errorf("zeros: %v", err)
 		}
 	})
+}
+
+// TestConcurrent walks and reads the shipped example image from several
+// goroutines at once, sharing the FS and one open file's ReadAt, for the
+// race detector: the caches are the only shared state.
+func TestConcurrent(t *testing.T) {
+	raw, err := os.ReadFile("testdata/example.img.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := Open(bytes.NewReader(img), int64(len(img)), "example.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fsys.Open("home/guest/hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := f.(io.ReaderAt)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					fs.ReadFile(fsys, p)
+				}
+				return err
+			})
+			buf := make([]byte, 5)
+			if _, err := ra.ReadAt(buf, 0); err != nil || string(buf) != "Hello" {
+				t.Errorf("ReadAt: %q, %v", buf, err)
+			}
+		})
+	}
+	wg.Wait()
 }
