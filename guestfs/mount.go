@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qimg/qimg/guestfs/ext4"
 	"github.com/qimg/qimg/guestfs/iso9660"
 	"github.com/qimg/qimg/image"
 )
@@ -23,7 +24,12 @@ type FileSystem interface {
 // openers open the filesystems qimg reads, by blkid type.
 var openers = map[string]func(r io.ReaderAt, size int64, name string) (FileSystem, error){
 	"iso9660": func(r io.ReaderAt, size int64, name string) (FileSystem, error) { return iso9660.Open(r, size, name) },
+	"ext2":    openExt,
+	"ext3":    openExt,
+	"ext4":    openExt,
 }
+
+func openExt(r io.ReaderAt, size int64, name string) (FileSystem, error) { return ext4.Open(r, size, name) }
 
 // Readable lists the filesystem types FS opens.
 func Readable() []string {

@@ -73,3 +73,64 @@ func TestGuestFilesISO(t *testing.T) {
 		t.Errorf("a blank disk: %+v", r)
 	}
 }
+
+// TestGuestFilesExt4 reads files from an ext4 root on the second
+// partition of an MBR disk (the first is empty), as a qcow2 overlay over a
+// compressed base, and compares with debugfs on the filesystem alone.
+func TestGuestFilesExt4(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "root")
+	for name, content := range map[string]string{
+		"etc/hostname":   "guest\n",
+		"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n",
+		"branch.txt":     "main\n",
+	} {
+		p := filepath.Join(src, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink("/etc/hostname", filepath.Join(src, "hn")) // absolute: inside the guest
+	fsImg := filepath.Join(dir, "fs.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", src, fsImg, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	disk := filepath.Join(dir, "disk.raw")
+	f, err := os.Create(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(32 << 20)
+	f.Close()
+	sf := exec.Command("sfdisk", "-q", disk)
+	sf.Stdin = strings.NewReader("label: dos\nstart=2048, size=4096, type=82\nstart=6144, size=32768, type=83\n")
+	if out, err := sf.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(fsImg)
+	w, _ := os.OpenFile(disk, os.O_WRONLY, 0)
+	w.WriteAt(data, 6144*512)
+	w.Close()
+	img(t, dir, "convert", "-c", "-O", "qcow2", "disk.raw", "base.qcow2")
+	img(t, dir, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top.qcow2")
+	// The absolute symlink /hn reads the guest's /etc/hostname.
+	for p, inFS := range map[string]string{"/etc/hostname": "/etc/hostname", "/etc/os-release": "/etc/os-release",
+		"/branch.txt": "/branch.txt", "/hn": "/etc/hostname"} {
+		want, err := exec.Command("debugfs", "-R", "cat "+inFS, fsImg).Output()
+		if err != nil || len(want) == 0 {
+			t.Fatal(err)
+		}
+		if r := qimgIn(t, dir, "cat", "top.qcow2", p); r.code != 0 || r.stdout != string(want) {
+			t.Errorf("cat %s: %+v, debugfs %q", p, r, want)
+		}
+	}
+	r := qimgIn(t, dir, "ls", "-m", "/dev/sda2", "top.qcow2", "/etc")
+	if r.stdout != "hostname\nos-release\n" {
+		t.Errorf("ls /etc: %+v", r)
+	}
+	r = qimgIn(t, dir, "ls", "-m", "/dev/sda1", "top.qcow2", "/")
+	if r.code != 1 || !strings.Contains(r.stderr, "/dev/sda1 holds nothing qimg recognises; qimg reads ext2, ext3, ext4, iso9660") {
+		t.Errorf("ls of an empty partition: %+v", r)
+	}
+}
