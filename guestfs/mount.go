@@ -29,7 +29,9 @@ var openers = map[string]func(r io.ReaderAt, size int64, name string) (FileSyste
 	"ext4":    openExt,
 }
 
-func openExt(r io.ReaderAt, size int64, name string) (FileSystem, error) { return ext4.Open(r, size, name) }
+func openExt(r io.ReaderAt, size int64, name string) (FileSystem, error) {
+	return ext4.Open(r, size, name)
+}
 
 // Readable lists the filesystem types FS opens.
 func Readable() []string {
