@@ -1,7 +1,6 @@
 package guestfs_test
 
 import (
-	"bufio"
 	"compress/gzip"
 	"encoding/json"
 	"io"
@@ -27,24 +26,10 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// blkid is what `blkid -p -o export` says of a file.
+// blkid is what blkid says of a file, as a Content.
 func blkid(t *testing.T, path string) detect.Content {
-	t.Helper()
-	out, _ := exec.Command("blkid", "-p", "-o", "export", path).Output()
-	var c detect.Content
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "TYPE":
-			c.Type = v
-		case "LABEL":
-			c.Label = v
-		case "UUID":
-			c.UUID = v
-		}
-	}
-	return c
+	f := qemutest.Blkid(t, path)
+	return detect.Content{Type: f["TYPE"], Label: f["LABEL"], UUID: f["UUID"]}
 }
 
 // sfdiskLayout is the part of `sfdisk --json` this test reads.

@@ -7,22 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qimg/qimg/internal/qemutest"
 )
 
 // fsEntry is one object of qimg filesystems --output=json.
 type fsEntry struct {
 	Name, Type, VFS, Label, MBR, Parent, UUID string
 	Size                                      int64
-}
-
-// blkidField is one field of `blkid -p -o value -s FIELD` on a file.
-func blkidField(t *testing.T, path, field string) string {
-	t.Helper()
-	out, err := exec.Command("blkid", "-p", "-o", "value", "-s", field, path).Output()
-	if err != nil {
-		t.Fatalf("blkid %s: %v", path, err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // TestFilesystems lists a GPT disk made by sfdisk with an ext4 and a vfat
@@ -71,7 +63,8 @@ func TestFilesystems(t *testing.T) {
 		if out, err := exec.Command(mk[0], append(mk[1:], p)...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", mk, err, out)
 		}
-		vfs[i], labels[i], uuids[i] = blkidField(t, p, "TYPE"), blkidField(t, p, "LABEL"), blkidField(t, p, "UUID")
+		b := qemutest.Blkid(t, p)
+		vfs[i], labels[i], uuids[i] = b["TYPE"], b["LABEL"], b["UUID"]
 		data, _ := os.ReadFile(p)
 		w, _ := os.OpenFile(disk, os.O_WRONLY, 0)
 		w.WriteAt(data, parts[i].Start*512)

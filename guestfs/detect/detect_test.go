@@ -1,40 +1,19 @@
 package detect_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/qimg/qimg/guestfs/detect"
+	"github.com/qimg/qimg/internal/qemutest"
 )
 
-// blkid is what `blkid -p -o export` says of a file: TYPE, LABEL, UUID.
+// blkid is what blkid says of a file, as a Content.
 func blkid(t *testing.T, path string) detect.Content {
-	t.Helper()
-	out, err := exec.Command("blkid", "-p", "-o", "export", path).Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 2 {
-			return detect.Content{} // nothing recognised
-		}
-		t.Fatalf("blkid %s: %v", path, err)
-	}
-	var c detect.Content
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "TYPE":
-			c.Type = v
-		case "LABEL":
-			c.Label = v
-		case "UUID":
-			c.UUID = v
-		}
-	}
-	return c
+	f := qemutest.Blkid(t, path)
+	return detect.Content{Type: f["TYPE"], Label: f["LABEL"], UUID: f["UUID"]}
 }
 
 // run runs a command that must succeed.

@@ -1,5 +1,5 @@
 // Package qemutest runs qemu-img and qemu-io, the oracles every qimg test
-// compares against. A missing tool fails the test: the setup script
+// compares against, and the other tools that judge qimg's output (blkid). A missing tool fails the test: the setup script
 // installs them, and a test that silently skips proves nothing.
 package qemutest
 
