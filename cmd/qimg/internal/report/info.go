@@ -6,7 +6,6 @@ package report
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -224,7 +223,3 @@ func SnapshotTable(snaps []image.Snapshot) string {
 	}
 	return b.String()
 }
-
-// Exists reports whether a file exists (used to tell a missing backing
-// file from other errors).
-func Exists(path string) bool { _, err := os.Stat(path); return err == nil }
