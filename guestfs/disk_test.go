@@ -1,15 +1,15 @@
 package guestfs_test
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/qimg/qimg/internal/imagetest"
 
 	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/guestfs"
@@ -60,27 +60,6 @@ func placeAt(t *testing.T, disk, src string, off int64) {
 	}
 }
 
-func gunzip(t *testing.T, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	z, err := gzip.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	if _, err := io.Copy(out, z); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestOpenFindsEveryDevice builds an MBR disk with the real tools (ext4,
 // swap, and in an extended partition vfat, LUKS and an LVM2 PV made by
 // the lvm2 tools), reads it raw and as a compressed qcow2, and compares
@@ -113,7 +92,11 @@ func TestOpenFindsEveryDevice(t *testing.T) {
 			os.WriteFile(key, []byte("k"), 0o600)
 			run(t, "cryptsetup", "luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", key, p)
 		},
-		"/dev/sda7": func(p string) { gunzip(t, "lvm/testdata/pv.img.gz", p) },
+		"/dev/sda7": func(p string) {
+			if err := imagetest.Gunzip("lvm/testdata/pv.img.gz", p); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}
 	want := map[string]detect.Content{}
 	for dev, mk := range contents {

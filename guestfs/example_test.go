@@ -1,12 +1,12 @@
 package guestfs_test
 
 import (
-	"compress/gzip"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"path/filepath"
+
+	"github.com/qimg/qimg/internal/imagetest"
 
 	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/guestfs"
@@ -22,7 +22,7 @@ func ExampleOpen() {
 	}
 	defer os.RemoveAll(dir)
 	p := filepath.Join(dir, "disk.img")
-	if err := unzip("lvm/testdata/pv.img.gz", p); err != nil {
+	if err := imagetest.Gunzip("lvm/testdata/pv.img.gz", p); err != nil {
 		log.Fatal(err)
 	}
 	img, _, err := format.Open(p, format.OpenOptions{})
@@ -44,25 +44,4 @@ func ExampleOpen() {
 	// /dev/qimgexample vg 2060288
 	// /dev/sda pv 2097152
 	// /dev/sda device 2097152
-}
-
-func unzip(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	z, err := gzip.NewReader(in)
-	if err != nil {
-		return err
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, z); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

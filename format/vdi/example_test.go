@@ -1,39 +1,16 @@
 package vdi_test
 
 import (
-	"compress/gzip"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"path/filepath"
 
+	"github.com/qimg/qimg/internal/imagetest"
+
 	"github.com/qimg/qimg/format/vdi"
 	"github.com/qimg/qimg/image"
 )
-
-// gunzip unpacks the compressed file src into dst.
-func gunzip(src, dst string) {
-	in, err := os.Open(src)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer in.Close()
-	z, err := gzip.NewReader(in)
-	if err != nil {
-		log.Fatal(err)
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if _, err := io.Copy(out, z); err != nil {
-		log.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		log.Fatal(err)
-	}
-}
 
 // Reading a VDI image made by qemu-img: Detect recognises it from its
 // first bytes, Extent skips the blocks that hold no data, and ReadAt reads
@@ -50,7 +27,9 @@ func ExampleOpen() {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "disk.vdi")
-	gunzip(filepath.Join("testdata", "disk.vdi.gz"), path)
+	if err := imagetest.Gunzip(filepath.Join("testdata", "disk.vdi.gz"), path); err != nil {
+		log.Fatal(err)
+	}
 
 	head := make([]byte, 4096)
 	f, err := os.Open(path)

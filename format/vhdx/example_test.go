@@ -1,39 +1,16 @@
 package vhdx_test
 
 import (
-	"compress/gzip"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"path/filepath"
 
+	"github.com/qimg/qimg/internal/imagetest"
+
 	"github.com/qimg/qimg/format/vhdx"
 	"github.com/qimg/qimg/image"
 )
-
-// gunzip unpacks the compressed file src into dst.
-func gunzip(src, dst string) {
-	in, err := os.Open(src)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer in.Close()
-	z, err := gzip.NewReader(in)
-	if err != nil {
-		log.Fatal(err)
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if _, err := io.Copy(out, z); err != nil {
-		log.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		log.Fatal(err)
-	}
-}
 
 // Reading a VHDX image made by qemu-img: Detect recognises it from its
 // first bytes, Extent skips the blocks that hold no data, and ReadAt reads
@@ -52,7 +29,9 @@ func ExampleOpen() {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "disk.vhdx")
-	gunzip(filepath.Join("testdata", "disk.vhdx.gz"), path)
+	if err := imagetest.Gunzip(filepath.Join("testdata", "disk.vhdx.gz"), path); err != nil {
+		log.Fatal(err)
+	}
 
 	head := make([]byte, 4096)
 	f, err := os.Open(path)

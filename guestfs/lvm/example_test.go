@@ -1,12 +1,12 @@
 package lvm_test
 
 import (
-	"compress/gzip"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"path/filepath"
+
+	"github.com/qimg/qimg/internal/imagetest"
 
 	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/guestfs/lvm"
@@ -22,7 +22,7 @@ func ExampleScan() {
 	}
 	defer os.RemoveAll(dir)
 	p := filepath.Join(dir, "pv.img")
-	if err := gunzip("testdata/pv.img.gz", p); err != nil {
+	if err := imagetest.Gunzip("testdata/pv.img.gz", p); err != nil {
 		log.Fatal(err)
 	}
 	disk, _, err := format.Open(p, format.OpenOptions{})
@@ -99,25 +99,4 @@ version = 1
 	// Output:
 	// pool 41943040 thin-pool
 	// vg0.backup: logical volume vg0/pool: segment 1 is of type thin-pool; qimg reads only linear volumes: unsupported image feature
-}
-
-func gunzip(src, dst string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		return err
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, z); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
