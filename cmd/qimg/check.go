@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/qimg/qimg/cmd/qimg/internal/report"
-
-	"github.com/qimg/qimg/image"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/cmd/qimg/internal/report"
 	imgfmt "github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/image"
 )
 
 func newCheckCmd(e *env) *cobra.Command {
@@ -110,9 +108,9 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 // openChecker opens path for check, as an image.Checker, with qemu-img's
 // messages when it does not open or the format has no checks.
 func openChecker(path, format string, writable bool) (image.Checker, image.Image, error) {
-	opened, _, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking})
+	opened, _, err := openWith(path, imgfmt.OpenOptions{Format: format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking})
 	if err != nil {
-		return nil, nil, openFailure(path, format, err)
+		return nil, nil, err
 	}
 	img, ok := opened.(image.Checker)
 	if !ok {

@@ -80,14 +80,7 @@ func refuseEncrypted(path string, img image.Image) error {
 // openForInfo opens path as qemu-img info does, for its metadata only: a
 // qcow2 image whose external data file is missing is still described.
 func openForInfo(path, format string) (image.Image, string, error) {
-	if format != "" && !knownFormat(format) {
-		return nil, "", fail("Could not open '%s': Unknown driver '%s'", path, format)
-	}
-	img, f, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Backing: image.IgnoreBacking, MetadataOnly: true})
-	if err != nil {
-		return nil, "", openFailure(path, format, err)
-	}
-	return img, f, nil
+	return openWith(path, imgfmt.OpenOptions{Format: format, Backing: image.IgnoreBacking, MetadataOnly: true})
 }
 
 // refuseUnopenable refuses, as qemu-img does, an image whose chain it

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	imgfmt "github.com/qimg/qimg/format"
-	"github.com/qimg/qimg/image"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
+	imgfmt "github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/image"
 )
 
 func newInfoCmd(e *env) *cobra.Command {

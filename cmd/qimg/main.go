@@ -19,9 +19,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/qimg/qimg/image"
-
 	"github.com/spf13/cobra"
+
+	"github.com/qimg/qimg/image"
 )
 
 // version is the qimg version; set at link time with

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/qimg/qimg/convert"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/convert"
 )
 
 func newMeasureCmd(e *env) *cobra.Command {

@@ -25,13 +25,18 @@ func creatableFormat(f string) bool { return f == imgfmt.QCOW2 || f == imgfmt.Ra
 
 // openImage opens path for a command, with qemu-img's error messages.
 func openImage(path, format string, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
-	if format != "" && !knownFormat(format) {
-		r := fmt.Sprintf("Unknown driver '%s'", format)
+	return openWith(path, imgfmt.OpenOptions{Format: format, Writable: writable, Backing: backing})
+}
+
+// openWith opens path with o, with qemu-img's error messages.
+func openWith(path string, o imgfmt.OpenOptions) (image.Image, string, error) {
+	if o.Format != "" && !knownFormat(o.Format) {
+		r := fmt.Sprintf("Unknown driver '%s'", o.Format)
 		return nil, "", &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", path, r), openReason: r}
 	}
-	img, f, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Writable: writable, Backing: backing})
+	img, f, err := imgfmt.Open(path, o)
 	if err != nil {
-		return nil, "", openFailure(path, format, err)
+		return nil, "", openFailure(path, o.Format, err)
 	}
 	return img, f, nil
 }

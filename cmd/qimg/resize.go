@@ -6,11 +6,10 @@ import (
 	"math"
 	"strings"
 
-	"github.com/qimg/qimg/image"
-
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/image"
 )
 
 func newResizeCmd(e *env) *cobra.Command {
