@@ -48,17 +48,14 @@ func Measure(src image.Image, o MeasureOptions) (Measurement, error) {
 	if o.Format != format.QCOW2 {
 		return rawSize(size, o, false)
 	}
+	cs := o.QCOW2.EffectiveClusterSize()
 	if b, ok := src.(image.BitmapHolder); ok {
-		n, has, err := b.PersistentBitmapsSize(o.QCOW2.ClusterSize)
+		n, has, err := b.PersistentBitmapsSize(cs)
 		m.HasBitmaps = has && o.QCOW2.Compat != "0.10" && o.QCOW2.Compat != "v2"
 		if m.HasBitmaps && err != nil {
 			return m, err
 		}
 		m.Bitmaps = n
-	}
-	cs := o.QCOW2.ClusterSize
-	if cs <= 0 {
-		cs = 65536
 	}
 	data := (size + cs - 1) / cs * cs
 	if o.QCOW2.BackingFile == "" {

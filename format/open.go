@@ -57,7 +57,7 @@ func openLayer(path string, o OpenOptions, depth int) (image.Image, string, erro
 		format = Raw
 	}
 	if o.Writable && !Writable(format) {
-		if !known(format) {
+		if !Known(format) {
 			return nil, "", unknownFormat(path, format)
 		}
 		return nil, "", image.FileErrorf(path, "%s images are read-only in qimg: %w", format, image.ErrUnsupported)
@@ -111,7 +111,8 @@ func backingOpener(parent string, policy image.BackingPolicy, depth int) func(na
 	}
 }
 
-func known(format string) bool { return slices.Contains(Formats(), format) }
+// Known reports whether Open reads the format (a qemu-img format name).
+func Known(format string) bool { return slices.Contains(Formats(), format) }
 
 func unknownFormat(path, format string) error {
 	return image.FileErrorf(path, "unknown image format %q: %w", format, image.ErrUnsupported)

@@ -42,7 +42,7 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			default:
 				return usageError("Unknown option value for -r (expecting 'leaks' or 'all'): %s", repair)
 			}
-			if format != "" && !knownFormat(format) {
+			if format != "" && !imgfmt.Known(format) {
 				return fail("Could not open '%s': Unknown driver '%s'", path, format)
 			}
 			if format == "" {

@@ -135,7 +135,7 @@ func create(e *env, path, format, optList, backing, backingFmt string, size int6
 		}
 		if !unsafe {
 			full := image.ResolveName(path, backing)
-			if backingFmt != "" && !knownFormat(backingFmt) {
+			if backingFmt != "" && !imgfmt.Known(backingFmt) {
 				return fail("%s: Could not open '%s': Unknown driver '%s'\nCould not open backing image.", path, full, backingFmt)
 			}
 			img, detected, err := imgfmt.Open(full, imgfmt.OpenOptions{Format: backingFmt, Backing: e.chainPolicy()})

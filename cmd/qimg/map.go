@@ -8,6 +8,7 @@ import (
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
 	"github.com/qimg/qimg/cmd/qimg/internal/report"
+	imgfmt "github.com/qimg/qimg/format"
 )
 
 func newMapCmd(e *env) *cobra.Command {
@@ -43,7 +44,7 @@ and fails on compressed clusters as qemu-img does.`,
 				}
 				length = int64(n)
 			}
-			if format != "" && !knownFormat(format) {
+			if format != "" && !imgfmt.Known(format) {
 				return fail("Could not open '%s': Unknown driver '%s'", args[0], format)
 			}
 			// The chain is walked layer by layer below; opening it whole

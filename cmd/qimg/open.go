@@ -4,14 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 
 	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
 )
-
-// knownFormat reports whether qimg reads the format (-f).
-func knownFormat(f string) bool { return slices.Contains(imgfmt.Formats(), f) }
 
 // writableFormat reports whether qimg can write images of format f
 // (convert -O).
@@ -30,7 +26,7 @@ func openImage(path, format string, writable bool, backing image.BackingPolicy) 
 
 // openWith opens path with o, with qemu-img's error messages.
 func openWith(path string, o imgfmt.OpenOptions) (image.Image, string, error) {
-	if o.Format != "" && !knownFormat(o.Format) {
+	if o.Format != "" && !imgfmt.Known(o.Format) {
 		r := fmt.Sprintf("Unknown driver '%s'", o.Format)
 		return nil, "", &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", path, r), openReason: r}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/image"
 )
 
@@ -27,7 +28,7 @@ backing file, as in qemu-img 7.2.`,
 			if !cmd.Flags().Changed("backing") && !unsafe {
 				return usageError("Must specify backing file (-b) or use unsafe mode (-u)")
 			}
-			if backingFmt != "" && !knownFormat(backingFmt) {
+			if backingFmt != "" && !imgfmt.Known(backingFmt) {
 				return fail("Invalid format name: '%s'", backingFmt)
 			}
 			policy := e.chainPolicy()

@@ -59,7 +59,7 @@ func (o *CreateOptions) header() (*Header, error) {
 	if o.Compat == "0.10" || o.Compat == "v2" {
 		h.Version, h.HeaderLength = 2, headerV2Length
 	}
-	h.ClusterBits = uint32(bits.TrailingZeros64(uint64(o.clusterSize())))
+	h.ClusterBits = uint32(bits.TrailingZeros64(uint64(o.EffectiveClusterSize())))
 	if o.RefcountBits != 0 {
 		h.RefcountOrder = uint32(bits.TrailingZeros(uint(o.RefcountBits)))
 	}

@@ -48,7 +48,7 @@ func (o *CreateOptions) Validate() error {
 	if err := o.validateV2(v3); err != nil {
 		return err
 	}
-	if o.ExtendedL2 && o.clusterSize() < 16384 {
+	if o.ExtendedL2 && o.EffectiveClusterSize() < 16384 {
 		return bad("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
 	}
 	if o.DataFileRaw && o.DataFile == "" {
@@ -85,8 +85,9 @@ func (o *CreateOptions) validateV2(v3 bool) error {
 	return image.Errorf(image.ErrInvalidArgument, "%s only supported with compatibility level 1.1 and above (use version=v3 or greater)", feature)
 }
 
-// clusterSize is the cluster size the options ask for.
-func (o *CreateOptions) clusterSize() int64 {
+// EffectiveClusterSize is the cluster size the options ask for: 65536
+// when ClusterSize is 0.
+func (o *CreateOptions) EffectiveClusterSize() int64 {
 	if o.ClusterSize == 0 {
 		return 65536
 	}
