@@ -37,6 +37,10 @@ type FS struct {
 	groups  map[uint32]group // descriptors read so far
 	inodeMu sync.Mutex
 	inodes  map[uint32]*Inode // inodes read so far
+
+	// The write side (OpenWritable): the device and the changes staged.
+	dev Device
+	tx  *tx
 }
 
 var (
@@ -121,6 +125,7 @@ func (f *FS) readAt(p []byte, off int64) error {
 	}
 	n, err := f.r.ReadAt(p, off)
 	if n == len(p) {
+		f.overlay(p, off)
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {

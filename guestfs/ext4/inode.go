@@ -213,18 +213,27 @@ func (f *FS) readInode(ino uint32) (*Inode, error) {
 	return in, nil
 }
 
-// checkInodeCsum verifies an inode's metadata_csum: CRC32c of the inode
-// number, generation and the whole on-disk inode with the checksum fields
-// zeroed; only the low 16 bits are stored when the inode has no room for
-// the high ones.
+// checkInodeCsum verifies an inode's metadata_csum.
 func (f *FS) checkInodeCsum(in *Inode) error {
 	le := binary.LittleEndian
-	raw := in.raw
-	hi := len(raw) > 128 && in.ExtraIsize >= 4 // i_checksum_hi at 0x82
-	want := uint32(le.Uint16(raw[0x7C:]))
+	got, hi := f.inodeCsum(in)
+	want := uint32(le.Uint16(in.raw[0x7C:]))
 	if hi {
-		want |= uint32(le.Uint16(raw[0x82:])) << 16
+		want |= uint32(le.Uint16(in.raw[0x82:])) << 16
 	}
+	if got != want {
+		return f.corrupt("inode %d checksum 0x%x, computed 0x%x", in.Ino, want, got)
+	}
+	return nil
+}
+
+// inodeCsum computes an inode's metadata_csum: CRC32c of the inode
+// number, generation and the whole on-disk inode with the checksum fields
+// zeroed; only the low 16 bits are kept when the inode has no room for
+// the high ones (hi false).
+func (f *FS) inodeCsum(in *Inode) (sum uint32, hi bool) {
+	raw := in.raw
+	hi = len(raw) > 128 && in.ExtraIsize >= 4 // i_checksum_hi at 0x82
 	got := crc32c(f.inodeSeed(in), raw[:0x7C])
 	got = crc32c(got, []byte{0, 0})
 	if hi {
@@ -235,10 +244,7 @@ func (f *FS) checkInodeCsum(in *Inode) error {
 		got = crc32c(got, raw[0x7E:])
 		got &= 0xFFFF
 	}
-	if got != want {
-		return f.corrupt("inode %d checksum 0x%x, computed 0x%x", in.Ino, want, got)
-	}
-	return nil
+	return got, hi
 }
 
 // inodeSeed is the per-inode seed of inode, extent and directory block

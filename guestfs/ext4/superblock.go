@@ -18,6 +18,12 @@ const (
 	superMagic       = 0xEF53
 )
 
+// Compatible features the writer acts on.
+const (
+	compatHasJournal = 0x4
+	compatDirIndex   = 0x20
+)
+
 // Incompatible features: a reader that does not understand one must not
 // read the file system at all, so Open names any bit it does not know.
 const (
@@ -150,6 +156,14 @@ type superblock struct {
 	uuid           [16]byte
 	label          string
 	csumSeed       uint32 // seed of metadata checksums (metadata_csum only)
+
+	// What the write side needs besides.
+	reservedGDT    uint16    // descriptor blocks reserved for growth, after the descriptors
+	journalIno     uint32    // the journal's inode, 0 without has_journal
+	hashSeed       [4]uint32 // seed of htree name hashes
+	hashVersion    uint8     // default htree hash (legacy, half_md4, tea)
+	unsignedDir    bool      // htree hashes treat name bytes as unsigned
+	wantExtraIsize uint16    // extra inode bytes new inodes get
 }
 
 func (s *superblock) has(incompat uint32) bool   { return s.incompat&incompat != 0 }
@@ -272,5 +286,18 @@ func parseSuperblock(b []byte, size int64, name string) (*superblock, error) {
 		return nil, corrupt("%d blocks of %d bytes do not fit in %d bytes", s.blocksCount, s.blockSize, size)
 	}
 	s.firstMetaBG = le.Uint32(b[0x104:])
+	s.reservedGDT = le.Uint16(b[0xCE:])
+	if s.compat&compatHasJournal != 0 {
+		s.journalIno = le.Uint32(b[0xE0:])
+	}
+	for i := range s.hashSeed {
+		s.hashSeed[i] = le.Uint32(b[0xEC+4*i:])
+	}
+	s.hashVersion = b[0xFC]
+	s.wantExtraIsize = 32
+	if w := le.Uint16(b[0x15E:]); w >= 4 && w&3 == 0 {
+		s.wantExtraIsize = w
+	}
+	s.unsignedDir = le.Uint32(b[0x160:])&0x2 != 0
 	return s, nil
 }

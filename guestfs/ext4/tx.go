@@ -1,0 +1,98 @@
+package ext4
+
+import (
+	"io"
+	"slices"
+)
+
+// Device is what a writable FS edits: the bytes of the file system (an
+// image.WritableImage, or a window of one). Flush makes what was written
+// durable; it orders the steps of a commit.
+type Device interface {
+	io.ReaderAt
+	io.WriterAt
+	Flush() error
+}
+
+// tx is the open transaction of a writable FS: the metadata blocks
+// changed since the last commit, kept whole in memory and read back by
+// every read of the FS, so the reader sees its own changes. Nothing in
+// tx reaches the device before Commit.
+//
+// File data does not go through tx: it is written at once, and only to
+// blocks free both now and at the last commit (see allocBlocks), which
+// the file system as committed does not use; a crash leaves such blocks
+// unreferenced and free.
+type tx struct {
+	blocks map[uint64][]byte
+	// orig holds the committed contents of the block bitmaps changed,
+	// which allocation must respect besides the current ones.
+	orig map[uint64][]byte
+}
+
+// dirty returns the changed blocks in block order.
+func (t *tx) dirty() []uint64 {
+	nums := make([]uint64, 0, len(t.blocks))
+	for b := range t.blocks {
+		nums = append(nums, b)
+	}
+	slices.Sort(nums)
+	return nums
+}
+
+// overlay copies the transaction's blocks over p, which was read at off
+// from the device.
+func (f *FS) overlay(p []byte, off int64) {
+	if f.tx == nil || len(f.tx.blocks) == 0 {
+		return
+	}
+	bs := f.sb.blockSize
+	for b := off / bs; b*bs < off+int64(len(p)); b++ {
+		blk, ok := f.tx.blocks[uint64(b)]
+		if !ok {
+			continue
+		}
+		lo, hi := max(b*bs, off), min((b+1)*bs, off+int64(len(p)))
+		copy(p[lo-off:hi-off], blk[lo-b*bs:hi-b*bs])
+	}
+}
+
+// metaBlock returns the transaction's copy of block b, for changing in
+// place: the current contents the first time it is asked for.
+func (f *FS) metaBlock(b uint64) ([]byte, error) {
+	if blk, ok := f.tx.blocks[b]; ok {
+		return blk, nil
+	}
+	if !f.validRange(b, 1) && b != 0 {
+		return nil, f.corrupt("write to block %d out of range (%d blocks)", b, f.sb.blocksCount)
+	}
+	blk := make([]byte, f.sb.blockSize)
+	if err := f.readAt(blk, int64(b)*f.sb.blockSize); err != nil {
+		return nil, err
+	}
+	f.tx.blocks[b] = blk
+	return blk, nil
+}
+
+// newMetaBlock is metaBlock for a block just allocated: zeros, not read.
+func (f *FS) newMetaBlock(b uint64) []byte {
+	blk := make([]byte, f.sb.blockSize)
+	f.tx.blocks[b] = blk
+	return blk
+}
+
+// writeMeta changes len(p) bytes at byte offset off through the
+// transaction.
+func (f *FS) writeMeta(p []byte, off int64) error {
+	bs := f.sb.blockSize
+	for len(p) > 0 {
+		b := off / bs
+		blk, err := f.metaBlock(uint64(b))
+		if err != nil {
+			return err
+		}
+		n := copy(blk[off-b*bs:], p)
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
