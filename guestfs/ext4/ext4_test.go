@@ -75,6 +75,9 @@ type tempT struct {
 func (t *tempT) TempDir() string { return t.dir }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(crashEnv) != "" {
+		crashChild() // never returns
+	}
 	code := m.Run()
 	if srcDir != "" {
 		os.RemoveAll(filepath.Dir(srcDir))
