@@ -54,6 +54,7 @@ func (f *FS) sealDx(dir *Inode, b []byte, countOff int) error {
 	}
 	c := crc32c(f.inodeSeed(dir), b[:countOff+8*count])
 	c = crc32c(c, b[tail:tail+4])
+	c = crc32c(c, []byte{0, 0, 0, 0}) // the checksum field itself
 	le.PutUint32(b[tail+4:], c)
 	return nil
 }
@@ -163,10 +164,6 @@ type dirent struct {
 // splitLeaf moves the upper half (by hash) of a full leaf and the new
 // entry into a new leaf, and indexes it in the lowest node of path.
 func (f *FS) splitLeaf(dir *Inode, path []dxLevel, leaf []byte, version uint8, add dirent) error {
-	node := &path[len(path)-1]
-	if node.count() >= node.limit() {
-		return image.FileErrorf(f.name, "ext4: directory %d: its index node is full (growing the index is not supported; e2fsck -fD rebuilds it): %w", dir.Ino, image.ErrUnsupported)
-	}
 	var ents []dirent
 	for off := 0; off < f.leafArea(); {
 		ino, rl, n := f.entryAt(leaf, off)
@@ -200,6 +197,10 @@ func (f *FS) splitLeaf(dir *Inode, path []dxLevel, leaf []byte, version uint8, a
 	if mid < 0 {
 		return image.FileErrorf(f.name, "ext4: directory %d: too many names of one hash to split a leaf: %w", dir.Ino, image.ErrUnsupported)
 	}
+	node, err := f.makeRoom(dir, path)
+	if err != nil {
+		return err
+	}
 	bs := uint64(f.sb.blockSize)
 	newL := (dir.Size + bs - 1) / bs
 	nb, err := f.appendDirBlock(dir)
@@ -210,15 +211,105 @@ func (f *FS) splitLeaf(dir *Inode, path []dxLevel, leaf []byte, version uint8, a
 	f.fillLeaf(nb, ents[mid:])
 	f.sealLeaf(dir, leaf)
 	f.sealLeaf(dir, nb)
-	// Insert (hash, new block) after the entry that led here.
+	return f.insertIndex(dir, node, ents[mid].hash, newL)
+}
+
+// insertIndex adds (hash, block) to a node after the entry taken.
+func (f *FS) insertIndex(dir *Inode, node *dxLevel, hash uint32, lblk uint64) error {
 	le := binary.LittleEndian
 	at := node.countOff + 8*(node.at+1)
 	end := node.countOff + 8*node.count()
 	copy(node.b[at+8:end+8], node.b[at:end])
-	le.PutUint32(node.b[at:], ents[mid].hash)
-	le.PutUint32(node.b[at+4:], uint32(newL))
+	le.PutUint32(node.b[at:], hash)
+	le.PutUint32(node.b[at+4:], uint32(lblk))
 	le.PutUint16(node.b[node.countOff+2:], uint16(node.count()+1))
 	return f.sealDx(dir, node.b, node.countOff)
+}
+
+// nodeLimit is how many entries an inner index node holds.
+func (f *FS) nodeLimit() int {
+	n := int(f.sb.blockSize-dxNodeCount) / 8
+	if f.sb.metadataCsum() {
+		n-- // the tail
+	}
+	return n
+}
+
+// newIndexNode appends an inner index node to dir holding the given
+// entries (entry 0's hash slot is rewritten with limit and count).
+func (f *FS) newIndexNode(dir *Inode, entries []byte) (uint64, []byte, error) {
+	bs := uint64(f.sb.blockSize)
+	lblk := (dir.Size + bs - 1) / bs
+	b, err := f.appendDirBlock(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	clear(b)
+	f.putDirent(b, 0, int(bs), nil, 0) // the fake entry spanning the block
+	copy(b[dxNodeCount:], entries)
+	le := binary.LittleEndian
+	le.PutUint16(b[dxNodeCount:], uint16(f.nodeLimit()))
+	le.PutUint16(b[dxNodeCount+2:], uint16(len(entries)/8))
+	return lblk, b, f.sealDx(dir, b, dxNodeCount)
+}
+
+// makeRoom returns the node of path (its last) to insert one entry in,
+// making room when it is full: a full root moves its entries to a new
+// node one level down; a full inner node splits in two, indexed in its
+// parent. The index grows to the levels the file system allows (two,
+// three with large_dir), as the kernel grows it.
+func (f *FS) makeRoom(dir *Inode, path []dxLevel) (*dxLevel, error) {
+	node := &path[len(path)-1]
+	if node.count() < node.limit() {
+		return node, nil
+	}
+	le := binary.LittleEndian
+	maxLevels := 2
+	if f.sb.has(incompatLargedir) {
+		maxLevels = 3
+	}
+	full := image.FileErrorf(f.name, "ext4: directory %d: its index is full at %d levels: %w", dir.Ino, maxLevels, image.ErrLimit)
+	if len(path) == 1 {
+		levels := int(node.b[dxRootInfo+6])
+		if levels+1 >= maxLevels {
+			return nil, full
+		}
+		entries := node.b[node.countOff : node.countOff+8*node.count()]
+		lblk, nb, err := f.newIndexNode(dir, entries)
+		if err != nil {
+			return nil, err
+		}
+		le.PutUint16(node.b[node.countOff+2:], 1)
+		le.PutUint32(node.b[node.countOff+4:], uint32(lblk))
+		node.b[dxRootInfo+6] = byte(levels + 1)
+		if err := f.sealDx(dir, node.b, node.countOff); err != nil {
+			return nil, err
+		}
+		return &dxLevel{b: nb, countOff: dxNodeCount, at: node.at}, nil
+	}
+	parent, err := f.makeRoom(dir, path[:len(path)-1])
+	if err != nil {
+		return nil, err
+	}
+	n := node.count()
+	mid := n / 2
+	moved := append([]byte(nil), node.b[node.countOff+8*mid:node.countOff+8*n]...)
+	splitHash := le.Uint32(moved)
+	lblk, nb, err := f.newIndexNode(dir, moved)
+	if err != nil {
+		return nil, err
+	}
+	le.PutUint16(node.b[node.countOff+2:], uint16(mid))
+	if err := f.sealDx(dir, node.b, node.countOff); err != nil {
+		return nil, err
+	}
+	if err := f.insertIndex(dir, parent, splitHash, lblk); err != nil {
+		return nil, err
+	}
+	if node.at >= mid {
+		return &dxLevel{b: nb, countOff: dxNodeCount, at: node.at - mid}, nil
+	}
+	return node, nil
 }
 
 // fillLeaf rewrites a leaf block to hold ents, the last record taking the
