@@ -1,0 +1,2 @@
+// Package xfs reads XFS file systems.
+package xfs
