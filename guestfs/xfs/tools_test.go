@@ -311,6 +311,18 @@ func TestProtoImages(t *testing.T) {
 					t.Errorf("Xattrs(%s): %d attributes, want %d (first %v)", p, len(got), len(want), got[:min(len(got), 2)])
 				}
 			}
+			if name == "v5" {
+				// The layouts the test is meant to reach, as xfs_db sees them.
+				for _, c := range [][3]string{
+					{"/dir3000", "print core.format", "core.format = 3 (btree)"},
+					{"/dir100", "print core.size", "core.size = 4096"},
+					{"/attrs", "ablock 0", "hdr.info.hdr.magic = 0x3ebe"},
+				} {
+					if out := run(t, "xfs_db", "-r", "-c", "path "+c[0], "-c", c[1], "-c", "print", img); !strings.Contains(out, c[2]) {
+						t.Errorf("%s: xfs_db does not show %q", c[0], c[2])
+					}
+				}
+			}
 			checkResolution(t, fsys)
 			if err := fstest.TestFS(fsys, "big", "nested/a/b/c/file", "dir3000/entry-with-a-longer-name-2999"); err != nil {
 				t.Fatal(err)
