@@ -73,12 +73,12 @@ func populate(t testing.TB, root string) {
 	_, err = f.WriteAt(pattern(5000, 5), 300000)
 	must(err)
 	must(f.Close())
-	// Sparse: data at both ends of 64 MiB.
+	// Sparse: data at both ends of 16 MiB.
 	f, err = os.Create(p("sparse"))
 	must(err)
 	_, err = f.Write(pattern(8192, 6))
 	must(err)
-	_, err = f.WriteAt(pattern(8192, 7), 64<<20-8192)
+	_, err = f.WriteAt(pattern(8192, 7), 16<<20-8192)
 	must(err)
 	must(f.Close())
 	must(unix.Mknod(p("tty"), syscall.S_IFCHR|0o620, int(unix.Mkdev(4, 1))))

@@ -96,7 +96,7 @@ func protoTree() map[string]*node {
 	file("one", []byte("x"), 0o600, 1000)
 	file("small", pattern(1000, 2), 0o751|fs.ModeSetuid, 7)
 	file("sgid", pattern(5000, 8), 0o755|fs.ModeSetgid, 8)
-	file("big", pattern(5<<20+123, 3), 0o644, 0)
+	file("big", pattern(2<<20+123, 3), 0o644, 0)
 	file("nested/a/b/c/file", []byte("deep\n"), 0o644, 0)
 	file(longName+"/target", []byte("reached through a long link\n"), 0o644, 0)
 	for i := range 10 {
@@ -285,6 +285,7 @@ func TestProtoImages(t *testing.T) {
 	}
 	for name, opts := range variants {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			img := filepath.Join(t.TempDir(), "fs.img")
 			if err := os.WriteFile(img, nil, 0o644); err != nil {
 				t.Fatal(err)
@@ -324,8 +325,12 @@ func TestProtoImages(t *testing.T) {
 				}
 			}
 			checkResolution(t, fsys)
-			if err := fstest.TestFS(fsys, "big", "nested/a/b/c/file", "dir3000/entry-with-a-longer-name-2999"); err != nil {
-				t.Fatal(err)
+			// fstest reads every file many ways: once per on-disk
+			// format of directories (with and without ftype) is enough.
+			if name == "v5" || name == "v4-noftype" {
+				if err := fstest.TestFS(fsys, "big", "nested/a/b/c/file", "dir3000/entry-with-a-longer-name-2999"); err != nil {
+					t.Fatal(err)
+				}
 			}
 		})
 	}
@@ -447,4 +452,3 @@ func checkResolution(t testing.TB, fsys *FS) {
 		t.Errorf("Stat(link-dir) = %v, %v", fi, err)
 	}
 }
-
