@@ -282,6 +282,7 @@ func TestProtoImages(t *testing.T) {
 		"v4-noftype":      {"-m", "crc=0", "-n", "ftype=0"},
 		"v5-1k-dirblk16k": {"-b", "size=1024", "-n", "size=16384"},
 		"v5-64k-inode2k":  {"-b", "size=65536", "-i", "size=2048"},
+		"v5-rmap-nrext64": {"-m", "rmapbt=1", "-i", "nrext64=1"},
 	}
 	for name, opts := range variants {
 		t.Run(name, func(t *testing.T) {
