@@ -9,6 +9,7 @@ import (
 
 	"github.com/qimg/qimg/guestfs/ext4"
 	"github.com/qimg/qimg/guestfs/iso9660"
+	"github.com/qimg/qimg/guestfs/xfs"
 	"github.com/qimg/qimg/image"
 )
 
@@ -27,10 +28,15 @@ var openers = map[string]func(r io.ReaderAt, size int64, name string) (FileSyste
 	"ext2":    openExt,
 	"ext3":    openExt,
 	"ext4":    openExt,
+	"xfs":     openXFS,
 }
 
 func openExt(r io.ReaderAt, size int64, name string) (FileSystem, error) {
 	return ext4.Open(r, size, name)
+}
+
+func openXFS(r io.ReaderAt, size int64, name string) (FileSystem, error) {
+	return xfs.Open(r, size, name)
 }
 
 // Readable lists the filesystem types FS opens.

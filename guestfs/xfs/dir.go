@@ -1,0 +1,362 @@
+package xfs
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Directory data blocks. Block-form directories keep their hash index
+// and a tail in their one block; leaf and node directories keep the
+// index (and free-space blocks) past dirLeafOffset, where the reader
+// does not need to look: every entry lives in a data block.
+const (
+	dirBlockMagic   = 0x58443242 // "XD2B"
+	dirDataMagic    = 0x58443244 // "XD2D"
+	dir3BlockMagic  = 0x58444233 // "XDB3"
+	dir3DataMagic   = 0x58444433 // "XDD3"
+	dirHdrV4        = 16
+	dirHdrV5        = 64
+	dirCRCOff       = 4
+	dirLeafOffset   = 32 << 30 // byte offset of the directory's index
+	dirFreeTag      = 0xffff
+	maxDirEntries   = 1 << 22 // a listing larger than this is refused
+	dirCacheEntries = 1 << 20
+)
+
+// Directory entry file types (with the ftype feature).
+var direntTypes = [...]fs.FileMode{
+	1: 0, 2: fs.ModeDir, 3: fs.ModeDevice | fs.ModeCharDevice, 4: fs.ModeDevice,
+	5: fs.ModeNamedPipe, 6: fs.ModeSocket, 7: fs.ModeSymlink,
+}
+
+// dirFunc receives a directory entry; it returns false to stop the walk.
+type dirFunc func(name []byte, ino uint64, ftype uint8) bool
+
+// walkDir calls fn for every entry of directory dir, "." and ".."
+// included, until fn returns false.
+func (f *FS) walkDir(dir *Inode, fn dirFunc) error {
+	if !dir.IsDir() {
+		return fmt.Errorf("not a directory: %w", fs.ErrInvalid)
+	}
+	if dir.format == fmtLocal {
+		return f.walkShortform(dir, fn)
+	}
+	return f.walkDataBlocks(dir, fn)
+}
+
+// walkShortform reads a directory kept in the inode: a count, the width
+// of inode numbers (4 or 8 bytes), the parent, then entries of name
+// length, an offset (unused here), the name, the file type and the
+// inode number.
+func (f *FS) walkShortform(dir *Inode, fn dirFunc) error {
+	b := dir.dataFork[:dir.Size]
+	if len(b) < 6 {
+		return f.corrupt("directory %d: short form of %d bytes", dir.Ino, len(b))
+	}
+	count, inoSize := int(b[0]), 4
+	if b[1] != 0 {
+		inoSize = 8
+	}
+	if len(b) < 2+inoSize {
+		return f.corrupt("directory %d: short form of %d bytes", dir.Ino, len(b))
+	}
+	if !fn([]byte("."), dir.Ino, 2) || !fn([]byte(".."), readIno(b[2:], inoSize), 2) {
+		return nil
+	}
+	ftype := 0
+	if f.sb.hasFtype() {
+		ftype = 1
+	}
+	off := 2 + inoSize
+	for i := 0; i < count; i++ {
+		if off+3 > len(b) {
+			return f.corrupt("directory %d: short form entry %d cut short", dir.Ino, i)
+		}
+		n := int(b[off])
+		end := off + 3 + n + ftype + inoSize
+		if n == 0 || end > len(b) {
+			return f.corrupt("directory %d: short form entry %d of %d bytes", dir.Ino, i, n)
+		}
+		name := b[off+3 : off+3+n]
+		if err := f.checkName(dir, name); err != nil {
+			return err
+		}
+		var t uint8
+		if ftype == 1 {
+			t = b[off+3+n]
+		}
+		if !fn(name, readIno(b[off+3+n+ftype:], inoSize), t) {
+			return nil
+		}
+		off = end
+	}
+	return nil
+}
+
+// readIno reads a big-endian inode number of 4 or 8 bytes.
+func readIno(b []byte, size int) uint64 {
+	if size == 4 {
+		return uint64(binary.BigEndian.Uint32(b))
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// checkName rejects names a host path could be built from badly: empty,
+// with '/' or NUL, or "." and ".." where entries are not those.
+func (f *FS) checkName(dir *Inode, name []byte) error {
+	if len(name) == 0 || bytes.IndexByte(name, '/') >= 0 || bytes.IndexByte(name, 0) >= 0 {
+		return f.corrupt("directory %d: entry name %q", dir.Ino, name)
+	}
+	return nil
+}
+
+// walkDataBlocks reads every data block of a block, leaf, node or btree
+// directory, in order, skipping holes left by removed blocks.
+func (f *FS) walkDataBlocks(dir *Inode, fn dirFunc) error {
+	s := f.sb
+	dbs := uint64(s.dirBlockSize())
+	if dir.Size > dirLeafOffset || dir.Size%dbs != 0 || dir.Size == 0 {
+		return f.corrupt("directory %d of %d bytes", dir.Ino, dir.Size)
+	}
+	nblocks := dir.Size / uint64(s.blockSize) // file system blocks of data
+	if nblocks > s.dblocks {
+		return f.corrupt("directory %d of %d bytes", dir.Ino, dir.Size)
+	}
+	exts, err := f.forkExtents(dir, false)
+	if err != nil {
+		return err
+	}
+	per := uint64(1) << s.dirBlkLog // file system blocks per directory block
+	next := uint64(0)               // first file block not yet read
+	for _, e := range exts {
+		first := max(next, e.off&^(per-1))
+		for fb := first; fb < e.off+e.count && fb < nblocks; fb += per {
+			b, blk, err := f.dirBlock(dir, exts, fb, per)
+			if err != nil {
+				return err
+			}
+			more, err := f.parseDataBlock(dir, b, blk, fb == 0, fn)
+			if err != nil || !more {
+				return err
+			}
+			next = fb + per
+		}
+	}
+	return nil
+}
+
+// dirBlock reads the directory block at file block fb, per file system
+// blocks that may lie in several extents, and returns it with the linear
+// block of its first part (its address, as v5 headers record it).
+func (f *FS) dirBlock(dir *Inode, exts []extent, fb, per uint64) ([]byte, uint64, error) {
+	var out []byte
+	var first uint64
+	for got := uint64(0); got < per; {
+		i, ok := findExtent(exts, fb+got)
+		if !ok || exts[i].unwritten {
+			return nil, 0, f.corrupt("directory %d: block %d is not all mapped", dir.Ino, fb)
+		}
+		e := exts[i]
+		n := min(e.off+e.count-(fb+got), per-got)
+		b, err := f.readBlocks(e.blk+fb+got-e.off, n)
+		if err != nil {
+			return nil, 0, err
+		}
+		if got == 0 {
+			first, out = e.blk+fb-e.off, b
+		} else {
+			out = append(out, b...)
+		}
+		got += n
+	}
+	return out, first, nil
+}
+
+// parseDataBlock checks one directory data block (its magic, and on v5
+// its CRC, address and owner) and calls fn for its entries. The first
+// block of a block-form directory ends with its hash index.
+func (f *FS) parseDataBlock(dir *Inode, b []byte, blk uint64, first bool, fn dirFunc) (bool, error) {
+	be := binary.BigEndian
+	blockMagic, dataMagic, hdr := uint32(dirBlockMagic), uint32(dirDataMagic), dirHdrV4
+	if f.sb.crc() {
+		blockMagic, dataMagic, hdr = dir3BlockMagic, dir3DataMagic, dirHdrV5
+	}
+	end := len(b)
+	switch m := be.Uint32(b); {
+	case m == blockMagic && first:
+		count := uint64(be.Uint32(b[end-8:]))
+		if count > uint64(end-8-hdr)/8 {
+			return false, f.corrupt("directory %d: block index of %d entries", dir.Ino, count)
+		}
+		end -= 8 + int(count)*8
+	case m == dataMagic:
+	default:
+		return false, f.corrupt("directory %d: data block at %d has magic 0x%08x", dir.Ino, blk, m)
+	}
+	if f.sb.crc() {
+		if err := f.checkV5Block(b, dirCRCOff, 8, 24, 40, blk, dir.Ino, "directory block"); err != nil {
+			return false, err
+		}
+	}
+	return f.parseEntries(dir, b, hdr, end, fn)
+}
+
+// parseEntries walks the records of a data block between hdr and end:
+// free spans (tag 0xffff, length) and entries (inode, name length, name,
+// file type, padding to 8 bytes, then their own offset as a tag).
+func (f *FS) parseEntries(dir *Inode, b []byte, off, end int, fn dirFunc) (bool, error) {
+	be := binary.BigEndian
+	ftype := 0
+	if f.sb.hasFtype() {
+		ftype = 1
+	}
+	for off < end {
+		if end-off < 8 {
+			return false, f.corrupt("directory %d: record at %d cut short", dir.Ino, off)
+		}
+		if be.Uint16(b[off:]) == dirFreeTag {
+			n := int(be.Uint16(b[off+2:]))
+			if n < 8 || n%8 != 0 || n > end-off {
+				return false, f.corrupt("directory %d: free space of %d bytes at %d", dir.Ino, n, off)
+			}
+			off += n
+			continue
+		}
+		if end-off < 16 {
+			return false, f.corrupt("directory %d: entry at %d cut short", dir.Ino, off)
+		}
+		n := int(b[off+8])
+		size := (8 + 1 + n + ftype + 2 + 7) &^ 7
+		if n == 0 || size > end-off {
+			return false, f.corrupt("directory %d: entry at %d with a name of %d bytes", dir.Ino, off, n)
+		}
+		if int(be.Uint16(b[off+size-2:])) != off {
+			return false, f.corrupt("directory %d: entry at %d tagged %d", dir.Ino, off, be.Uint16(b[off+size-2:]))
+		}
+		name := b[off+9 : off+9+n]
+		if err := f.checkName(dir, name); err != nil {
+			return false, err
+		}
+		var t uint8
+		if ftype == 1 {
+			t = b[off+9+n]
+		}
+		if !fn(name, be.Uint64(b[off:]), t) {
+			return false, nil
+		}
+		off += size
+	}
+	return true, nil
+}
+
+// dirCache keeps directories looked up as maps from name to inode: a
+// lookup scans the whole directory (the hash index is not used), so each
+// is scanned once and later lookups in it cost nothing. The cache is
+// dropped whole when full; the FS is read-only, so it never goes stale.
+type dirCache struct {
+	mu      sync.Mutex
+	dirs    map[uint64]map[string]uint64
+	entries int
+}
+
+// findEntry looks name up in directory dir.
+func (f *FS) findEntry(dir *Inode, name string) (uint64, error) {
+	c := &f.cache
+	c.mu.Lock()
+	names, ok := c.dirs[dir.Ino]
+	c.mu.Unlock()
+	if !ok {
+		names = map[string]uint64{}
+		var limitErr error
+		err := f.walkDir(dir, func(n []byte, ino uint64, _ uint8) bool {
+			if len(names) >= maxDirEntries {
+				limitErr = f.limit("directory %d has more than %d entries", dir.Ino, maxDirEntries)
+				return false
+			}
+			names[string(n)] = ino
+			return true
+		})
+		if err == nil {
+			err = limitErr
+		}
+		if err != nil {
+			return 0, err
+		}
+		c.mu.Lock()
+		if c.dirs == nil || c.entries+len(names) > dirCacheEntries {
+			c.dirs, c.entries = map[uint64]map[string]uint64{}, 0
+		}
+		if len(names) <= dirCacheEntries {
+			c.dirs[dir.Ino] = names
+			c.entries += len(names)
+		}
+		c.mu.Unlock()
+	}
+	if ino, ok := names[name]; ok {
+		return ino, nil
+	}
+	return 0, fs.ErrNotExist
+}
+
+// dirEntry is an fs.DirEntry read from a directory.
+type dirEntry struct {
+	f     *FS
+	name  string
+	ino   uint64
+	ftype uint8
+}
+
+func (d *dirEntry) Name() string { return d.name }
+func (d *dirEntry) IsDir() bool  { return d.Type().IsDir() }
+
+// Type comes from the entry's file type when the file system records
+// one, else from the inode.
+func (d *dirEntry) Type() fs.FileMode {
+	if int(d.ftype) < len(direntTypes) && d.ftype != 0 {
+		return direntTypes[d.ftype]
+	}
+	in, err := d.f.inode(d.ino)
+	if err != nil {
+		return fs.ModeIrregular
+	}
+	return in.FileMode().Type()
+}
+
+func (d *dirEntry) Info() (fs.FileInfo, error) {
+	in, err := d.f.inode(d.ino)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{name: d.name, in: in}, nil
+}
+
+func (d *dirEntry) String() string { return fs.FormatDirEntry(d) }
+
+// readDir lists a directory sorted by name, without "." and "..".
+func (f *FS) readDir(dir *Inode) ([]fs.DirEntry, error) {
+	var ents []fs.DirEntry
+	var limitErr error
+	err := f.walkDir(dir, func(name []byte, ino uint64, ftype uint8) bool {
+		if s := string(name); s != "." && s != ".." {
+			if len(ents) >= maxDirEntries {
+				limitErr = f.limit("directory %d has more than %d entries", dir.Ino, maxDirEntries)
+				return false
+			}
+			ents = append(ents, &dirEntry{f: f, name: s, ino: ino, ftype: ftype})
+		}
+		return true
+	})
+	if err == nil {
+		err = limitErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, nil
+}
