@@ -39,14 +39,16 @@ func openXFS(r io.ReaderAt, size int64, name string) (FileSystem, error) {
 	return xfs.Open(r, size, name)
 }
 
-// Readable lists the filesystem types FS opens.
-func Readable() []string {
-	var types []string
-	for t := range openers {
-		types = append(types, t)
+// Readable lists the filesystem types Mount opens.
+func Readable() []string { return sortedKeys(openers) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
 	}
-	slices.Sort(types)
-	return types
+	slices.Sort(keys)
+	return keys
 }
 
 // Mount opens the filesystem on the device named dev, read-only.

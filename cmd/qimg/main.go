@@ -188,6 +188,9 @@ names a backing or external data file.`,
 		newFilesystemsCmd(e),
 		newLsCmd(e),
 		newCatCmd(e),
+		newInjectCmd(e),
+		newCustomizeCmd(e),
+		newCopyInCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {

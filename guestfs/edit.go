@@ -1,0 +1,52 @@
+package guestfs
+
+import (
+	"strings"
+
+	"github.com/qimg/qimg/guestfs/ext4"
+	"github.com/qimg/qimg/image"
+)
+
+// editors open the filesystems qimg edits, by blkid type.
+var editors = map[string]func(dev image.WritableImage, name string) (WritableFileSystem, error){
+	"ext2": openExtWritable,
+	"ext3": openExtWritable,
+	"ext4": openExtWritable,
+}
+
+func openExtWritable(dev image.WritableImage, name string) (WritableFileSystem, error) {
+	return ext4.OpenWritable(dev, dev.Size(), name)
+}
+
+var _ WritableFileSystem = (*ext4.FS)(nil)
+
+// Editable lists the filesystem types MountWritable opens.
+func Editable() []string { return sortedKeys(editors) }
+
+// MountWritable opens the filesystem on the device named dev for
+// editing; the disk image must have been opened writable. Changes reach
+// the image at the filesystem's Commit. Filesystems qimg reads but does
+// not edit (XFS, ISO9660) are refused with a message that says so.
+func (d *Disk) MountWritable(dev string) (WritableFileSystem, error) {
+	dv, ok := d.Device(dev)
+	if !ok {
+		return nil, image.FileErrorf(d.Name, "no device %s (the image has %s): %w", dev, d.names(), image.ErrInvalidArgument)
+	}
+	if dv.Image == nil {
+		return nil, image.FileErrorf(d.Name, "%s cannot be read: %w", dv.Name, dv.Err)
+	}
+	open, ok := editors[dv.Content.Type]
+	if !ok {
+		what := dv.Content.Type
+		if what == "" {
+			what = "nothing qimg recognises"
+		}
+		return nil, image.FileErrorf(d.Name, "%s holds %s; qimg edits %s: %w", dv.Name, what,
+			strings.Join(Editable(), ", "), image.ErrUnsupported)
+	}
+	w, ok := dv.Image.(image.WritableImage)
+	if !ok {
+		return nil, image.FileErrorf(d.Name, "%s: the image was opened read-only: %w", dv.Name, image.ErrInvalidArgument)
+	}
+	return open(w, d.Name+":"+dv.Name)
+}
