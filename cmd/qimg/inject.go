@@ -115,7 +115,12 @@ func refuseUneditable(path, format string) error {
 // chooseRoot picks the filesystem to edit when not told: the only one
 // qimg edits, or the only one of those holding /etc.
 func chooseRoot(disk *guestfs.Disk) (string, error) {
-	var editable, roots []string
+	var editable, roots, held []string
+	for _, dv := range disk.Devices {
+		if dv.Content.Type != "" {
+			held = append(held, dv.Name+" ("+dv.Content.Type+")")
+		}
+	}
 	for _, dv := range disk.Mountable() {
 		if !slicesContains(guestfs.Editable(), dv.Content.Type) {
 			continue
@@ -133,7 +138,10 @@ func chooseRoot(disk *guestfs.Disk) (string, error) {
 	case len(roots) == 1:
 		return roots[0], nil
 	case len(editable) == 0:
-		return "", image.FileErrorf(disk.Name, "no filesystem qimg edits (%s): %w", strings.Join(guestfs.Editable(), ", "), image.ErrUnsupported)
+		if len(held) == 0 {
+			held = []string{"nothing qimg recognises"}
+		}
+		return "", image.FileErrorf(disk.Name, "the image holds %s; qimg edits %s: %w", strings.Join(held, ", "), strings.Join(guestfs.Editable(), ", "), image.ErrUnsupported)
 	}
 	return "", image.FileErrorf(disk.Name, "several filesystems (%s): say which with -m: %w", strings.Join(editable, ", "), image.ErrInvalidArgument)
 }

@@ -227,6 +227,10 @@ func (f *FS) freeBlocks(b, n uint64) error {
 			// A freed block's staged contents must not reach it: it may
 			// be allocated to data in a later transaction.
 			delete(f.tx.blocks, first+i)
+			if d, ok := f.tx.data[first+i]; ok {
+				f.tx.staged -= int64(len(d))
+				delete(f.tx.data, first+i)
+			}
 		}
 		d.setFreeBlocks(d.freeBlocks() + k)
 		f.sb.freeBlocks += k

@@ -46,7 +46,9 @@ func OpenWritable(dev Device, size int64, name string) (*FS, error) {
 	return f, nil
 }
 
-func newTx() *tx { return &tx{blocks: map[uint64][]byte{}, orig: map[uint64][]byte{}} }
+func newTx() *tx {
+	return &tx{blocks: map[uint64][]byte{}, orig: map[uint64][]byte{}, data: map[uint64][]byte{}}
+}
 
 func joinNames(n []string) string {
 	out := ""
@@ -138,10 +140,13 @@ func (f *FS) Commit(ctx context.Context) error {
 	if f.tx == nil {
 		return image.FileErrorf(f.name, "ext4: not opened for writing: %w", image.ErrInvalidArgument)
 	}
-	if len(f.tx.blocks) == 0 {
+	if len(f.tx.blocks) == 0 && len(f.tx.data) == 0 {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := f.flushData(); err != nil {
 		return err
 	}
 	j, err := f.openJournal()
@@ -196,8 +201,9 @@ func (f *FS) Commit(ctx context.Context) error {
 	return nil
 }
 
-// Discard drops the staged changes (file data already written stays in
-// blocks the file system does not use).
+// Discard drops the staged changes (file data already written, past
+// the bound of what waits in memory, stays in blocks the file system
+// does not use).
 func (f *FS) Discard() error {
 	if f.tx == nil {
 		return nil

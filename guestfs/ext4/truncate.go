@@ -90,8 +90,8 @@ func (f *FS) copyTail(old, n uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := f.dev.WriteAt(buf, int64(spans[0].start)*bs); err != nil {
-		return 0, f.writeErr(err)
+	if err := f.stageData(spans[0].start, buf); err != nil {
+		return 0, err
 	}
 	return spans[0].start, nil
 }

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"io"
 	"slices"
 )
@@ -19,12 +20,17 @@ type Device interface {
 // every read of the FS, so the reader sees its own changes. Nothing in
 // tx reaches the device before Commit.
 //
-// File data does not go through tx: it is written at once, and only to
-// blocks free both now and at the last commit (see allocBlocks), which
-// the file system as committed does not use; a crash leaves such blocks
-// unreferenced and free.
+// File data is staged apart (data): it is not journaled, and is written
+// before the transaction commits, only to blocks free both now and at the
+// last commit (see allocBlocks), which the file system as committed does
+// not use; a crash leaves such blocks unreferenced and free. Up to
+// maxStagedData bytes of it wait in memory, so that an edit that fails
+// (a missing path, a full disk) leaves the image untouched; beyond that
+// it is written to its blocks at once, keeping memory bounded.
 type tx struct {
 	blocks map[uint64][]byte
+	data   map[uint64][]byte
+	staged int64 // bytes in data
 	// orig holds the committed contents of the block bitmaps changed,
 	// which allocation must respect besides the current ones.
 	orig map[uint64][]byte
@@ -43,14 +49,16 @@ func (t *tx) dirty() []uint64 {
 // overlay copies the transaction's blocks over p, which was read at off
 // from the device.
 func (f *FS) overlay(p []byte, off int64) {
-	if f.tx == nil || len(f.tx.blocks) == 0 {
+	if f.tx == nil || len(f.tx.blocks) == 0 && len(f.tx.data) == 0 {
 		return
 	}
 	bs := f.sb.blockSize
 	for b := off / bs; b*bs < off+int64(len(p)); b++ {
 		blk, ok := f.tx.blocks[uint64(b)]
 		if !ok {
-			continue
+			if blk, ok = f.tx.data[uint64(b)]; !ok {
+				continue
+			}
 		}
 		lo, hi := max(b*bs, off), min((b+1)*bs, off+int64(len(p)))
 		copy(p[lo-off:hi-off], blk[lo-b*bs:hi-b*bs])
@@ -94,5 +102,60 @@ func (f *FS) writeMeta(p []byte, off int64) error {
 		n := copy(blk[off-b*bs:], p)
 		p, off = p[n:], off+int64(n)
 	}
+	return nil
+}
+
+// maxStagedData is how much file data waits in memory for the commit.
+const maxStagedData = 64 << 20
+
+// stageData queues file data for blocks from b on (len(p) a multiple of
+// the block size), writing the queue out when it grows past its bound.
+func (f *FS) stageData(b uint64, p []byte) error {
+	bs := int(f.sb.blockSize)
+	for i := 0; i < len(p); i += bs {
+		f.tx.data[b+uint64(i/bs)] = bytes.Clone(p[i : i+bs])
+	}
+	f.tx.staged += int64(len(p))
+	if f.tx.staged > maxStagedData {
+		return f.flushData()
+	}
+	return nil
+}
+
+// flushData writes the queued file data to its blocks, runs of
+// consecutive blocks in one write each.
+func (f *FS) flushData() error {
+	nums := make([]uint64, 0, len(f.tx.data))
+	for b := range f.tx.data {
+		nums = append(nums, b)
+	}
+	slices.Sort(nums)
+	bs := f.sb.blockSize
+	var run []byte
+	start := uint64(0)
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		_, err := f.dev.WriteAt(run, int64(start)*bs)
+		run = run[:0]
+		return f.writeErr(err)
+	}
+	for i, b := range nums {
+		if i > 0 && (b != nums[i-1]+1 || len(run) >= 1<<20) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(run) == 0 {
+			start = b
+		}
+		run = append(run, f.tx.data[b]...)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	clear(f.tx.data)
+	f.tx.staged = 0
 	return nil
 }

@@ -126,7 +126,7 @@ func (f *FS) WriteFile(name string, r io.Reader, size int64, perm fs.FileMode) e
 	} else if in, err = f.newFileInode(dir, sIFREG|unixMode(perm), now); err != nil {
 		return pathErr("write", name, err)
 	}
-	runs, err := f.writeData(in, r, size)
+	runs, err := f.writeFileData(in, r, size)
 	if err == nil {
 		err = f.setLayout(in, old, runs)
 	}
@@ -168,9 +168,9 @@ func (f *FS) freeRuns(runs []extent) error {
 	return nil
 }
 
-// writeData writes size bytes of r to new blocks of the device (at once:
-// they are free now and at the last commit) and returns their runs.
-func (f *FS) writeData(in *Inode, r io.Reader, size int64) ([]extent, error) {
+// writeFileData stages size bytes of r for new blocks (free now and at
+// the last commit) and returns their runs.
+func (f *FS) writeFileData(in *Inode, r io.Reader, size int64) ([]extent, error) {
 	bs := uint64(f.sb.blockSize)
 	n := (uint64(size) + bs - 1) / bs
 	if n == 0 {
@@ -194,9 +194,9 @@ func (f *FS) writeData(in *Inode, r io.Reader, size int64) ([]extent, error) {
 				return nil, fmt.Errorf("reading the data to write: %w", err)
 			}
 			clear(chunk[want:])
-			if _, err := f.dev.WriteAt(chunk, int64((s.start+done)*bs)); err != nil {
+			if err := f.stageData(s.start+done, chunk); err != nil {
 				f.freeRuns(runs)
-				return nil, f.writeErr(err)
+				return nil, err
 			}
 			left -= want
 			done += k
@@ -409,7 +409,7 @@ func (f *FS) Symlink(target, link string) error {
 		if f.sb.has(incompatExtents) {
 			in.Flags |= FlagExtents
 		}
-		runs, err := f.writeData(in, bytes.NewReader([]byte(target)), int64(len(target)))
+		runs, err := f.writeFileData(in, bytes.NewReader([]byte(target)), int64(len(target)))
 		if err == nil {
 			err = f.setLayout(in, &layout{}, runs)
 		}
