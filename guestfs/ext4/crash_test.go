@@ -184,15 +184,23 @@ func TestCrashAtEveryWrite(t *testing.T) {
 		name    string
 		opts    []string
 		recover string // how the crashed image is recovered
+		csumV3  bool   // the journal checksums its blocks, as the kernel sets it
 	}{
-		{"ext4-qimg", nil, "qimg"},
-		{"ext4-e2fsck", []string{"-b", "4096"}, "e2fsck"},
-		{"ext3-e2fsck", []string{"-t", "ext3", "-O", "^dir_index"}, "e2fsck"},
+		{"ext4-qimg", nil, "qimg", false},
+		{"ext4-e2fsck", []string{"-b", "4096"}, "e2fsck", false},
+		{"ext4-csumv3-e2fsck", nil, "e2fsck", true},
+		{"ext3-e2fsck", []string{"-t", "ext3", "-O", "^dir_index"}, "e2fsck", false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			dir := t.TempDir()
 			pristine := filepath.Join(dir, "pristine.img")
 			run(t, "mkfs.ext4", append(append([]string{"-q", "-F", "-d", src}, v.opts...), pristine, "64M")...)
+			if v.csumV3 {
+				debugfsScript(t, pristine, "jo -c\njc\n")
+				if !strings.Contains(run(t, "dumpe2fs", "-h", pristine), "journal_checksum_v3") {
+					t.Fatal("debugfs did not turn on journal checksums")
+				}
+			}
 			oldTree := treeOf(t, pristine)
 			img := filepath.Join(dir, "img")
 			copyFile(t, pristine, img)
@@ -210,6 +218,11 @@ func TestCrashAtEveryWrite(t *testing.T) {
 				copyFile(t, pristine, img)
 				if _, lived := runChild(t, img, at); lived {
 					t.Fatalf("child lived past write %d of %d", at, writes)
+				}
+				// Read-only, the journal is replayed in memory: the
+				// tree is already the old or the new one.
+				if got := treeOf(t, img); !maps.Equal(got, oldTree) && !maps.Equal(got, newTree) {
+					t.Fatalf("crash at write %d of %d: read-only view is neither old nor new:\n%s", at, writes, treeDiff(oldTree, newTree, got))
 				}
 				recoverImage(t, img, v.recover)
 				fsck(t, img)

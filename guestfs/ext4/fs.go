@@ -41,6 +41,9 @@ type FS struct {
 	// The write side (OpenWritable): the device and the changes staged.
 	dev Device
 	tx  *tx
+	// replayed holds, for a read-only FS whose journal needs recovery,
+	// the blocks the journal would write back, read in their place.
+	replayed map[uint64][]byte
 }
 
 var (
@@ -76,7 +79,39 @@ func Open(img io.ReaderAt, size int64, name string) (*FS, error) {
 	if !root.IsDir() {
 		return nil, f.corrupt("root inode is not a directory")
 	}
+	if sb.has(incompatRecover) {
+		f.replayJournal()
+	}
 	return f, nil
+}
+
+// replayJournal reads a journal that needs recovery into memory, so that
+// reads see the file system as the kernel would after mounting it. The
+// image is not changed; a journal that cannot be read is ignored, and
+// the file system read as it stands (as debugfs does), with
+// Info().NeedsReplay saying so.
+func (f *FS) replayJournal() {
+	j, err := f.openJournal()
+	if err != nil || j == nil {
+		return
+	}
+	blocks, _, err := j.replay()
+	if err != nil || len(blocks) == 0 {
+		return
+	}
+	f.replayed = blocks
+	buf := make([]byte, superblockSize)
+	if err := f.readAt(buf, superblockOffset); err != nil {
+		return
+	}
+	sb, err := parseSuperblock(buf, f.size, f.name)
+	if err != nil {
+		f.replayed = nil
+		return
+	}
+	f.sb = sb
+	f.inodes = map[uint32]*Inode{}
+	f.groups = map[uint32]group{}
 }
 
 // Info describes the file system as a whole, as dumpe2fs -h does.
@@ -91,7 +126,7 @@ type Info struct {
 	Label       string
 	Features    []string // mke2fs names, compatible, incompatible then read-only compatible
 	ReadOnlyFS  bool     // a read-only compatible feature this package does not know is set
-	NeedsReplay bool     // the journal holds changes not yet replayed (not applied here)
+	NeedsReplay bool     // the journal holds changes not yet written back (reads see them)
 }
 
 // roCompatKnown are the read-only compatible features the coming write

@@ -49,19 +49,23 @@ func (t *tx) dirty() []uint64 {
 // overlay copies the transaction's blocks over p, which was read at off
 // from the device.
 func (f *FS) overlay(p []byte, off int64) {
-	if f.tx == nil || len(f.tx.blocks) == 0 && len(f.tx.data) == 0 {
-		return
-	}
 	bs := f.sb.blockSize
+	if f.replayed != nil {
+		overlayBlocks(p, off, bs, f.replayed)
+	}
+	if f.tx != nil {
+		overlayBlocks(p, off, bs, f.tx.data)
+		overlayBlocks(p, off, bs, f.tx.blocks)
+	}
+}
+
+// overlayBlocks copies blocks over p, which was read at off.
+func overlayBlocks(p []byte, off, bs int64, blocks map[uint64][]byte) {
 	for b := off / bs; b*bs < off+int64(len(p)); b++ {
-		blk, ok := f.tx.blocks[uint64(b)]
-		if !ok {
-			if blk, ok = f.tx.data[uint64(b)]; !ok {
-				continue
-			}
+		if blk, ok := blocks[uint64(b)]; ok {
+			lo, hi := max(b*bs, off), min((b+1)*bs, off+int64(len(p)))
+			copy(p[lo-off:hi-off], blk[lo-b*bs:hi-b*bs])
 		}
-		lo, hi := max(b*bs, off), min((b+1)*bs, off+int64(len(p)))
-		copy(p[lo-off:hi-off], blk[lo-b*bs:hi-b*bs])
 	}
 }
 
