@@ -9,4 +9,9 @@
 // window (an image.Image of its own) and content. Devices whose content
 // qimg cannot open (LUKS, btrfs, swap, unknown) are listed and named, so
 // that callers can say what they found.
+//
+// Disk.Mount opens a device's filesystem read-only (ext2/3/4, XFS,
+// ISO9660); Disk.MountWritable opens it for editing (ext2/3/4) as a
+// WritableFileSystem, whose changes reach the image at Commit, all or
+// nothing.
 package guestfs

@@ -1,7 +1,6 @@
-// Package ext4 reads ext2, ext3 and ext4 file systems inside disk images
-// without a kernel, KVM or root: the first file system of qimg's
-// libguestfs replacement. It is read-only for now; the write side will
-// grow in this package on the same structures.
+// Package ext4 reads and edits ext2, ext3 and ext4 file systems inside
+// disk images without a kernel, KVM or root: the first file system of
+// qimg's libguestfs replacement.
 //
 // Open takes any io.ReaderAt holding the file system (an image.Image
 // from format.Open, or an image.Section of one partition) and returns an
@@ -26,12 +25,48 @@
 // system., system.posix_acl_access and _default, whose values are
 // returned in ext4's on-disk ACL encoding).
 //
-// The journal is not replayed (as debugfs reads): a file system that
-// needs recovery is read as it stands, and Info says so. casefold
+// A journal that needs recovery is replayed in memory (the image is not
+// changed): reads see what the kernel would see after mounting it. casefold
 // directories are read, but names are matched exactly. File systems
 // using compression, encryption, an external journal device (journal_dev)
 // or Lustre's dirdata, and unknown incompatible features, are refused with
 // image.ErrUnsupported naming the feature as mke2fs does.
+//
+// # Editing
+//
+// OpenWritable opens a file system on a Device (an image.WritableImage
+// or a window of one) for editing: WriteFile (create or replace),
+// Truncate, Mkdir, Remove, RemoveAll, Rename (across directories,
+// replacing), Link, Symlink (fast and slow), Chmod, Chown, Chtimes,
+// SetXattr and RemoveXattr. Changes are staged in memory: metadata
+// blocks in a transaction, file data in blocks free both now and at the
+// last commit; reads see them. Commit writes them all or nothing: with a
+// journal (ext3, ext4) the metadata is logged as one jbd2 transaction in
+// the kernel's format (block tags of 32 or 64 bits, checksums v2/v3 when
+// the journal has them), made the log's start, then checkpointed and the
+// journal emptied; a crash at any point leaves the old file system or a
+// journal that the kernel, e2fsck and OpenWritable replay into the new
+// one. An ext2 file system has no journal: its blocks are written in
+// place after the data, and a crash in between needs e2fsck. A journal
+// that needs recovery is replayed by OpenWritable before anything else.
+//
+// Allocation keeps what e2fsck checks right: block and inode bitmaps
+// (initialising BLOCK_UNINIT and INODE_UNINIT groups, with their
+// checksums), group descriptor counts and checksums (metadata_csum or
+// uninit_bg's CRC16), the superblock's free counts, i_blocks, link counts
+// (dir_nlink past 65000 subdirectories). Files get extent trees of any
+// depth (with their checksums) on ext4 and block maps with indirect
+// blocks on ext2/ext3; deleting frees every data and tree block and the
+// attribute block's reference. Directories grow by a block when full;
+// htree directories get entries in the leaf their hash (legacy, half_md4
+// or tea, signed or unsigned) names, leaves split by hash, and the index
+// grows a level or splits its nodes as the kernel's does. Attributes
+// (SELinux labels) stay in place through every rewrite, and are set in
+// the inode while they fit, then in a block, sorted as the kernel
+// searches them. Not edited: inline_data directories and files,
+// casefolded or encrypted directories, and file systems with bigalloc,
+// meta_bg, ea_inode, quota or unknown read-only features (refused at
+// OpenWritable with image.ErrUnsupported).
 //
 // # What is verified
 //

@@ -3,6 +3,7 @@ package ext4_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -100,4 +101,64 @@ func ExampleFS_Info() {
 	// Output:
 	// example 1024 128 32
 	// [ext_attr dir_index filetype extent 64bit flex_bg sparse_super large_file huge_file dir_nlink extra_isize metadata_csum]
+}
+
+// memDevice is a Device in memory, for the example.
+type memDevice struct{ b []byte }
+
+func (m *memDevice) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m *memDevice) WriteAt(p []byte, off int64) (int, error) {
+	return copy(m.b[off:], p), nil
+}
+
+func (m *memDevice) Flush() error { return nil }
+
+// Edit a file system: every change is staged, visible to reads at once,
+// and reaches the device only at Commit, all or nothing.
+func ExampleOpenWritable() {
+	img := exampleImage()
+	dev := &memDevice{b: make([]byte, img.Size())}
+	img.ReadAt(dev.b, 0)
+	fsys, err := ext4.OpenWritable(dev, img.Size(), "example.img")
+	if err != nil {
+		log.Fatal(err)
+	}
+	msg := "written by qimg\n"
+	if err := fsys.Mkdir("srv", 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := fsys.WriteFile("srv/motd", bytes.NewReader([]byte(msg)), int64(len(msg)), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := fsys.Rename("home/guest/hello.txt", "srv/hello.txt"); err != nil {
+		log.Fatal(err)
+	}
+	if err := fsys.Commit(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	// A fresh read-only open of the device sees the committed tree.
+	again, err := ext4.Open(dev, img.Size(), "example.img")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ents, _ := again.ReadDir("srv")
+	for _, e := range ents {
+		fmt.Println(e.Name())
+	}
+	b, _ := fs.ReadFile(again, "srv/motd")
+	fmt.Print(string(b))
+	// Output:
+	// hello.txt
+	// motd
+	// written by qimg
 }
