@@ -29,7 +29,7 @@ func (m *memDevice) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 func (m *memDevice) WriteAt(p []byte, off int64) (int, error) { return copy(m.b[off:], p), nil }
-func (m *memDevice) Flush() error                              { return nil }
+func (m *memDevice) Flush() error                             { return nil }
 
 // guest opens testdata/example.img.gz (the ext4 package's example: a
 // 128 KiB file system with etc/os-release, home/guest/hello.txt and
