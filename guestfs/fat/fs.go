@@ -301,6 +301,11 @@ type chainReader struct {
 func (r *chainReader) ReadAt(p []byte, off int64) (int, error) {
 	r.f.mu.Lock()
 	defer r.f.mu.Unlock()
+	return r.readAt(p, off)
+}
+
+// readAt is ReadAt with the FS locked.
+func (r *chainReader) readAt(p []byte, off int64) (int, error) {
 	cs := r.f.g.clusterSize
 	done := 0
 	for len(p) > 0 {

@@ -110,18 +110,6 @@ func mtree(t testing.TB, img string) []string {
 	return paths
 }
 
-// mcat reads a file with mtype.
-func mcat(t testing.TB, img, p string) []byte {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "out")
-	run(t, "mcopy", "-n", "-i", img, "::/"+p, dst)
-	b, err := os.ReadFile(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // tree is a model of a filesystem's content: path to content, nil for
 // a directory.
 type tree map[string][]byte
@@ -154,16 +142,24 @@ func ours(t testing.TB, fsys fs.FS) tree {
 	return out
 }
 
-// theirs reads the tree with mtools.
+// theirs reads the tree with mtools: mdir's listing, and the content
+// of one recursive mcopy, which must agree.
 func theirs(t testing.TB, img string) tree {
 	t.Helper()
-	out := tree{}
-	for _, p := range mtree(t, img) {
-		if d, ok := strings.CutSuffix(p, "/"); ok {
-			out[d] = nil
-		} else {
-			out[p] = mcat(t, img, p)
+	listed := mtree(t, img)
+	if len(listed) == 0 {
+		return tree{}
+	}
+	dst := t.TempDir()
+	run(t, "mcopy", "-s", "-n", "-i", img, "::/*", dst)
+	out := hostTree(t, dst)
+	for _, p := range listed {
+		if _, ok := out[strings.TrimSuffix(p, "/")]; !ok {
+			t.Fatalf("mdir lists %s, mcopy did not copy it", p)
 		}
+	}
+	if len(listed) != len(out) {
+		t.Fatalf("mdir lists %d names, mcopy copied %d", len(listed), len(out))
 	}
 	return out
 }
