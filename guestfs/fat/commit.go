@@ -416,11 +416,28 @@ func changed(p *dirPlan, s span) bool {
 }
 
 // image is a directory's content once the phases up to p are written.
+// Never-used slots before a used one read as deleted, so readers that
+// stop at the first never-used slot (Windows, mtools) see every entry
+// written so far.
 func (p *dirPlan) image(upTo byte) []byte {
 	out := slices.Clone(p.d.old)
+	if upTo == 0 {
+		return out
+	}
 	for i, ph := range p.phase {
 		if ph != 0 && ph <= upTo {
 			copy(out[i*slotSize:], p.d.slotOf(i))
+		}
+	}
+	last := -1
+	for i := 0; i < len(out); i += slotSize {
+		if out[i] != 0 {
+			last = i
+		}
+	}
+	for i := 0; i < last; i += slotSize {
+		if out[i] == 0 {
+			out[i] = freeSlot
 		}
 	}
 	return out

@@ -128,7 +128,7 @@ var scenarios = []struct {
 		put(t, f, m, "new/sub/Long Directory Name/cloud.cfg", []byte("#cloud-config\n"))
 	}},
 	{"overwrite", func(t testing.TB, f *FS, m tree) {
-		put(t, f, m, "EFI/BOOT/grub.cfg", pattern(30_000, 5)) // grows
+		put(t, f, m, "EFI/BOOT/grub.cfg", pattern(30_000, 5))   // grows
 		put(t, f, m, "EFI/BOOT/BOOTX64.EFI", []byte("small\n")) // shrinks
 		put(t, f, m, "hello.txt", nil)
 		put(t, f, m, "a long file name.TXT", []byte("case-insensitive\n"))
@@ -165,12 +165,12 @@ var scenarios = []struct {
 	}},
 	{"rename", func(t testing.TB, f *FS, m tree) {
 		for _, r := range [][2]string{
-			{"hello.txt", "Hello World.txt"},           // same directory, now a long name
-			{"README.TXT", "EFI/debian/README.TXT"},    // file across directories
-			{"docs/a", "EFI/moved dir"},               // directory across directories
+			{"hello.txt", "Hello World.txt"},                // same directory, now a long name
+			{"README.TXT", "EFI/debian/README.TXT"},         // file across directories
+			{"docs/a", "EFI/moved dir"},                     // directory across directories
 			{"EFI/BOOT/grub.cfg", "EFI/debian/shimx64.efi"}, // replaces a file
-			{"EFI/moved dir/b", "top"},                // directory up to the root
-			{"top/note.txt", "top/NOTE.TXT"},          // case only
+			{"EFI/moved dir/b", "top"},                      // directory up to the root
+			{"top/note.txt", "top/NOTE.TXT"},                // case only
 		} {
 			if err := f.Rename(r[0], r[1]); err != nil {
 				t.Fatalf("Rename %s %s: %v", r[0], r[1], err)
