@@ -68,7 +68,7 @@ func TestReadMtoolsImages(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
 			img := mkfs(t, v.size, append(v.args, "-n", "QIMGTEST")...)
-			want := sampleTree(200)
+			want := sampleTree(120)
 			src := t.TempDir()
 			writeHost(t, src, want)
 			mcopyTree(t, img, src)
@@ -88,7 +88,7 @@ func TestReadMtoolsImages(t *testing.T) {
 			if fsys.Label() != "QIMGTEST" {
 				t.Errorf("label %q", fsys.Label())
 			}
-			if err := fstest.TestFS(fsys, "EFI/BOOT/BOOTX64.EFI", "café.txt", "many/file-199-with-a-long-name.dat"); err != nil {
+			if err := fstest.TestFS(fsys, "EFI/BOOT/BOOTX64.EFI", "café.txt", "many/file-119-with-a-long-name.dat"); err != nil {
 				t.Fatal(err)
 			}
 			// Case-insensitive lookup, and by short name.
