@@ -58,8 +58,8 @@ func (h *Hive) key(off uint32, path string) (*Key, error) {
 		return nil, h.corrupt("%s: name of %d bytes overruns its cell", what, n)
 	}
 	name := decodeName(nk[nkName:nkName+n], le16(nk[2:])&nkCompName != 0)
-	if strings.ContainsAny(name, "\\\x00") {
-		return nil, h.corrupt("%s: subkey name %q holds a backslash or NUL", what, name)
+	if strings.Contains(name, `\`) {
+		return nil, h.corrupt("%s: subkey name %q holds a backslash", what, name)
 	}
 	return &Key{h: h, off: off, path: path, name: name, nk: nk}, nil
 }
