@@ -54,6 +54,7 @@ func Example() {
 	// Windows true
 	// big.bin false
 	// empty false
+	// links true
 	// small.txt false
 	// sparse.bin false
 	// Ünïcödé ☃ true

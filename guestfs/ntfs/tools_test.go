@@ -92,10 +92,11 @@ func TestAgainstNtfsprogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dirs != 7 || len(files) != 1505 {
+	if dirs != 8 || len(files) != 1530 {
 		t.Errorf("%d directories, %d files", dirs, len(files))
 	}
-	sample := []string{"big.bin", "small.txt", "empty", "sparse.bin", "Ünïcödé ☃/deep/er/leaf.txt", "Windows/System32/drv0.dll", "Windows/System32/drv1499.dll", "Windows/System32/drv777.dll"}
+	sample := []string{"big.bin", "small.txt", "empty", "sparse.bin", "Ünïcödé ☃/deep/er/leaf.txt", "Windows/System32/drv0.dll", "Windows/System32/drv1499.dll", "Windows/System32/drv777.dll",
+		"links/target.txt", "links/link-24-" + strings.Repeat("x", 100)}
 	for _, p := range sample {
 		got, err := fs.ReadFile(fsys, p)
 		if err != nil {

@@ -10,6 +10,9 @@
 #   big.bin                   2.4 MB of non-resident data
 #   small.txt                 resident data; empty; sparse.bin (a hole)
 #   Ünïcödé ☃/deep/er/leaf.txt  non-ASCII names, nesting
+#   links/                    target.txt and 24 hard links with long names:
+#                             their $FILE_NAMEs overflow the MFT record into
+#                             extension records listed by an $ATTRIBUTE_LIST
 set -eu
 out=$(cd "$(dirname "$0")" && pwd)/tree.img
 work=$(mktemp -d)
@@ -29,6 +32,11 @@ printf 'small resident file\n' >"$m/small.txt"
 truncate -s 1M "$m/sparse.bin"
 printf 'end\n' >>"$m/sparse.bin"
 printf 'leaf\n' >"$m/Ünïcödé ☃/deep/er/leaf.txt"
+mkdir "$m/links"
+seq 1 20000 >"$m/links/target.txt"
+long=$(printf 'x%.0s' $(seq 1 100))
+i=1
+while [ $i -le 24 ]; do ln "$m/links/target.txt" "$m/links/link-$i-$long"; i=$((i+1)); done
 umount "$m"
 cp "$work/img" "$out"
 gzip -9 -f "$out"
