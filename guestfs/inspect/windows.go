@@ -35,7 +35,7 @@ func inspectWindows(d *guestfs.Disk, root string, fsys guestfs.FileSystem) (*OS,
 		return nil, err
 	}
 	defer done2()
-	if err := windowsSystem(sys, os); err != nil {
+	if err := windowsSystem(sys, d.Name+":Windows/System32/config/SYSTEM", os); err != nil {
 		return nil, err
 	}
 	if os.Arch == "" {
@@ -120,14 +120,14 @@ func windowsVersion(h *hive.Hive, os *OS) error {
 
 // windowsSystem reads the computer name and processor architecture from
 // the current control set of the SYSTEM hive.
-func windowsSystem(h *hive.Hive, os *OS) error {
+func windowsSystem(h *hive.Hive, name string, os *OS) error {
 	sel, err := h.Key("Select")
 	if err != nil {
 		return err
 	}
 	current, ok := num(sel, "Current")
 	if !ok || current == 0 || current > 999 {
-		return image.FileErrorf("SYSTEM", "Select\\Current is %d: %w", current, image.ErrCorrupt)
+		return image.FileErrorf(name, "hive: Select\\Current is %d: %w", current, image.ErrCorrupt)
 	}
 	set := fmt.Sprintf("ControlSet%03d", current)
 	if k, err := h.Key(set + `\Control\ComputerName\ComputerName`); err == nil {
