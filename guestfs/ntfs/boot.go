@@ -140,7 +140,10 @@ func (f *FS) bootstrapMFT(lcn uint64) error {
 	if err != nil {
 		return err
 	}
-	f.setMFT(find(all, attrData, ""))
+	if data = find(all, attrData, ""); data == nil || data.resident {
+		return f.corrupt("$MFT's attribute list has no non-resident $DATA")
+	}
+	f.setMFT(data)
 	return nil
 }
 
