@@ -23,7 +23,7 @@ version, product name, architecture, hostname, package format and
 manager, and the mount points of /etc/fstab resolved to the image's
 devices (libguestfs's names: /dev/sda1, /dev/VG/LV).
 
-Linux roots are read from ext2/3/4, Windows roots from NTFS and their
+Linux roots are read from ext2/3/4 and XFS, Windows roots from NTFS and their
 SOFTWARE and SYSTEM registry hives. The image is only read, in any
 format qimg reads, without a kernel, appliance or root. It is an error
 when no operating system is found.`,

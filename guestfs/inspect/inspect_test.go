@@ -256,3 +256,26 @@ func TestNoOS(t *testing.T) {
 		t.Errorf("found %+v", got)
 	}
 }
+
+// Rocky Linux 9 with its root on XFS, as its installer makes it.
+func TestRockyXFS(t *testing.T) {
+	t.Parallel()
+	d := newDisk(t, "400M", "label: gpt\n,+,L\n")
+	root := tree{
+		files: map[string]string{
+			"etc/os-release":     "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n",
+			"etc/redhat-release": "Rocky Linux release 9.3 (Blue Onyx)\n",
+			"etc/rocky-release":  "Rocky Linux release 9.3 (Blue Onyx)\n",
+			"etc/hostname":       "rocky9\n",
+			"etc/fstab":          "UUID=" + rootUUID + " / xfs defaults 0 0\n",
+		},
+		symlinks: map[string]string{"bin": "usr/bin", "usr/bin/sh": "bash"},
+		elf:      []string{"usr/bin/bash"},
+	}
+	d.place(1, root.xfs(t, rootUUID))
+	check(t, d.path, inspect.OS{
+		Root: "/dev/sda1", Type: "linux", Distro: "rocky", ProductName: "Rocky Linux 9.3 (Blue Onyx)",
+		MajorVersion: 9, MinorVersion: 3, Arch: hostArch, Hostname: "rocky9", PackageFormat: "rpm", PackageManagement: "dnf",
+		Mountpoints: []inspect.Mountpoint{{"/", "/dev/sda1"}},
+	})
+}
