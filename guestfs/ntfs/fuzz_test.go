@@ -48,13 +48,18 @@ func patchAt(off int, b ...byte) []byte {
 	return append(binary.LittleEndian.AppendUint32(nil, uint32(off)), append([]byte{byte(len(b))}, b...)...)
 }
 
-// fuzzSeeds damage the headers of every MFT and index record and the
-// boot sector's geometry.
+// fuzzSeeds damage the headers of the first MFT records (the
+// filesystem's own, the root, the first files) and of every index
+// record, and the boot sector's geometry.
 func fuzzSeeds(base []byte) [][]byte {
 	seeds := [][]byte{nil, patchAt(0x0D, 0x80), patchAt(0x30, 0xFF, 0xFF), patchAt(0x40, 0x7F), patchAt(0x44, 0xE0)}
+	records := 0
 	for off := 0; off+1024 <= len(base); off += 512 {
 		switch string(base[off : off+4]) {
 		case "FILE":
+			if records++; records > 28 {
+				continue
+			}
 			seeds = append(seeds, patchAt(off+0x14, 0xF0), patchAt(off+0x38+4, 0xFF, 0xFF), patchAt(off+0x20, 5))
 		case "INDX":
 			seeds = append(seeds, patchAt(off+0x18, 0xFF), patchAt(off+0x40+8, 0x08))
