@@ -58,7 +58,9 @@ func Open(img image.Image, name string) (*Disk, error) {
 	}
 	d := &Disk{Name: name, Table: table}
 	whole := Device{Name: partition.DeviceName(0), Kind: KindDisk, Size: img.Size(), Image: img}
-	if table.Scheme == partition.SchemeNone {
+	// A disk with no partitions may be one filesystem whose boot sector
+	// ends in 0x55AA, as an MBR does (NTFS, FAT): probe it as blkid does.
+	if len(table.Partitions) == 0 {
 		if whole.Content, err = probe(img, name, whole.Name); err != nil {
 			return nil, err
 		}

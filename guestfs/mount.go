@@ -10,6 +10,7 @@ import (
 	"github.com/qimg/qimg/guestfs/ext4"
 	"github.com/qimg/qimg/guestfs/fat"
 	"github.com/qimg/qimg/guestfs/iso9660"
+	"github.com/qimg/qimg/guestfs/ntfs"
 	"github.com/qimg/qimg/guestfs/xfs"
 	"github.com/qimg/qimg/image"
 )
@@ -29,6 +30,7 @@ var openers = map[string]func(r io.ReaderAt, size int64, name string) (FileSyste
 	"ext2":    openExt,
 	"ext3":    openExt,
 	"ext4":    openExt,
+	"ntfs":    func(r io.ReaderAt, size int64, name string) (FileSystem, error) { return ntfs.Open(r, size, name) },
 	"xfs":     openXFS,
 	"vfat":    func(r io.ReaderAt, size int64, name string) (FileSystem, error) { return fat.Open(r, size, name) },
 }
