@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/qimg/qimg/guestfs/ext4"
+	"github.com/qimg/qimg/guestfs/fat"
 	"github.com/qimg/qimg/image"
 )
 
@@ -12,13 +13,19 @@ var editors = map[string]func(dev image.WritableImage, name string) (WritableFil
 	"ext2": openExtWritable,
 	"ext3": openExtWritable,
 	"ext4": openExtWritable,
+	"vfat": func(dev image.WritableImage, name string) (WritableFileSystem, error) {
+		return fat.OpenWritable(dev, dev.Size(), name)
+	},
 }
 
 func openExtWritable(dev image.WritableImage, name string) (WritableFileSystem, error) {
 	return ext4.OpenWritable(dev, dev.Size(), name)
 }
 
-var _ WritableFileSystem = (*ext4.FS)(nil)
+var (
+	_ WritableFileSystem = (*ext4.FS)(nil)
+	_ WritableFileSystem = (*fat.FS)(nil)
+)
 
 // Editable lists the filesystem types MountWritable opens.
 func Editable() []string { return sortedKeys(editors) }

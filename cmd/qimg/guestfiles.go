@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/guestfs"
+	"github.com/qimg/qimg/guestfs/inspect"
 )
 
 // guestOptions are the flags of the guest file commands.
@@ -33,7 +34,7 @@ func (o *guestOptions) open(e *env, imagePath string) (guestfs.FileSystem, func(
 	disk, err := guestfs.Open(img, imagePath)
 	dev := o.device
 	if err == nil && dev == "" {
-		dev, err = disk.OnlyFilesystem()
+		dev, err = inspect.Root(disk)
 	}
 	var fsys guestfs.FileSystem
 	if err == nil {

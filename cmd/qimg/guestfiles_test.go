@@ -130,7 +130,7 @@ func TestGuestFilesExt4(t *testing.T) {
 		t.Errorf("ls /etc: %+v", r)
 	}
 	r = qimgIn(t, dir, "ls", "-m", "/dev/sda1", "top.qcow2", "/")
-	if r.code != 1 || !strings.Contains(r.stderr, "/dev/sda1 holds nothing qimg recognises; qimg reads ext2, ext3, ext4, iso9660, ntfs, xfs") {
+	if r.code != 1 || !strings.Contains(r.stderr, "/dev/sda1 holds nothing qimg recognises; qimg reads ext2, ext3, ext4, iso9660, ntfs, vfat, xfs") {
 		t.Errorf("ls of an empty partition: %+v", r)
 	}
 }

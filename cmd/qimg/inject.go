@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +10,7 @@ import (
 	"github.com/qimg/qimg/customize"
 	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/guestfs"
+	"github.com/qimg/qimg/guestfs/inspect"
 	"github.com/qimg/qimg/image"
 )
 
@@ -83,7 +83,7 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 	disk, err := guestfs.Open(view, imagePath)
 	dev := o.device
 	if err == nil && dev == "" {
-		dev, err = chooseRoot(disk)
+		dev, err = inspect.Root(disk)
 	}
 	var fsys guestfs.WritableFileSystem
 	if err == nil {
@@ -110,49 +110,6 @@ func refuseUneditable(path, format string) error {
 		return nil
 	}
 	return fail("%s is a %s image, which qimg reads but does not edit; convert it first: qimg convert -O qcow2 %s edited.qcow2", path, format, path)
-}
-
-// chooseRoot picks the filesystem to edit when not told: the only one
-// qimg edits, or the only one of those holding /etc.
-func chooseRoot(disk *guestfs.Disk) (string, error) {
-	var editable, roots, held []string
-	for _, dv := range disk.Devices {
-		if dv.Content.Type != "" {
-			held = append(held, dv.Name+" ("+dv.Content.Type+")")
-		}
-	}
-	for _, dv := range disk.Mountable() {
-		if !slicesContains(guestfs.Editable(), dv.Content.Type) {
-			continue
-		}
-		editable = append(editable, dv.Name)
-		if fsys, err := disk.Mount(dv.Name); err == nil {
-			if fi, err := fsys.Stat("etc"); err == nil && fi.IsDir() {
-				roots = append(roots, dv.Name)
-			}
-		}
-	}
-	switch {
-	case len(editable) == 1:
-		return editable[0], nil
-	case len(roots) == 1:
-		return roots[0], nil
-	case len(editable) == 0:
-		if len(held) == 0 {
-			held = []string{"nothing qimg recognises"}
-		}
-		return "", image.FileErrorf(disk.Name, "the image holds %s; qimg edits %s: %w", strings.Join(held, ", "), strings.Join(guestfs.Editable(), ", "), image.ErrUnsupported)
-	}
-	return "", image.FileErrorf(disk.Name, "several filesystems (%s): say which with -m: %w", strings.Join(editable, ", "), image.ErrInvalidArgument)
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // run applies ops and closes the image; any error leaves it unchanged.

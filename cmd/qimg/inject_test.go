@@ -245,3 +245,65 @@ func TestCopyIn(t *testing.T) {
 		t.Errorf("copy-in to a missing directory: %+v", r)
 	}
 }
+
+// TestInjectESPAndRoot edits a GPT disk holding an EFI system partition
+// (FAT) and an ext4 root: with no -m the root is found by inspection;
+// -m /dev/sda1 edits the ESP, judged by fsck.fat and mtools.
+func TestInjectESPAndRoot(t *testing.T) {
+	dir := t.TempDir()
+	src := guestTree(t, dir)
+	os.MkdirAll(filepath.Join(src, "bin"), 0o755)
+	os.WriteFile(filepath.Join(src, "bin/sh"), []byte("not an ELF"), 0o755)
+	mkext4(t, dir, src, "root.raw")
+	esp := filepath.Join(dir, "esp.raw")
+	if out, err := exec.Command("/usr/sbin/mkfs.vfat", "-C", "-F", "32", "-n", "ESP", esp, "40960").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.vfat: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("mmd", "-i", esp, "::/EFI", "::/EFI/BOOT").CombinedOutput(); err != nil {
+		t.Fatalf("mmd: %v\n%s", err, out)
+	}
+	disk := filepath.Join(dir, "disk.raw")
+	os.WriteFile(disk, nil, 0o644)
+	os.Truncate(disk, 120<<20)
+	if out, err := exec.Command("/usr/sbin/sgdisk", "-n1:2048:+40M", "-t1:ef00", "-n2:0:+64M", "-t2:8300", disk).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v\n%s", err, out)
+	}
+	for _, p := range []struct {
+		file string
+		seek int
+	}{{esp, 1}, {filepath.Join(dir, "root.raw"), 41}} {
+		if out, err := exec.Command("dd", "if="+p.file, "of="+disk, "bs=1M", fmt.Sprintf("seek=%d", p.seek), "conv=notrunc", "status=none").CombinedOutput(); err != nil {
+			t.Fatalf("dd: %v %s", err, out)
+		}
+	}
+	img(t, dir, "convert", "-O", "qcow2", "disk.raw", "disk.qcow2")
+	if r := qimgIn(t, dir, "inject", "-q", "disk.qcow2", "--write", "/etc/branch:main\n"); r.code != 0 {
+		t.Fatalf("inject into the root: %+v", r)
+	}
+	if r := qimgIn(t, dir, "inject", "-q", "-m", "/dev/sda1", "disk.qcow2",
+		"--write", "/EFI/BOOT/grub.cfg:set timeout=0\n", "--mkdir", "/EFI/qimg-long-directory-name"); r.code != 0 {
+		t.Fatalf("inject into the ESP: %+v", r)
+	}
+	if r := qimgIn(t, dir, "cat", "disk.qcow2", "/etc/branch"); r.stdout != "main\n" {
+		t.Errorf("cat from the root: %+v", r)
+	}
+	if q := qemuIn(t, dir, "qemu-img", "check", "disk.qcow2"); q.code != 0 {
+		t.Fatalf("qemu-img check: %+v", q)
+	}
+	raw := filepath.Join(dir, "check.raw")
+	img(t, dir, "convert", "-O", "raw", "disk.qcow2", "check.raw")
+	espOut := filepath.Join(dir, "esp-out.raw")
+	if out, err := exec.Command("dd", "if="+raw, "of="+espOut, "bs=1M", "skip=1", "count=40", "status=none").CombinedOutput(); err != nil {
+		t.Fatalf("dd: %v %s", err, out)
+	}
+	if out, err := exec.Command("/usr/sbin/fsck.vfat", "-n", espOut).CombinedOutput(); err != nil {
+		t.Fatalf("fsck.vfat -n: %v\n%s", err, out)
+	}
+	out, err := exec.Command("mtype", "-i", espOut, "::/EFI/BOOT/grub.cfg").Output()
+	if err != nil || string(out) != "set timeout=0\n" {
+		t.Errorf("mtype: %q %v", out, err)
+	}
+	if out, err := exec.Command("mdir", "-i", espOut, "::/EFI").Output(); err != nil || !strings.Contains(string(out), "qimg-long-directory-name") {
+		t.Errorf("mdir: %s %v", out, err)
+	}
+}
