@@ -25,6 +25,8 @@ type Guest struct {
 	// created records that a new file or directory was made, which
 	// SELinux guests must label.
 	created bool
+	// needCloudInit records an option that configures cloud-init.
+	needCloudInit bool
 }
 
 // discarder is what a filesystem offers to drop staged changes.
@@ -56,6 +58,9 @@ func (g *Guest) applyAll(ctx context.Context, ops []Op) error {
 		if err := g.apply(op); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
+	}
+	if g.needCloudInit && !g.hasCloudInit() {
+		g.logf("Warning: the guest has no cloud-init; qimg cannot install packages offline: install cloud-init in the image (or use --firstboot-command)")
 	}
 	if g.created {
 		return g.selinuxRelabel()
@@ -95,6 +100,25 @@ func describe(op Op) string {
 		return fmt.Sprintf("Changing owner of %s to %s:%s", f[2], f[0], f[1])
 	case "touch":
 		return fmt.Sprintf("Touching: %s", f[0])
+	case "hostname":
+		return fmt.Sprintf("Setting the hostname: %s", f[0])
+	case "root-password":
+		return "Setting passwords"
+	case "password":
+		return fmt.Sprintf("Setting the password of %s", f[0])
+	case "ssh-inject":
+		user, _, _ := strings.Cut(f[0], ":")
+		return fmt.Sprintf("SSH key inject: %s", user)
+	case "timezone":
+		return fmt.Sprintf("Setting the timezone: %s", f[0])
+	case "firstboot-command":
+		return fmt.Sprintf("Installing firstboot command: %s", f[0])
+	case "firstboot":
+		return fmt.Sprintf("Installing firstboot script: %s", f[0])
+	case "cloud-init-datasources":
+		return fmt.Sprintf("Setting cloud-init datasources: %s", f[0])
+	case "growpart":
+		return fmt.Sprintf("Setting cloud-init growpart: %s", f[0])
 	}
 	return op.String()
 }
@@ -133,6 +157,24 @@ func (g *Guest) apply(op Op) error {
 		return g.FS.Chown(name(f[2]), uid, gid)
 	case "touch":
 		return g.touch(f[0])
+	case "hostname":
+		return g.setHostname(f[0])
+	case "root-password":
+		return g.setPassword("root", f[0])
+	case "password":
+		return g.setPassword(f[0], f[1])
+	case "ssh-inject":
+		return g.sshInject(f[0])
+	case "timezone":
+		return g.setTimezone(f[0])
+	case "firstboot-command":
+		return g.firstbootCommand(f[0])
+	case "firstboot":
+		return g.firstbootScript(f[0])
+	case "cloud-init-datasources":
+		return g.setDatasources(f[0])
+	case "growpart":
+		return g.setGrowpart(f[0])
 	}
 	return fmt.Errorf("unknown operation --%s", op.Name)
 }

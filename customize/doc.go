@@ -1,8 +1,13 @@
-// Package customize edits the files of a guest filesystem the way
-// virt-customize's file options do, in pure Go on a
-// guestfs.WritableFileSystem: upload, copy-in, write, append-line, mkdir,
-// delete, move, link, chmod, chown and touch, applied in command-line
-// order and committed all at once.
+// Package customize edits a guest filesystem the way virt-customize
+// does, in pure Go on a guestfs.WritableFileSystem, with no appliance:
+// the file options (upload, copy-in, write, append-line, mkdir, delete,
+// move, link, chmod, chown, touch) and the system ones that only edit
+// configuration files (hostname, root-password and password with
+// SHA-512 crypt, ssh-inject, timezone, firstboot-command and firstboot
+// through a systemd oneshot unit, cloud-init-datasources, growpart),
+// applied in command-line order and committed all at once. Options that
+// would run programs in the guest (run-command, install, update) are
+// refused with what to use instead.
 //
 // An Op is one option as the command line gives it (Parse checks its
 // syntax); Apply runs a list of them on a Guest and commits, or, on the

@@ -37,11 +37,33 @@ var specs = map[string]opSpec{
 	"chmod":       {2, "MODE:PATH", "set the permissions (octal) of PATH"},
 	"chown":       {3, "UID:GID:PATH", "set the owner and group (numbers) of PATH"},
 	"touch":       {1, "PATH", "create an empty file, or update the times of an existing one"},
+
+	"hostname":               {1, "NAME", "set the hostname (/etc/hostname, /etc/hosts, the RHEL and SUSE files)"},
+	"root-password":          {1, "SELECTOR", "set root's password: password:PASS, file:FILE, random, disabled, locked (SHA-512 crypt)"},
+	"password":               {2, "USER:SELECTOR", "set a user's password (selectors as for --root-password)"},
+	"ssh-inject":             {1, "USER[:file:PATH|:string:KEY]", "add an ssh public key to the user's authorized_keys"},
+	"timezone":               {1, "ZONE", "set the time zone (Europe/Paris, UTC, ...)"},
+	"firstboot-command":      {1, "CMD", "run CMD once at the next boot (a systemd oneshot unit)"},
+	"firstboot":              {1, "SCRIPT", "run the local script SCRIPT once at the next boot"},
+	"cloud-init-datasources": {1, "LIST", "make cloud-init read metadata from these sources only (OpenStack,ConfigDrive,NoCloud)"},
+	"growpart":               {1, "on|off", "grow the root partition and filesystem at first boot (cloud-init growpart)"},
+}
+
+// offline are virt-customize options that run programs in the guest,
+// which qimg, editing offline, cannot do; Parse refuses them with what
+// to use instead.
+var offline = map[string]bool{"run-command": true, "run": true, "install": true, "update": true, "uninstall": true, "sm-register": true}
+
+// OfflineNames lists the refused options, for the command line.
+func OfflineNames() []string {
+	return []string{"run-command", "run", "install", "update", "uninstall", "sm-register"}
 }
 
 // Names lists the options in the order virt-customize documents them.
 func Names() []string {
-	return []string{"upload", "copy-in", "write", "append-line", "mkdir", "delete", "move", "link", "chmod", "chown", "touch"}
+	return []string{"upload", "copy-in", "write", "append-line", "mkdir", "delete", "move", "link", "chmod", "chown", "touch",
+		"hostname", "root-password", "password", "ssh-inject", "timezone", "firstboot-command", "firstboot",
+		"cloud-init-datasources", "growpart"}
 }
 
 // Syntax and Help describe an option for --help.
@@ -50,6 +72,9 @@ func Help(name string) string   { return specs[name].help }
 
 // Parse checks an option's argument and returns the Op.
 func Parse(name, arg string) (Op, error) {
+	if offline[name] {
+		return Op{}, fmt.Errorf("--%s would run programs inside the guest, which qimg does not boot: use --firstboot-command to run it at the next boot, or cloud-init's packages: and runcmd: in a seed (qimg seed --user-data)", name)
+	}
 	spec, ok := specs[name]
 	if !ok {
 		return Op{}, fmt.Errorf("unknown operation --%s", name)
@@ -83,8 +108,11 @@ func Parse(name, arg string) (Op, error) {
 // all fields after the target.
 func (o Op) fields() []string {
 	n := specs[o.Name].fields
-	if o.Name == "link" {
+	switch o.Name {
+	case "link":
 		n = -1
+	case "ssh-inject", "root-password", "firstboot-command", "hostname", "timezone", "firstboot", "cloud-init-datasources", "growpart":
+		return []string{o.Arg}
 	}
 	return strings.SplitN(o.Arg, ":", n)
 }

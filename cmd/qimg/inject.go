@@ -51,6 +51,9 @@ func (o *editOptions) flags(cmd *cobra.Command, withOps bool) {
 		for _, n := range customize.Names() {
 			f.Var(&opFlag{name: n, ops: &o.ops}, n, customize.Help(n)+" ("+customize.Syntax(n)+")")
 		}
+		for _, n := range customize.OfflineNames() {
+			f.Var(&opFlag{name: n, ops: &o.ops}, n, "refused: qimg edits offline and runs nothing in the guest (see --firstboot-command)")
+		}
 	}
 }
 
