@@ -42,6 +42,9 @@ func (d *Disk) MountWritable(dev string) (WritableFileSystem, error) {
 	if dv.Image == nil {
 		return nil, image.FileErrorf(d.Name, "%s cannot be read: %w", dv.Name, dv.Err)
 	}
+	if dv.Content.Type == "ntfs" {
+		return nil, image.FileErrorf(d.Name, "%s is NTFS (Windows), which qimg reads but does not edit: configure Windows at boot with cloudbase-init and a config drive (qimg seed --config-drive), and upload it with the Glance properties a Windows image needs (os_type=windows, hw_disk_bus, hw_vif_model): %w", dv.Name, image.ErrUnsupported)
+	}
 	open, ok := editors[dv.Content.Type]
 	if !ok {
 		what := dv.Content.Type

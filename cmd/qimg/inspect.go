@@ -108,6 +108,9 @@ func printOSes(w io.Writer, oses []inspect.OS) error {
 		field("Package format", os.PackageFormat)
 		field("Package management", os.PackageManagement)
 		field("System root", os.SystemRoot)
+		if os.VirtioStorage != nil {
+			field("Virtio storage", map[bool]string{true: "yes", false: "no (give the instance a SATA or IDE disk, or install the virtio-win drivers, or it will not boot: INACCESSIBLE_BOOT_DEVICE)"}[*os.VirtioStorage])
+		}
 		b.WriteString("  Mountpoints:\n")
 		width := 0
 		for _, m := range os.Mountpoints {

@@ -91,11 +91,17 @@ func TestInspectWindows(t *testing.T) {
   Arch:               x86_64
   Hostname:           WIN-2022
   System root:        /Windows
+  Virtio storage:     no (give the instance a SATA or IDE disk, or install the virtio-win drivers, or it will not boot: INACCESSIBLE_BOOT_DEVICE)
   Mountpoints:
     / /dev/sda
 `
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("inspect: code %d\n%s\nwant\n%s\nstderr %s", r.code, r.stdout, want, r.stderr)
+	}
+	// Windows is not edited: the message says what to do instead.
+	if r := qimgIn(t, dir, "inject", "win.qcow2", "--mkdir", "/x"); r.code != 1 ||
+		!strings.Contains(r.stderr, "cloudbase-init") || !strings.Contains(r.stderr, "qimg seed --config-drive") || !strings.Contains(r.stderr, "os_type=windows") {
+		t.Errorf("inject on Windows: %+v", r)
 	}
 }
 

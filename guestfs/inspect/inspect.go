@@ -37,6 +37,10 @@ type OS struct {
 	Build      string `json:"build_id,omitempty"`
 	Edition    string `json:"edition,omitempty"`
 	SystemRoot string `json:"windows_systemroot,omitempty"`
+	// VirtioStorage tells, for Windows, whether the guest has the virtio
+	// storage driver (viostor or vioscsi) that booting on a virtio disk
+	// needs; without it Windows stops with INACCESSIBLE_BOOT_DEVICE.
+	VirtioStorage *bool `json:"virtio_storage_driver,omitempty"`
 	// Mountpoints are where the guest mounts its filesystems (from
 	// /etc/fstab), sorted by mount point: "/" first.
 	Mountpoints []Mountpoint `json:"mountpoints"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 
@@ -41,7 +42,45 @@ func inspectWindows(d *guestfs.Disk, root string, fsys guestfs.FileSystem) (*OS,
 	if os.Arch == "" {
 		os.Arch = peArch(fsys, "Windows/System32/cmd.exe")
 	}
+	virtio := hasVirtioStorage(fsys)
+	os.VirtioStorage = &virtio
 	return os, nil
+}
+
+// hasVirtioStorage looks for the virtio block or SCSI driver installed
+// (System32/drivers) or staged in the driver store.
+func hasVirtioStorage(fsys guestfs.FileSystem) bool {
+	drivers := "Windows/System32/drivers"
+	for _, e := range readDirFold(fsys, drivers) {
+		if n := strings.ToLower(e); n == "viostor.sys" || n == "vioscsi.sys" {
+			return true
+		}
+	}
+	repo := "Windows/System32/DriverStore/FileRepository"
+	for _, e := range readDirFold(fsys, repo) {
+		if n := strings.ToLower(e); strings.HasPrefix(n, "viostor.inf") || strings.HasPrefix(n, "vioscsi.inf") {
+			return true
+		}
+	}
+	return false
+}
+
+// readDirFold lists a directory whose path components match
+// case-insensitively, as Windows names them.
+func readDirFold(fsys guestfs.FileSystem, p string) []string {
+	dir := "."
+	for _, c := range strings.Split(p, "/") {
+		dir = path.Join(dir, actualName(fsys, dir, c))
+	}
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // actualName is the name as stored of the entry of dir matching name
