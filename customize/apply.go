@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/guestfs"
+	"github.com/qimg/qimg/internal/unixmode"
 )
 
 // Guest is a filesystem being customized.
@@ -150,7 +151,7 @@ func (g *Guest) apply(op Op) error {
 		return nil
 	case "chmod":
 		mode, _ := strconv.ParseUint(f[0], 8, 32)
-		return g.FS.Chmod(name(f[1]), fileMode(uint32(mode)))
+		return g.FS.Chmod(name(f[1]), unixmode.PermToFileMode(uint32(mode)))
 	case "chown":
 		uid, _ := strconv.Atoi(f[0])
 		gid, _ := strconv.Atoi(f[1])
@@ -187,22 +188,6 @@ func name(p string) string {
 		return "."
 	}
 	return p
-}
-
-// fileMode converts a Unix mode's permission, setuid, setgid and
-// sticky bits.
-func fileMode(m uint32) fs.FileMode {
-	fm := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		fm |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		fm |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		fm |= fs.ModeSticky
-	}
-	return fm
 }
 
 // maxLinks bounds the symbolic links followed to the final file.

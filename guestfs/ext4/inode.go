@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"io/fs"
 	"time"
+
+	"github.com/qimg/qimg/internal/unixmode"
 )
 
 // Well-known inode numbers.
@@ -73,36 +75,7 @@ func (i *Inode) Rdev() (major, minor uint32) {
 }
 
 // FileMode converts the on-disk mode to an fs.FileMode.
-func (i *Inode) FileMode() fs.FileMode {
-	m := fs.FileMode(i.Mode & 0o777)
-	if i.Mode&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if i.Mode&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if i.Mode&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	switch i.Mode & sIFMT {
-	case sIFDIR:
-		m |= fs.ModeDir
-	case sIFLNK:
-		m |= fs.ModeSymlink
-	case sIFIFO:
-		m |= fs.ModeNamedPipe
-	case sIFSOCK:
-		m |= fs.ModeSocket
-	case sIFCHR:
-		m |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFBLK:
-		m |= fs.ModeDevice
-	case sIFREG:
-	default:
-		m |= fs.ModeIrregular
-	}
-	return m
-}
+func (i *Inode) FileMode() fs.FileMode { return unixmode.ToFileMode(uint32(i.Mode)) }
 
 // maxCachedInodes bounds the inodes kept once read: path lookups read
 // every directory on the way, again and again.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/unixmode"
 )
 
 // linkMax is the most links an inode counts; a directory with more
@@ -80,20 +81,8 @@ func (f *FS) newFileInode(dir *Inode, mode uint16, now time.Time) (*Inode, error
 	return in, nil
 }
 
-// unixMode converts permission bits and setuid/setgid/sticky.
-func unixMode(perm fs.FileMode) uint16 {
-	m := uint16(perm & 0o777)
-	if perm&fs.ModeSetuid != 0 {
-		m |= 0o4000
-	}
-	if perm&fs.ModeSetgid != 0 {
-		m |= 0o2000
-	}
-	if perm&fs.ModeSticky != 0 {
-		m |= 0o1000
-	}
-	return m
-}
+// permBits is the inode mode bits of a permission.
+func permBits(perm fs.FileMode) uint16 { return uint16(unixmode.Perm(perm)) }
 
 // WriteFile creates name, or replaces the contents of the regular file
 // there (keeping its owner, mode and attributes), with size bytes of r.
@@ -123,7 +112,7 @@ func (f *FS) WriteFile(name string, r io.Reader, size int64, perm fs.FileMode) e
 		if old, err = f.readLayout(in); err != nil {
 			return pathErr("write", name, err)
 		}
-	} else if in, err = f.newFileInode(dir, sIFREG|unixMode(perm), now); err != nil {
+	} else if in, err = f.newFileInode(dir, sIFREG|permBits(perm), now); err != nil {
 		return pathErr("write", name, err)
 	}
 	runs, err := f.writeFileData(in, r, size)
@@ -219,7 +208,7 @@ func (f *FS) Mkdir(name string, perm fs.FileMode) error {
 		return pathErr("mkdir", name, err)
 	}
 	now := time.Now()
-	in, err := f.newFileInode(dir, sIFDIR|unixMode(perm), now)
+	in, err := f.newFileInode(dir, sIFDIR|permBits(perm), now)
 	if err != nil {
 		return pathErr("mkdir", name, err)
 	}
@@ -482,7 +471,7 @@ func (f *FS) setattr(op, name string, change func(*Inode)) error {
 
 // Chmod sets the permission bits, setuid, setgid and sticky.
 func (f *FS) Chmod(name string, mode fs.FileMode) error {
-	return f.setattr("chmod", name, func(in *Inode) { in.Mode = in.Mode&sIFMT | unixMode(mode) })
+	return f.setattr("chmod", name, func(in *Inode) { in.Mode = in.Mode&sIFMT | permBits(mode) })
 }
 
 // Chown sets the owner and group.

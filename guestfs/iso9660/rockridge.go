@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qimg/qimg/image"
+	"github.com/qimg/qimg/internal/unixmode"
 )
 
 // Rock Ridge (RRIP, IEEE P1282) rides on SUSP (P1281): each directory
@@ -58,56 +59,9 @@ func erEntry() []byte {
 // rrFlags lists the RRIP entries used: PX, NM, SL, TF.
 func rrEntry() []byte { return entry("RR", 1, []byte{0x01 | 0x04 | 0x08 | 0x80}) }
 
-// posixMode turns a Go mode into st_mode bits.
-func posixMode(m fs.FileMode) uint32 {
-	v := uint32(m.Perm())
-	switch {
-	case m.IsDir():
-		v |= 0o040000
-	case m&fs.ModeSymlink != 0:
-		v |= 0o120000
-	default:
-		v |= 0o100000
-	}
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return v
-}
-
-// goMode is posixMode's inverse.
-func goMode(v uint32) fs.FileMode {
-	m := fs.FileMode(v & 0o777)
-	switch v & 0o170000 {
-	case 0o040000:
-		m |= fs.ModeDir
-	case 0o120000:
-		m |= fs.ModeSymlink
-	case 0o100000:
-	default:
-		m |= fs.ModeIrregular
-	}
-	if v&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if v&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if v&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
-}
-
 func pxEntry(mode fs.FileMode, links, uid, gid, ino uint32) []byte {
 	d := make([]byte, 40)
-	both32(d[0:], posixMode(mode))
+	both32(d[0:], unixmode.FromFileMode(mode))
 	both32(d[8:], links)
 	both32(d[16:], uid)
 	both32(d[24:], gid)
@@ -348,7 +302,7 @@ func (rd *reader) parseSU(su []byte, rr *rrInfo, dot bool) error {
 				}
 			case "PX":
 				if len(d) >= 8 {
-					rr.mode, rr.hasMode = goMode(binary.LittleEndian.Uint32(d)), true
+					rr.mode, rr.hasMode = unixmode.ToFileMode(binary.LittleEndian.Uint32(d)), true
 				}
 			case "TF":
 				rr.mtime = parseTF(d)
