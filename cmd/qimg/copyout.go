@@ -90,6 +90,11 @@ type copier struct {
 	warn   io.Writer
 	asRoot bool   // keep owners and set-id bits, as tar does for root
 	buf    []byte // reused by every file copied
+	// uid, gid and umask are what new files get unasked, so that the
+	// chown and chmod that would change nothing are left out; umask is
+	// -1 when unknown.
+	uid, gid int
+	umask    fs.FileMode
 	// dirs holds the directories copied for the current REMOTE: one met
 	// again is a loop or a hard link to a directory, which ext4 forbids.
 	dirs   map[uint64]bool
@@ -109,8 +114,13 @@ func (c *copier) report(err error) {
 }
 
 func newCopier(ctx context.Context, fsys guestfs.FileSystem, image, local string, warn io.Writer) *copier {
-	return &copier{ctx: ctx, fsys: fsys, image: image, local: local, warn: warn,
-		asRoot: os.Geteuid() == 0, buf: make([]byte, copyBufSize)}
+	c := &copier{ctx: ctx, fsys: fsys, image: image, local: local, warn: warn,
+		asRoot: os.Geteuid() == 0, buf: make([]byte, copyBufSize),
+		uid: os.Geteuid(), gid: os.Getegid(), umask: fs.ModePerm}
+	if m, ok := processUmask(); ok {
+		c.umask = m
+	}
+	return c
 }
 
 // entry is one guest file to copy. d is the directory entry it was
@@ -205,7 +215,7 @@ func (c *copier) copyDir(dir *hostDir, e entry, depth int) error {
 	}
 	err = c.copyChildren(sub, e, depth+1)
 	if err == nil {
-		err = c.setOwnerMode(sub.dir, e.fi)
+		err = c.setOwnerMode(hostFile(sub.fd), e.fi, false, 0o700)
 		if err != nil {
 			err = c.hostFail(dir, e.base, err)
 		}
@@ -271,29 +281,34 @@ func (c *copier) copyFile(dir *hostDir, e entry) error {
 		return c.guestFail(e, err)
 	}
 	defer src.Close()
-	dst, err := dir.create(e.base)
+	perm := e.fi.Mode().Perm()
+	dst, err := dir.create(e.base, perm)
 	if err != nil {
 		return c.hostFail(dir, e.base, err)
 	}
-	// Wrapped so that io.CopyBuffer uses the one buffer: *os.File's
-	// ReadFrom would allocate its own for every file.
-	_, err = io.CopyBuffer(struct{ io.Writer }{dst}, src, c.buf)
+	// hostFile has no ReadFrom: io.CopyBuffer uses the one buffer.
+	_, err = io.CopyBuffer(dst, src, c.buf)
 	if err != nil {
-		dst.Close()
+		dst.close()
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == e.name {
 			return c.guestFail(e, err)
 		}
 		return c.hostFail(dir, e.base, err)
 	}
-	err = c.setOwnerMode(dst, e.fi)
-	if cerr := dst.Close(); err == nil {
+	err = c.setOwnerMode(dst, e.fi, dir.fresh, perm&^c.umask)
+	if err == nil {
+		// Before close, on the name: the descriptor has no call for it
+		// but through /proc. No write follows to change it.
+		err = dir.setMtime(e.base, e.fi.ModTime())
+	}
+	if cerr := dst.close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return c.hostFail(dir, e.base, err)
 	}
-	return c.setTimes(dir, e.base, e.fi)
+	return nil
 }
 
 // copySymlink makes the link e.base in dir with the guest's target,
@@ -312,7 +327,7 @@ func (c *copier) copySymlink(dir *hostDir, e entry) error {
 	if err := dir.symlink(target, e.base); err != nil {
 		return c.hostFail(dir, e.base, err)
 	}
-	if uid, gid, ok := guestfs.Owner(e.fi); ok && c.asRoot {
+	if uid, gid, ok := guestfs.Owner(e.fi); ok && c.asRoot && !(dir.fresh && uid == c.uid && gid == c.gid) {
 		if err := dir.root.Lchown(e.base, uid, gid); err != nil {
 			return c.hostFail(dir, e.base, err)
 		}
@@ -320,11 +335,13 @@ func (c *copier) copySymlink(dir *hostDir, e entry) error {
 	return c.setTimes(dir, e.base, e.fi)
 }
 
-// setOwnerMode gives an open file or directory the guest's owner (as
-// root) and mode; the owner first, as chown clears set-id bits.
-func (c *copier) setOwnerMode(f *os.File, fi fs.FileInfo) error {
-	if uid, gid, ok := guestfs.Owner(fi); ok && c.asRoot {
-		if err := f.Chown(uid, gid); err != nil {
+// setOwnerMode gives a file or directory the guest's owner (as root)
+// and mode; the owner first, as chown clears set-id bits. ours says the
+// file already has our owner and group, made its mode (less the umask)
+// at creation: calls that would change nothing are left out.
+func (c *copier) setOwnerMode(f hostFile, fi fs.FileInfo, ours bool, made fs.FileMode) error {
+	if uid, gid, ok := guestfs.Owner(fi); ok && c.asRoot && !(ours && uid == c.uid && gid == c.gid) {
+		if err := f.chown(uid, gid); err != nil {
 			return err
 		}
 	}
@@ -332,7 +349,10 @@ func (c *copier) setOwnerMode(f *os.File, fi fs.FileInfo) error {
 	if !c.asRoot {
 		m &^= fs.ModeSetuid | fs.ModeSetgid
 	}
-	return f.Chmod(m)
+	if m == made {
+		return nil
+	}
+	return f.chmod(m)
 }
 
 func (c *copier) setTimes(dir *hostDir, base string, fi fs.FileInfo) error {
