@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func guestTree(t *testing.T, dir string) string {
 		{"exec", 0o755, []byte("#!/bin/sh\necho hi\n")},
 		{"secret", 0o600, []byte("s3cr3t")},
 		{"suid", 0o755 | fs.ModeSetuid, []byte("suid")},
-		{"sgid", 0o2755, nil},
+		{"sgid", 0o755 | fs.ModeSetgid, nil},
 		{"ro", 0o444, []byte("read only")},
 		{"empty", 0o644, nil},
 		{"big", 0o644, bytes.Repeat([]byte("0123456789abcdef"), 3<<16)}, // 3 MiB, many buffers
@@ -70,7 +71,7 @@ func guestTree(t *testing.T, dir string) string {
 		if err := os.WriteFile(p, f.data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(p, f.mode&fs.ModePerm|f.mode&(fs.ModeSetuid|fs.ModeSetgid)); err != nil {
+		if err := os.Chmod(p, f.mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,7 +85,7 @@ func guestTree(t *testing.T, dir string) string {
 	for _, d := range []string{"sticky", "emptydir", "sub"} {
 		os.MkdirAll(filepath.Join(tree, d), 0o755)
 	}
-	os.Chmod(filepath.Join(tree, "sticky"), 0o1777)
+	os.Chmod(filepath.Join(tree, "sticky"), 0o777|fs.ModeSticky)
 	os.Chmod(filepath.Join(tree, "sub"), 0o750)
 	for link, target := range map[string]string{
 		"link-rel": "file.txt", "link-abs": "/etc/passwd", "link-dangling": "nowhere/at/all",
@@ -222,6 +223,9 @@ func TestCopyOut(t *testing.T) {
 	dir := t.TempDir()
 	src := guestTree(t, dir)
 	want := wantCopy(t, src)
+	if m := want["tree/sticky"].mode; m&fs.ModeSticky == 0 || os.Geteuid() == 0 && want["tree/sgid"].mode&fs.ModeSetgid == 0 {
+		t.Fatalf("the source tree lost its special bits: sticky %v", m)
+	}
 	tool(t, dir, "mkfs.ext4", "-q", "-F", "-d", src, "fs.raw", "32M")
 	// Nanoseconds, which mkfs.ext4 -d drops: file.txt (and its hard
 	// link hard) are half a second later.
@@ -516,5 +520,42 @@ func TestCopyOutLocalHazards(t *testing.T) {
 	r := qimgIn(t, dir, "copy-out", "fs.raw", "/realdir", "out")
 	if r.code != 1 || r.stderr != "qimg: out/realdir/f: a directory is in the way\n" {
 		t.Errorf("a directory in the way: %+v", r)
+	}
+}
+
+// TestCopyOutAsUser runs the copier as it runs for a user other than
+// root: owners are not kept and set-user-ID and set-group-ID bits are
+// dropped (the sticky bit stays), as tar does.
+func TestCopyOutAsUser(t *testing.T) {
+	dir := t.TempDir()
+	src := guestTree(t, dir)
+	tool(t, dir, "mkfs.ext4", "-q", "-F", "-d", src, "fs.raw", "32M")
+	e := &env{ctx: t.Context(), stdout: io.Discard, stderr: io.Discard}
+	var o guestOptions
+	fsys, done, err := o.open(e, filepath.Join(dir, "fs.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	top, err := openHostDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer top.close()
+	c := newCopier(t.Context(), fsys, "fs.raw", out, io.Discard)
+	c.asRoot = false
+	if err := c.copyRemote(top, "/tree"); err != nil || c.failed {
+		t.Fatalf("copy: %v", err)
+	}
+	got := treeState(t, out)
+	for p, want := range map[string]fs.FileMode{"tree/suid": 0o755, "tree/sgid": 0o755, "tree/sticky": fs.ModeDir | fs.ModeSticky | 0o777, "tree/ro": 0o444} {
+		if got[p].mode != want {
+			t.Errorf("%s: %v, want %v", p, got[p].mode, want)
+		}
+	}
+	if s := got["tree/secret"]; s.uid != uint32(os.Getuid()) || s.gid != uint32(os.Getgid()) {
+		t.Errorf("tree/secret owned %d:%d, want ours", s.uid, s.gid)
 	}
 }
