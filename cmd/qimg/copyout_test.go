@@ -559,3 +559,30 @@ func TestCopyOutAsUser(t *testing.T) {
 		t.Errorf("tree/secret owned %d:%d, want ours", s.uid, s.gid)
 	}
 }
+
+// TestCopyOutISO copies out of a Rock Ridge ISO 9660 image, a filesystem
+// that is not an EntryFS (files are opened by path) and records no
+// owners here: contents, modes, links and mtimes as xorriso stored them.
+func TestCopyOutISO(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(filepath.Join(src, "openstack", "latest"), 0o755)
+	os.WriteFile(filepath.Join(src, "openstack", "latest", "meta_data.json"), []byte(`{"uuid": "x"}`), 0o644)
+	os.WriteFile(filepath.Join(src, "user-data"), []byte("#cloud-config\n"), 0o600)
+	os.Symlink("openstack/latest/meta_data.json", filepath.Join(src, "md"))
+	tool(t, dir, "xorriso", "-as", "mkisofs", "-quiet", "-V", "config-2", "-R", "-o", "cd.iso", src)
+	os.Mkdir(filepath.Join(dir, "out"), 0o755)
+	if r := qimgIn(t, dir, "copy-out", "cd.iso", "/", "out"); r.code != 0 {
+		t.Fatalf("copy-out: %+v", r)
+	}
+	got, want := treeState(t, filepath.Join(dir, "out")), treeState(t, src)
+	for p, w := range want {
+		g := got[p]
+		if g.mode != w.mode || g.content != w.content || !g.mtime.Equal(w.mtime.Truncate(time.Second)) {
+			t.Errorf("%s: %v, want %v", p, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("copied %d paths, want %d", len(got), len(want))
+	}
+}
