@@ -91,8 +91,8 @@ type copier struct {
 	asRoot bool   // keep owners and set-id bits, as tar does for root
 	buf    []byte // reused by every file copied
 	// uid, gid and umask are what new files get unasked, so that the
-	// chown and chmod that would change nothing are left out; umask is
-	// -1 when unknown.
+	// chown and chmod that would change nothing are left out; an
+	// unknown umask counts as 0777, which leaves no chmod out.
 	uid, gid int
 	umask    fs.FileMode
 	// dirs holds the directories copied for the current REMOTE: one met
@@ -249,11 +249,13 @@ func (c *copier) copyChildren(dir *hostDir, e entry, depth int) error {
 	for _, d := range ents {
 		n := d.Name()
 		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
-			return c.guestFail(e, fmt.Errorf("entry named %q: the filesystem is corrupt", n))
+			c.report(c.guestFail(e, fmt.Errorf("entry named %q: the filesystem is corrupt", n)))
+			continue
 		}
 		child := entry{name: path.Join(e.name, n), base: n, d: d}
 		if child.fi, err = d.Info(); err != nil {
-			return c.guestFail(child, err)
+			c.report(c.guestFail(child, err))
+			continue
 		}
 		if err := c.copyEntry(dir, child, depth); err != nil {
 			if c.ctx.Err() != nil {

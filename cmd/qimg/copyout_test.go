@@ -488,6 +488,23 @@ func TestCopyOutHostileNames(t *testing.T) {
 	}
 }
 
+// TestCopyOutGoesOn: a file that cannot be read (its inode cleared) is
+// reported, and the others are copied.
+func TestCopyOutGoesOn(t *testing.T) {
+	dir, outside := hostileImage(t, "clri escape-fXle\n")
+	r := qimgIn(t, dir, "copy-out", "fs.raw", "/", "out")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "qimg: fs.raw: /escape-fXle: ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("copy-out: %+v", r)
+	}
+	checkConfined(t, dir, outside)
+	got := treeState(t, filepath.Join(dir, "out"))
+	for _, p := range []string{"...", "escape-dXr/payload", "realdir/f", "zz"} {
+		if !got[p].mode.IsRegular() {
+			t.Errorf("%s not copied", p)
+		}
+	}
+}
+
 // TestCopyOutLocalHazards: what LOCALDIR holds already is merged into or
 // replaced, never written through: a link where a file or a directory
 // goes, a hard link to a file outside; a directory where a file goes
