@@ -193,14 +193,16 @@ grun() {
 	rm -rf "$gout" && mkdir -p "$gout"
 	sync
 	cat "$gdir/fs.raw" "$gdir/disk.qcow2" >/dev/null
-	/usr/bin/time -f "%e %M" -o "$work/time.guest" "$@" >/dev/null 2>"$work/stderr.guest" ||
+	/usr/bin/time -f "%e %M %U %S" -o "$work/time.guest" "$@" >/dev/null 2>"$work/stderr.guest" ||
 		{ cat "$work/stderr.guest" >&2; exit 1; }
-	read -r secs rss <"$work/time.guest"
-	echo "$row|$tool|$secs|$rss" >>"$gresults"
+	read -r secs rss user sys <"$work/time.guest"
+	echo "$row|$tool|$secs|$rss|$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" >>"$gresults"
 }
 
 # gtable prints one row: qimg's runs of row $1 against debugfs's of row
 # $2 (debugfs reads no qcow2: the qcow2 row is set against the raw one).
+# Besides the elapsed times, the median CPU time (user + system) of each
+# tool, which other load on the machine disturbs less.
 gtable() {
 	awk -F'|' -v row="$1" -v ref="$2" -v name="$3" '
 		function median(a, n,   s, i, j, t) {
@@ -208,16 +210,17 @@ gtable() {
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
 			return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
 		}
-		function add(k, v, r) { n[k]++; t[k, n[k]] = v; if (!(k in lo) || v < lo[k]) lo[k] = v; if (v > hi[k]) hi[k] = v; if (r > rss[k]) rss[k] = r }
-		$1 == ref && $2 == "debugfs" { add("d", $3, $4) }
-		$1 == row && $2 == "qimg" { add("q", $3, $4) }
+		function add(k, v, r, c) { n[k]++; t[k, n[k]] = v; cpu[k, n[k]] = c; if (!(k in lo) || v < lo[k]) lo[k] = v; if (v > hi[k]) hi[k] = v; if (r > rss[k]) rss[k] = r }
+		$1 == ref && $2 == "debugfs" { add("d", $3, $4, $5) }
+		$1 == row && $2 == "qimg" { add("q", $3, $4, $5) }
 		END {
-			for (i = 1; i <= n["d"]; i++) d[i] = t["d", i]
-			for (i = 1; i <= n["q"]; i++) q[i] = t["q", i]
+			for (i = 1; i <= n["d"]; i++) { d[i] = t["d", i]; dc[i] = cpu["d", i] }
+			for (i = 1; i <= n["q"]; i++) { q[i] = t["q", i]; qc[i] = cpu["q", i] }
 			md = median(d, n["d"]); mq = median(q, n["q"])
-			printf "| %-30s | %6.2f (%.2f-%.2f)%*s | %6.2f (%.2f-%.2f)%*s | %6.2f | %9.1f / %-9.1f |\n",
-				name, md, lo["d"], hi["d"], 1, "", mq, lo["q"], hi["q"], 1, "", (md > 0 ? mq / md : 0),
-				rss["d"] / 1024, rss["q"] / 1024
+			mdc = median(dc, n["d"]); mqc = median(qc, n["q"])
+			printf "| %-30s | %6.2f (%.2f-%.2f) | %6.2f (%.2f-%.2f) | %6.2f | %5.2f / %-5.2f | %6.2f | %5.1f / %-5.1f |\n",
+				name, md, lo["d"], hi["d"], mq, lo["q"], hi["q"], (md > 0 ? mq / md : 0),
+				mdc, mqc, (mdc > 0 ? mqc / mdc : 0), rss["d"] / 1024, rss["q"] / 1024
 		}' "$gresults"
 }
 
@@ -257,8 +260,8 @@ bench_guest() {
 	echo
 	echo "qimg $(git describe --always --dirty 2>/dev/null) vs $(debugfs -V 2>&1 | head -1), $(nproc) cores, /usr of $(wc -l <"$gdir/list") paths ($(du -sm --apparent-size "$gdir/fs.raw" | cut -f1) MiB filesystem), $guest_rounds rounds (cat rows: 3 runs per round); debugfs reads the raw filesystem in every row"
 	echo
-	printf '| %-30s | %-22s | %-22s | %-6s | %-21s |\n' operation "debugfs s (min-max)" "qimg s (min-max)" ratio "peak RSS MiB d/qimg"
-	printf '|%s|%s|%s|%s|%s|\n' "--------------------------------" "------------------------" "------------------------" "--------" "-----------------------"
+	printf '| %-30s | %-20s | %-20s | %-6s | %-13s | %-6s | %-13s |\n' operation "debugfs s (min-max)" "qimg s (min-max)" ratio "CPU s d/qimg" "ratio" "RSS MiB d/qimg"
+	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "--------------------------------" "----------------------" "----------------------" "--------" "---------------" "--------" "---------------"
 	gtable 0 0 "copy-out /usr, raw filesystem"
 	gtable 1 0 "copy-out /usr, qcow2 disk"
 	gtable 2 2 "cat $(basename "$big") ($size MiB)"
