@@ -4,6 +4,7 @@ import (
 	"io/fs"
 
 	"github.com/qimg/qimg/guestfs/ext4"
+	"github.com/qimg/qimg/guestfs/xfs"
 )
 
 // EntryFS is a FileSystem that acts on an entry of a directory it listed
@@ -39,7 +40,10 @@ func ReadLinkEntry(fsys FileSystem, name string, d fs.DirEntry) (string, error) 
 // Owner returns the owner and group a filesystem records for fi; ok is
 // false for one that records none (ISO 9660 read without them).
 func Owner(fi fs.FileInfo) (uid, gid int, ok bool) {
-	if in, isExt := fi.Sys().(*ext4.Inode); isExt {
+	switch in := fi.Sys().(type) {
+	case *ext4.Inode:
+		return int(in.UID), int(in.GID), true
+	case *xfs.Inode:
 		return int(in.UID), int(in.GID), true
 	}
 	return 0, 0, false
@@ -49,8 +53,11 @@ func Owner(fi fs.FileInfo) (uid, gid int, ok bool) {
 // file of its filesystem (an inode number), so a walk can notice a
 // directory met twice; ok is false when the filesystem has none.
 func FileID(fi fs.FileInfo) (id uint64, ok bool) {
-	if in, isExt := fi.Sys().(*ext4.Inode); isExt {
+	switch in := fi.Sys().(type) {
+	case *ext4.Inode:
 		return uint64(in.Ino), true
+	case *xfs.Inode:
+		return in.Ino, true
 	}
 	return 0, false
 }
