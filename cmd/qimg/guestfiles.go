@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -101,9 +103,20 @@ func catFile(w io.Writer, fsys guestfs.FileSystem, p string) error {
 		return err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.IsDir() {
+		return errIsDir
+	}
 	_, err = io.Copy(w, f)
 	return err
 }
+
+// errIsDir and errNotDir are spelt as coreutils spells them.
+var (
+	errIsDir  = errors.New("Is a directory")
+	errNotDir = errors.New("Not a directory")
+)
 
 func newLsCmd(e *env) *cobra.Command {
 	var o guestOptions
@@ -123,13 +136,11 @@ modification time (and link targets).`,
 			defer done()
 			l := lister{w: e.stdout, fsys: fsys, long: long}
 			dir := guestPath(args[1])
+			if fi, serr := fsys.Stat(dir); serr == nil && !fi.IsDir() {
+				return guestError(args[0], args[1], errNotDir)
+			}
 			if recursive {
-				err = fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
-					if err != nil || p == dir {
-						return err
-					}
-					return l.line(p, "/"+p)
-				})
+				err = listTree(fsys, dir, l)
 			} else {
 				var entries []fs.DirEntry
 				if entries, err = fsys.ReadDir(dir); err == nil {
@@ -152,6 +163,34 @@ modification time (and link targets).`,
 	return cmd
 }
 
+// listTree prints every path below dir. A directory met twice (a loop,
+// or a hard link to a directory, which ext4 forbids) is an error: on a
+// hostile image each level could double the paths to list.
+func listTree(fsys guestfs.FileSystem, dir string, l lister) error {
+	seen := map[uint64]bool{}
+	return fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if id, ok := guestfs.FileID(fi); ok {
+				if seen[id] {
+					return fmt.Errorf("/%s: directory met twice (a loop or a hard link to a directory): the filesystem is corrupt", p)
+				}
+				seen[id] = true
+			}
+		}
+		if p == dir {
+			return nil
+		}
+		return l.line(p, "/"+p)
+	})
+}
+
 // lister prints one line per entry.
 type lister struct {
 	w    io.Writer
@@ -160,6 +199,7 @@ type lister struct {
 }
 
 func (l lister) line(name, shown string) error {
+	shown = quoteName(shown)
 	if !l.long {
 		_, err := fmt.Fprintln(l.w, shown)
 		return err
@@ -173,7 +213,7 @@ func (l lister) line(name, shown string) error {
 		if err != nil {
 			return err
 		}
-		shown += " -> " + target
+		shown += " -> " + quoteName(target)
 	}
 	_, err = fmt.Fprintf(l.w, "%s %10d %s %s\n", modeString(fi.Mode()), fi.Size(), fi.ModTime().UTC().Format("2006-01-02 15:04:05"), shown)
 	return err
@@ -217,4 +257,43 @@ func sticky(x, letter byte) byte {
 		return letter
 	}
 	return letter - 'a' + 'A'
+}
+
+// quoteName escapes what a guest name must not print raw, as ls -b does:
+// control characters (a newline would forge a line of the listing, an
+// escape sequence would drive the terminal), bytes that are not UTF-8,
+// and the backslash that starts an escape.
+func quoteName(name string) string {
+	if !needsQuoting(name) {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == utf8.RuneError && size <= 1, unicode.IsControl(r):
+			for _, c := range []byte(name[i : i+size]) {
+				fmt.Fprintf(&b, "\\%03o", c)
+			}
+		default:
+			b.WriteString(name[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsQuoting(name string) bool {
+	for _, r := range name {
+		if r == '\\' || r == utf8.RuneError || unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }

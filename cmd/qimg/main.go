@@ -192,6 +192,7 @@ names a backing or external data file.`,
 		newInjectCmd(e),
 		newCustomizeCmd(e),
 		newCopyInCmd(e),
+		newCopyOutCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {

@@ -8,6 +8,11 @@
 // fs.ReadLinkFS, so fs.WalkDir, fs.ReadFile and fs.Glob work on guests.
 // FileInfo.Sys returns the *Inode (owner, permissions, flags, times with
 // nanoseconds and creation time); Xattrs lists extended attributes.
+// OpenEntry and ReadLinkEntry act on an entry a listing returned, by its
+// inode number, so a walk of a tree (copy-out) scans each directory once
+// and never looks a path up from the root; such a walker must itself
+// stop at a directory it meets twice, which only a corrupt file system
+// holds.
 //
 // # What is read
 //

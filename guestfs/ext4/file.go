@@ -150,7 +150,10 @@ func (file *File) ReadAt(p []byte, off int64) (int, error) {
 	var err error
 	if file.inline != nil || file.in.Flags&FlagInlineData != 0 {
 		copy(p, file.inline[off:])
-	} else if len(p) < windowSize/2 {
+	} else if want < windowSize/2 {
+		// Small reads share a window; a large buffer (copy-out's), even
+		// at a small file's tail, reads the image directly rather than
+		// filling a window it does not need.
 		err = file.readSmall(p, off, size)
 	} else {
 		err = file.fs.readData(file.in, p, off)
