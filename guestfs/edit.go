@@ -1,8 +1,6 @@
 package guestfs
 
 import (
-	"strings"
-
 	"github.com/qimg/qimg/guestfs/ext4"
 	"github.com/qimg/qimg/guestfs/fat"
 	"github.com/qimg/qimg/image"
@@ -35,24 +33,16 @@ func Editable() []string { return sortedKeys(editors) }
 // the image at the filesystem's Commit. Filesystems qimg reads but does
 // not edit (XFS, ISO9660) are refused with a message that says so.
 func (d *Disk) MountWritable(dev string) (WritableFileSystem, error) {
-	dv, ok := d.Device(dev)
-	if !ok {
-		return nil, image.FileErrorf(d.Name, "no device %s (the image has %s): %w", dev, d.names(), image.ErrInvalidArgument)
-	}
-	if dv.Image == nil {
-		return nil, image.FileErrorf(d.Name, "%s cannot be read: %w", dv.Name, dv.Err)
+	dv, err := d.readable(dev)
+	if err != nil {
+		return nil, err
 	}
 	if dv.Content.Type == "ntfs" {
 		return nil, image.FileErrorf(d.Name, "%s is NTFS (Windows), which qimg reads but does not edit: configure Windows at boot with cloudbase-init and a config drive (qimg seed --config-drive), and upload it with the Glance properties a Windows image needs (os_type=windows, hw_disk_bus, hw_vif_model): %w", dv.Name, image.ErrUnsupported)
 	}
 	open, ok := editors[dv.Content.Type]
 	if !ok {
-		what := dv.Content.Type
-		if what == "" {
-			what = "nothing qimg recognises"
-		}
-		return nil, image.FileErrorf(d.Name, "%s holds %s; qimg edits %s: %w", dv.Name, what,
-			strings.Join(Editable(), ", "), image.ErrUnsupported)
+		return nil, d.unsupported(dv, "edits", Editable())
 	}
 	w, ok := dv.Image.(image.WritableImage)
 	if !ok {

@@ -59,6 +59,19 @@ func sortedKeys[V any](m map[string]V) []string {
 // Content qimg cannot open (LUKS, btrfs, swap, unknown) is an error that
 // names it and lists what is supported.
 func (d *Disk) Mount(dev string) (FileSystem, error) {
+	dv, err := d.readable(dev)
+	if err != nil {
+		return nil, err
+	}
+	open, ok := openers[dv.Content.Type]
+	if !ok {
+		return nil, d.unsupported(dv, "reads", Readable())
+	}
+	return open(dv.Image, dv.Image.Size(), fmt.Sprintf("%s:%s", d.Name, dv.Name))
+}
+
+// readable finds the device named dev, which must have been read.
+func (d *Disk) readable(dev string) (*Device, error) {
 	dv, ok := d.Device(dev)
 	if !ok {
 		return nil, image.FileErrorf(d.Name, "no device %s (the image has %s): %w", dev, d.names(), image.ErrInvalidArgument)
@@ -66,16 +79,18 @@ func (d *Disk) Mount(dev string) (FileSystem, error) {
 	if dv.Image == nil {
 		return nil, image.FileErrorf(d.Name, "%s cannot be read: %w", dv.Name, dv.Err)
 	}
-	open, ok := openers[dv.Content.Type]
-	if !ok {
-		what := dv.Content.Type
-		if what == "" {
-			what = "nothing qimg recognises"
-		}
-		return nil, image.FileErrorf(d.Name, "%s holds %s; qimg reads %s: %w", dv.Name, what,
-			strings.Join(Readable(), ", "), image.ErrUnsupported)
+	return dv, nil
+}
+
+// unsupported is the error for a device whose content qimg does not
+// read (or edit: verb), naming what it holds and what qimg supports.
+func (d *Disk) unsupported(dv *Device, verb string, supported []string) error {
+	what := dv.Content.Type
+	if what == "" {
+		what = "nothing qimg recognises"
 	}
-	return open(dv.Image, dv.Image.Size(), fmt.Sprintf("%s:%s", d.Name, dv.Name))
+	return image.FileErrorf(d.Name, "%s holds %s; qimg %s %s: %w", dv.Name, what, verb,
+		strings.Join(supported, ", "), image.ErrUnsupported)
 }
 
 // OnlyFilesystem names the one device with a filesystem qimg reads, for

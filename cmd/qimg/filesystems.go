@@ -29,15 +29,11 @@ appliance or root.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			img, _, err := openData(args[0], format, false, e.chainPolicy())
+			img, disk, err := openDisk(e, args[0], format)
 			if err != nil {
 				return err
 			}
 			defer img.Close()
-			disk, err := guestfs.Open(img, args[0])
-			if err != nil {
-				return fail("%s", reason(args[0], err))
-			}
 			entries := disk.Entries()
 			if output == "json" {
 				var b []byte

@@ -14,6 +14,7 @@ import (
 
 	"github.com/qimg/qimg/guestfs"
 	"github.com/qimg/qimg/guestfs/inspect"
+	"github.com/qimg/qimg/image"
 )
 
 // guestOptions are the flags of the guest file commands.
@@ -27,15 +28,29 @@ func (o *guestOptions) flags(cmd *cobra.Command) {
 	f.StringVarP(&o.device, "mount", "m", "", "the device holding the filesystem (/dev/sda1, /dev/VG/LV); needed when there are several")
 }
 
-// open opens the image read-only and the filesystem to use.
-func (o *guestOptions) open(e *env, imagePath string) (guestfs.FileSystem, func(), error) {
-	img, _, err := openData(imagePath, o.format, false, e.chainPolicy())
+// openDisk opens the image read-only and finds its devices; the caller
+// closes the image.
+func openDisk(e *env, imagePath, format string) (image.Image, *guestfs.Disk, error) {
+	img, _, err := openData(imagePath, format, false, e.chainPolicy())
 	if err != nil {
 		return nil, nil, err
 	}
 	disk, err := guestfs.Open(img, imagePath)
+	if err != nil {
+		img.Close()
+		return nil, nil, fail("%s", reason(imagePath, err))
+	}
+	return img, disk, nil
+}
+
+// open opens the image read-only and the filesystem to use.
+func (o *guestOptions) open(e *env, imagePath string) (guestfs.FileSystem, func(), error) {
+	img, disk, err := openDisk(e, imagePath, o.format)
+	if err != nil {
+		return nil, nil, err
+	}
 	dev := o.device
-	if err == nil && dev == "" {
+	if dev == "" {
 		dev, err = inspect.Root(disk)
 	}
 	var fsys guestfs.FileSystem

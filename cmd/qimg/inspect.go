@@ -32,15 +32,11 @@ when no operating system is found.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			img, _, err := openData(args[0], format, false, e.chainPolicy())
+			img, disk, err := openDisk(e, args[0], format)
 			if err != nil {
 				return err
 			}
 			defer img.Close()
-			disk, err := guestfs.Open(img, args[0])
-			if err != nil {
-				return fail("%s", reason(args[0], err))
-			}
 			oses, err := inspect.Inspect(disk)
 			if len(oses) == 0 {
 				return fail("%s", noOS(args[0], disk, err))
