@@ -115,6 +115,10 @@ func (g *guest) performAll(ctx context.Context, ops []Operation) error {
 			return fmt.Errorf("%s: %w", op.Name, err)
 		}
 	}
+	relabel := slices.ContainsFunc(ops, func(op Operation) bool { return op.Name == "selinux-relabel" })
+	if g.created && !relabel && g.selinuxEnabled() {
+		g.logf("Warning: files were created on an SELinux guest and selinux-relabel was not selected: they have no label")
+	}
 	return nil
 }
 
