@@ -213,8 +213,8 @@ IPADDR=192.168.122.20
 PREFIX=24
 `,
 		"/etc/sysconfig/network-scripts/ifcfg-lo": "DEVICE=lo\nIPADDR=127.0.0.1\nNETMASK=255.0.0.0\nNETWORK=127.0.0.0\nBROADCAST=127.255.255.255\nONBOOT=yes\nNAME=loopback\n",
-		"/var/account/pacct":                       "",
-		"/var/lib/rpm/Packages":                    "rpmdb",
+		"/var/account/pacct":                      "",
+		"/var/lib/rpm/Packages":                   "rpmdb",
 	})
 	g.gone("/etc/udev/rules.d/70-persistent-net.rules", "/var/lib/dhclient/dhclient--eth0.lease",
 		"/var/lib/NetworkManager/dhclient-5fb06bd0-0bb0-7ffb-45f1-d6edd65f3e03-eth0.lease",
@@ -315,13 +315,13 @@ iface eth1 inet static
         name: eth*
       dhcp4: true
 `,
-		"/etc/systemd/network/20-lan0.network":   "[Match]\nType=ether\n\n[Network]\nDHCP=yes\n",
-		"/etc/systemd/network/30-wired.network":  "[Match]\nName=en*\n\n[Link]\nRequiredForOnline=no\n\n[Network]\nAddress=192.168.60.2/24\n",
-		"/etc/systemd/network/25-br0.netdev":     "[NetDev]\nName=br0\nKind=bridge\n",
-		"/etc/systemd/network/99-default.link":   "[Match]\nOriginalName=*\n\n[Link]\nNamePolicy=keep kernel database onboard slot path\nMACAddressPolicy=persistent\n",
-		"/var/spool/cron/atjobs/.SEQ":            "00000\n",
-		"/var/log/account/pacct":                 "",
-		"/etc/network/interfaces":                "# This file describes the network interfaces available on your system\n# and how to activate them. For more information, see interfaces(5).\n\nsource /etc/network/interfaces.d/*\n\n# The loopback network interface\nauto lo\niface lo inet loopback\n",
+		"/etc/systemd/network/20-lan0.network":                 "[Match]\nType=ether\n\n[Network]\nDHCP=yes\n",
+		"/etc/systemd/network/30-wired.network":                "[Match]\nName=en*\n\n[Link]\nRequiredForOnline=no\n\n[Network]\nAddress=192.168.60.2/24\n",
+		"/etc/systemd/network/25-br0.netdev":                   "[NetDev]\nName=br0\nKind=bridge\n",
+		"/etc/systemd/network/99-default.link":                 "[Match]\nOriginalName=*\n\n[Link]\nNamePolicy=keep kernel database onboard slot path\nMACAddressPolicy=persistent\n",
+		"/var/spool/cron/atjobs/.SEQ":                          "00000\n",
+		"/var/log/account/pacct":                               "",
+		"/etc/network/interfaces":                              "# This file describes the network interfaces available on your system\n# and how to activate them. For more information, see interfaces(5).\n\nsource /etc/network/interfaces.d/*\n\n# The loopback network interface\nauto lo\niface lo inet loopback\n",
 		"/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg": "network: {config: disabled}\n",
 	})
 	g.gone("/etc/systemd/network/10-lan0.link", "/var/lib/dhcp/dhclient.eth0.leases", "/var/lib/urandom/random-seed",

@@ -29,9 +29,9 @@ func TestEditNetplan(t *testing.T) {
 		want:    "network:\n  ethernets:\n    id0:\n      match: {name: e*}\n      dhcp4: yes\n",
 		changes: 1,
 	}, {
-		name: "flow style is written back by the encoder",
-		in:   "network: {version: 2, ethernets: {eth0: {match: {macaddress: 'aa:bb:cc:dd:ee:ff', driver: e1000}, set-name: lan}}}\n",
-		want: "network: {version: 2, ethernets: {eth0: {match: {driver: e1000}, set-name: lan}}}\n",
+		name:    "flow style is written back by the encoder",
+		in:      "network: {version: 2, ethernets: {eth0: {match: {macaddress: 'aa:bb:cc:dd:ee:ff', driver: e1000}, set-name: lan}}}\n",
+		want:    "network: {version: 2, ethernets: {eth0: {match: {driver: e1000}, set-name: lan}}}\n",
 		changes: 1,
 	}, {
 		name:    "a device left empty is written back by the encoder",
