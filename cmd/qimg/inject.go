@@ -19,6 +19,9 @@ type editOptions struct {
 	format, device string
 	dryRun, quiet  bool
 	ops            []customize.Op
+	// checkRoot, when set, vets the device about to be mounted for
+	// editing; an error stops before anything is opened for writing.
+	checkRoot func(d *guestfs.Disk, dev string) error
 }
 
 // opFlag is one edit option; every occurrence appends to the shared list,
@@ -60,6 +63,8 @@ func (o *editOptions) flags(cmd *cobra.Command, withOps bool) {
 // editSession is an image opened for editing, with its filesystem.
 type editSession struct {
 	img  image.Image
+	disk *guestfs.Disk
+	dev  string // the device of fsys
 	fsys guestfs.WritableFileSystem
 }
 
@@ -88,6 +93,12 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 	if err == nil && dev == "" {
 		dev, err = inspect.Root(disk)
 	}
+	if err == nil && o.checkRoot != nil {
+		if err = o.checkRoot(disk, dev); err != nil {
+			img.Close()
+			return nil, err
+		}
+	}
 	var fsys guestfs.WritableFileSystem
 	if err == nil {
 		fsys, err = disk.MountWritable(dev)
@@ -96,7 +107,7 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 		img.Close()
 		return nil, fail("%s", reason(imagePath, err))
 	}
-	return &editSession{img: img, fsys: fsys}, nil
+	return &editSession{img: img, disk: disk, dev: dev, fsys: fsys}, nil
 }
 
 // refuseUneditable fails for formats qimg reads but does not write in

@@ -193,6 +193,7 @@ names a backing or external data file.`,
 		newCustomizeCmd(e),
 		newCopyInCmd(e),
 		newCopyOutCmd(e),
+		newSysprepCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {
