@@ -149,6 +149,49 @@ func TestCentOS7OnLVM(t *testing.T) {
 		MajorVersion: 7, MinorVersion: 9, Arch: hostArch, Hostname: "centos7.example.com", PackageFormat: "rpm", PackageManagement: "yum",
 		Mountpoints: []inspect.Mountpoint{{"/", "/dev/centos-vg/root"}, {"/boot", "/dev/sda1"}},
 	})
+	editLVRoot(t, d.path)
+}
+
+// editLVRoot edits the root found by inspection on a logical volume,
+// through the writable window of the LV, and lets e2fsck and debugfs
+// judge the LV's bytes.
+func editLVRoot(t *testing.T, path string) {
+	img, _, err := format.Open(path, format.OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	d, err := guestfs.Open(img, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := inspect.Root(d)
+	if err != nil || root != "/dev/centos-vg/root" {
+		t.Fatalf("root %q: %v", root, err)
+	}
+	fsys, err := d.MountWritable(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.WriteFile("etc/branch", strings.NewReader("lvm\n"), 4, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	dv, _ := d.Device(root)
+	lv := make([]byte, dv.Image.Size())
+	if _, err := dv.Image.ReadAt(lv, 0); err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(t.TempDir(), "lv.raw")
+	if err := os.WriteFile(raw, lv, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "e2fsck", "-fn", raw)
+	if got := run(t, "debugfs", "-R", "cat /etc/branch", raw); got != "lvm\n" {
+		t.Errorf("debugfs reads %q from the LV", got)
+	}
 }
 
 // Fedora on GPT, its fstab naming the virtio disk (/dev/vda1), read
