@@ -48,6 +48,9 @@ func (c *checker) add(p Problem) {
 }
 
 func (c *checker) notef(n *yaml.Node, format string, args ...any) {
+	if len(c.notes) >= maxProblems {
+		return
+	}
 	c.notes = append(c.notes, Problem{Line: n.Line, Message: fmt.Sprintf(format, args...)})
 }
 
@@ -301,6 +304,7 @@ func (c *checker) checkMap(n *yaml.Node, s *spec, path string) {
 		}
 		if line, dup := seen[k.Value]; dup {
 			c.errorf(k, "%skey %s given twice (also on line %d); cloud-init would silently keep only the last", prefix(path), quote(k.Value), line)
+			continue
 		}
 		seen[k.Value] = k.Line
 		fs := s.fields[k.Value]

@@ -115,7 +115,7 @@ func closest(key string, known []string) string {
 			return k
 		}
 		d := distance(norm, k)
-		near := d <= max(2, len(key)/4) ||
+		near := d <= max(1, min(len(key)/3, 3)) ||
 			min(len(k), len(norm)) >= 4 && (strings.HasPrefix(norm, k) || strings.HasPrefix(k, norm))
 		if near && (d < bestD || d == bestD && k < best) {
 			best, bestD = k, d
