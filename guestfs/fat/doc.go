@@ -12,6 +12,10 @@
 // owner write bit) and Commit; Symlink, Link and Chown fail with
 // image.ErrUnsupported, and ReadLink always fails: FAT has no links.
 //
+// Format makes a new, empty FAT12 or FAT16 volume (a vfat cloud-init
+// seed labelled CIDATA, a config drive labelled config-2), laid out as
+// mkfs.fat lays out a small disk, for OpenWritable to fill.
+//
 // # Names
 //
 // Names are looked up as Windows and Linux's vfat do: case-insensitively
