@@ -1,0 +1,77 @@
+package seed
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The judges are isoinfo (genisoimage), blkid, fsck.fat and mtools,
+// xorriso, and cloud-init's own datasource code. A missing tool skips
+// the test on a developer's machine and fails it in CI, where
+// scripts/setup.sh installs them.
+func need(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err == nil {
+			continue
+		}
+		if _, err := os.Stat("/usr/sbin/" + tool); err == nil {
+			continue
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed (scripts/setup.sh installs it)", tool)
+		}
+		t.Skipf("%s not installed", tool)
+	}
+}
+
+func toolPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return "/usr/sbin/" + name
+}
+
+// run runs a tool and returns its standard output, failing the test on
+// error.
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(toolPath(name), args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// build writes a seed to a new file and returns its path.
+func build(t testing.TB, c Config, o Options) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "seed.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := Build(context.Background(), f, c, o); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fsckClean fails unless fsck.fat -n finds nothing to say.
+func fsckClean(t testing.TB, img string) {
+	t.Helper()
+	need(t, "fsck.fat")
+	out := run(t, "fsck.fat", "-n", img)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 {
+		t.Fatalf("fsck.fat -n %s:\n%s", img, out)
+	}
+}
