@@ -17,7 +17,9 @@
 #     whose output qimg must recognise (dosfstools, xfsprogs, btrfs-progs,
 #     cryptsetup-bin for LUKS, ntfs-3g for mkntfs, xorriso and genisoimage
 #     (isoinfo) for ISO 9660), and mtools, which reads back what qimg
-#     writes to FAT
+#     writes to FAT; cloud-init, whose own schema validator and NoCloud and
+#     ConfigDrive datasources judge qimg's user-data checks and seeds (its
+#     services do not run in a container or CI; nothing is started)
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -29,7 +31,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # --- apt packages ---------------------------------------------------------
 packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2
-	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools)
+	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

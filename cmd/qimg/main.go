@@ -194,6 +194,7 @@ names a backing or external data file.`,
 		newCopyInCmd(e),
 		newCopyOutCmd(e),
 		newSysprepCmd(e),
+		newSeedCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {
