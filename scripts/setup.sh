@@ -18,8 +18,9 @@
 #     cryptsetup-bin for LUKS, ntfs-3g for mkntfs, xorriso and genisoimage
 #     (isoinfo) for ISO 9660), and mtools, which reads back what qimg
 #     writes to FAT; cloud-init, whose own schema validator and NoCloud and
-#     ConfigDrive datasources judge qimg's user-data checks and seeds (its
-#     services do not run in a container or CI; nothing is started)
+#     ConfigDrive datasources judge qimg's user-data checks and seeds; its
+#     boot services are switched off (/etc/cloud/cloud-init.disabled), so
+#     the machine never looks for a metadata service
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -45,6 +46,10 @@ if [ "${#missing[@]}" -gt 0 ] || [ "${CI:-}" = true ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	log "apt-get install ${packages[*]}"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+# cloud-init is installed as a test oracle only: never let it run at boot.
+if [ -d /etc/cloud ] && [ "$(id -u)" -eq 0 ]; then
+	touch /etc/cloud/cloud-init.disabled
 fi
 
 # --- Go -------------------------------------------------------------------
