@@ -76,6 +76,9 @@ func scalarType(n *yaml.Node) (jtype, bool) {
 		return tString, true
 	}
 	v := n.Value
+	if plainText(v) {
+		return tString, true
+	}
 	switch {
 	case reNull.MatchString(v):
 		return tNull, true
@@ -89,6 +92,17 @@ func scalarType(n *yaml.Node) (jtype, bool) {
 		return tOther, true
 	}
 	return tString, true
+}
+
+// plainText says whether a plain scalar is text by its first byte alone:
+// every other YAML 1.1 form starts with a digit, a sign, '.', '~' or a
+// letter of yes/no/true/false/on/off/null.
+func plainText(v string) bool {
+	if v == "" {
+		return false
+	}
+	c := v[0]
+	return !(c >= '0' && c <= '9') && !strings.ContainsRune("+-.~yYnNtTfFoO", rune(c))
 }
 
 // boolValue is the canonical "true" or "false" of a YAML 1.1 boolean.
