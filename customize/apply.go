@@ -120,6 +120,8 @@ func describe(op Op) string {
 		return fmt.Sprintf("Setting cloud-init datasources: %s", f[0])
 	case "growpart":
 		return fmt.Sprintf("Setting cloud-init growpart: %s", f[0])
+	case "cloud-config":
+		return fmt.Sprintf("Installing cloud-config drop-in: %s", f[0])
 	}
 	return op.String()
 }
@@ -176,6 +178,8 @@ func (g *Guest) apply(op Op) error {
 		return g.setDatasources(f[0])
 	case "growpart":
 		return g.setGrowpart(f[0])
+	case "cloud-config":
+		return g.installCloudConfig(f[0])
 	}
 	return fmt.Errorf("unknown operation --%s", op.Name)
 }

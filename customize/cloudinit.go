@@ -2,7 +2,11 @@ package customize
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/qimg/qimg/customize/cloudinit"
 )
 
 // cloudCfgDir is where cloud-init reads drop-ins, after cloud.cfg.
@@ -66,4 +70,24 @@ func (g *Guest) hasCloudInit() bool {
 		}
 	}
 	return false
+}
+
+// installCloudConfig checks a local file as cloud-init would read a
+// cloud.cfg.d drop-in (unknown keys and wrong types are errors, with
+// their lines) and installs it under its own name (.cfg added).
+func (g *Guest) installCloudConfig(local string) error {
+	data, err := os.ReadFile(local)
+	if err != nil {
+		return err
+	}
+	if _, err := cloudinit.ParseConfig(data, local); err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(filepath.Base(local), ".cfg")
+	base = strings.Trim(unsafeName.ReplaceAllString(base, "-"), "-")
+	g.needCloudInit = true
+	if err := g.mkdirAll(cloudCfgDir); err != nil {
+		return err
+	}
+	return g.writeKeepingMode(cloudCfgDir+"/95-qimg-"+base+".cfg", string(data))
 }

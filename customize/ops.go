@@ -47,6 +47,7 @@ var specs = map[string]opSpec{
 	"firstboot":              {1, "SCRIPT", "run the local script SCRIPT once at the next boot"},
 	"cloud-init-datasources": {1, "LIST", "make cloud-init read metadata from these sources only (OpenStack,ConfigDrive,NoCloud)"},
 	"growpart":               {1, "on|off", "grow the root partition and filesystem at first boot (cloud-init growpart)"},
+	"cloud-config":           {1, "FILE", "install FILE as a cloud.cfg.d drop-in, after checking it as cloud-init would (errors with line numbers)"},
 }
 
 // offline are virt-customize options that run programs in the guest,
@@ -63,7 +64,7 @@ func OfflineNames() []string {
 func Names() []string {
 	return []string{"upload", "copy-in", "write", "append-line", "mkdir", "delete", "move", "link", "chmod", "chown", "touch",
 		"hostname", "root-password", "password", "ssh-inject", "timezone", "firstboot-command", "firstboot",
-		"cloud-init-datasources", "growpart"}
+		"cloud-init-datasources", "growpart", "cloud-config"}
 }
 
 // Syntax and Help describe an option for --help.
@@ -111,7 +112,7 @@ func (o Op) fields() []string {
 	switch o.Name {
 	case "link":
 		n = -1
-	case "ssh-inject", "root-password", "firstboot-command", "hostname", "timezone", "firstboot", "cloud-init-datasources", "growpart":
+	case "ssh-inject", "root-password", "firstboot-command", "hostname", "timezone", "firstboot", "cloud-init-datasources", "growpart", "cloud-config":
 		return []string{o.Arg}
 	}
 	return strings.SplitN(o.Arg, ":", n)

@@ -176,3 +176,21 @@ func TestSystemOptionsRefused(t *testing.T) {
 		t.Error("refused options changed the device")
 	}
 }
+
+func TestCloudConfigDropIn(t *testing.T) {
+	g, _ := linuxGuest(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "growroot.cfg")
+	must(t, os.WriteFile(good, []byte("#cloud-config\ndatasource_list: [ OpenStack ]\npackages: [qemu-guest-agent]\n"), 0o644))
+	bad := filepath.Join(dir, "bad.cfg")
+	must(t, os.WriteFile(bad, []byte("#cloud-config\npakages: [x]\nssh_pwauth: [1]\n"), 0o644))
+	err := customize.Apply(context.Background(), g, parse(t, "cloud-config", bad))
+	if err == nil || !strings.Contains(err.Error(), "bad.cfg:2") || !strings.Contains(err.Error(), "packages") {
+		t.Fatalf("bad drop-in: %v", err)
+	}
+	must(t, customize.Apply(context.Background(), g, parse(t, "cloud-config", good)))
+	b, err := fs.ReadFile(g.FS, "etc/cloud/cloud.cfg.d/95-qimg-growroot.cfg")
+	if err != nil || !strings.Contains(string(b), "qemu-guest-agent") {
+		t.Fatalf("drop-in: %q %v", b, err)
+	}
+}
