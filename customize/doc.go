@@ -4,9 +4,9 @@
 // move, link, chmod, chown, touch) and the system ones that only edit
 // configuration files (hostname, root-password and password with
 // SHA-512 crypt, ssh-inject, timezone, firstboot-command and firstboot
-// through a systemd oneshot unit, cloud-init-datasources, growpart, cloud-config drop-ins checked as
-// cloud-init reads them),
-// applied in command-line order and committed all at once. Options that
+// through a systemd oneshot unit, cloud-init-datasources, growpart,
+// cloud-config drop-ins checked as cloud-init reads them), applied in
+// command-line order and committed all at once. Options that
 // would run programs in the guest (run-command, install, update) are
 // refused with what to use instead.
 //
