@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -77,6 +78,10 @@ func TestCrashChild(t *testing.T) {
 		fmt.Fprintf(out, "error %v\n", err)
 		os.Exit(2)
 	}
+	// The parent counts its delay from here, not from the exec: a busy
+	// machine may take longer to start a race-instrumented binary than
+	// the longest delay.
+	say("ready")
 	if scenario == "create" {
 		for i := 0; ; i++ {
 			size := (rng.Int64N(32) + 8) << 20
@@ -269,15 +274,41 @@ func crashRunChild(t *testing.T, scenario, path string, seed uint64, d time.Dura
 	cmd := exec.Command(exe, "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnvScenario+"="+scenario, crashEnvImage+"="+path,
 		crashEnvSeed+"="+strconv.FormatUint(seed, 10), "GOMAXPROCS=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	ready := make(chan struct{})
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		r := bufio.NewReader(pipe)
+		line, _ := r.ReadString('\n')
+		if line == "ready\n" {
+			close(ready)
+		} else {
+			stdout.WriteString(line)
+		}
+		io.Copy(&stdout, r)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child %s did not start within 2 minutes:\n%s", scenario, stderr.String())
 	}
 	time.Sleep(d)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	<-copied
 	err = cmd.Wait()
 	out := stdout.String()
 	if strings.Contains(out, "\nerror ") || strings.HasPrefix(out, "error ") {
