@@ -162,6 +162,13 @@ func (f *FS) Commit(ctx context.Context) error {
 		return err
 	}
 	nums := f.tx.dirty()
+	if j != nil {
+		// Before anything is written: a change the journal cannot
+		// hold must leave the file system as it was.
+		if err := j.fits(len(nums)); err != nil {
+			return err
+		}
+	}
 	if err := f.writeErr(f.dev.Flush()); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,4 +95,33 @@ func TestFailedOperationChangesNothing(t *testing.T) {
 			fsck(t, img)
 		})
 	}
+}
+
+// TestCommitTooBigForTheJournal commits a change larger than the journal
+// can log: the commit fails before writing anything (the superblock is
+// not left marked as needing recovery), and after Discard the file
+// system takes a smaller change.
+func TestCommitTooBigForTheJournal(t *testing.T) {
+	need(t, "mkfs.ext4", "e2fsck")
+	img := newFS(t, "16M", "-N", "8192", "-J", "size=1") // a journal of 1024 blocks
+	f := openRW(t, img)
+	// Four inodes a block: 4096 new inodes touch over 1024 blocks.
+	for d := range 64 {
+		dir := fmt.Sprintf("d%d", d)
+		must(t, f.Mkdir(dir, 0o755))
+		for i := range 64 {
+			must(t, writeString(f, fmt.Sprintf("%s/f%d", dir, i), ""))
+		}
+	}
+	if err := f.Commit(context.Background()); !errors.Is(err, image.ErrLimit) {
+		t.Fatalf("committing more than the journal holds: %v", err)
+	}
+	if openImage(t, img).Info().NeedsReplay {
+		t.Fatal("the failed commit left the file system needing recovery")
+	}
+	fsck(t, img)
+	must(t, f.Discard())
+	must(t, writeString(f, "after", "y"))
+	commit(t, f)
+	fsck(t, img)
 }
