@@ -247,9 +247,17 @@ func (m *model) escapes(p string, follow bool) bool {
 	return false
 }
 
+// xattrTarget chooses a file to change attr of: Linux refuses user.*
+// attributes on links, so only trusted.* ones go there.
+func (m *model) xattrTarget(attr string) string {
+	if strings.HasPrefix(attr, "user.") {
+		return m.target(notLink)
+	}
+	return m.target(anyType)
+}
+
 // xattrName chooses an attribute name: a few user.* and trusted.* ones,
-// now and then a long one. Links are left out of attribute changes:
-// Linux refuses user.* attributes on them.
+// now and then a long one.
 func (m *model) xattrName() string {
 	ns := "user."
 	if m.rng.IntN(3) == 0 {

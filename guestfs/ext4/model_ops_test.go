@@ -158,7 +158,14 @@ func (m *model) link() {
 	from, to := m.target(notDirOrAny(m)), m.newPath()
 	m.apply(fmt.Sprintf("link %s %s", from, to), true,
 		func() error { return m.f.Link(from, to) },
-		func() error { return os.Link(m.host(from), m.host(to)) })
+		func() error {
+			// The writer refuses a directory before it looks at the
+			// new name; link(2) looks at the new name first.
+			if fi, err := os.Lstat(m.host(from)); err == nil && fi.IsDir() {
+				return syscall.EPERM
+			}
+			return os.Link(m.host(from), m.host(to))
+		})
 }
 
 // truncate shrinks or grows a file (following a final link, as both
@@ -236,8 +243,8 @@ func (m *model) chtimes() {
 }
 
 func (m *model) setXattr() {
-	p := m.target(notLink)
 	attr := m.xattrName()
+	p := m.xattrTarget(attr)
 	n := m.rng.Int64N(80)
 	if m.rng.IntN(4) == 0 {
 		n = m.rng.Int64N(m.bs / 2)
@@ -249,8 +256,8 @@ func (m *model) setXattr() {
 }
 
 func (m *model) removeXattr() {
-	p := m.target(notLink)
 	attr := m.xattrName()
+	p := m.xattrTarget(attr)
 	if names := hostXattrNames(m.host(p)); len(names) > 0 && m.rng.IntN(4) != 0 {
 		attr = names[m.rng.IntN(len(names))]
 	}
