@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -217,13 +218,7 @@ func (m *model) debugfsTree() map[string]*node {
 	must(m.t, os.Mkdir(dump, 0o755))
 	run(m.t, "debugfs", "-R", "rdump / "+dump, m.img)
 	tree := m.hostTree(dump, true)
-	paths := slices.Sorted(func(yield func(string) bool) {
-		for p := range tree {
-			if !yield(p) {
-				return
-			}
-		}
-	})
+	paths := slices.Sorted(maps.Keys(tree))
 	var cmds strings.Builder
 	for _, p := range paths {
 		fmt.Fprintf(&cmds, "stat /%s\n", p)
@@ -265,11 +260,8 @@ func (m *model) debugfsBatch(dir, cmds string) []string {
 	file := filepath.Join(dir, "cmds")
 	must(m.t, os.WriteFile(file, []byte(cmds), 0o644))
 	out := run(m.t, "debugfs", "-f", file, m.img)
-	var sections []string
-	for _, part := range strings.Split(out, "debugfs: ")[1:] {
-		sections = append(sections, part)
-	}
-	return sections
+	// Each command's output follows its echo, "debugfs: " and the line.
+	return strings.Split(out, "debugfs: ")[1:]
 }
 
 var (
@@ -323,7 +315,7 @@ func parseStat(n *node, out string) error {
 func (m *model) compare(want, got map[string]*node, what string, fields int) {
 	m.t.Helper()
 	var diffs []string
-	for _, p := range slices.Sorted(mapKeys(want, got)) {
+	for _, p := range unionKeys(want, got) {
 		w, g := want[p], got[p]
 		switch {
 		case g == nil:
@@ -342,19 +334,16 @@ func (m *model) compare(want, got map[string]*node, what string, fields int) {
 	}
 }
 
-func mapKeys(a, b map[string]*node) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range a {
-			if !yield(k) {
-				return
-			}
-		}
-		for k := range b {
-			if _, dup := a[k]; !dup && !yield(k) {
-				return
-			}
+// unionKeys lists the keys of a and b, sorted.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, dup := a[k]; !dup {
+			keys = append(keys, k)
 		}
 	}
+	slices.Sort(keys)
+	return keys
 }
 
 // diff describes how g differs from n in the fields asked.
@@ -381,16 +370,7 @@ func (n *node) diff(g *node, fields int) string {
 		d = append(d, fmt.Sprintf("mtime %d, want %d", g.mtime, n.mtime))
 	}
 	if fields&fXattrs != 0 {
-		for _, k := range slices.Sorted(func(yield func(string) bool) {
-			for k := range n.xattrs {
-				yield(k)
-			}
-			for k := range g.xattrs {
-				if _, dup := n.xattrs[k]; !dup {
-					yield(k)
-				}
-			}
-		}) {
+		for _, k := range unionKeys(n.xattrs, g.xattrs) {
 			w, wok := n.xattrs[k]
 			gv, gok := g.xattrs[k]
 			if wok != gok || w != gv {
