@@ -141,7 +141,7 @@ func (m *model) size() int64 {
 	case 5:
 		return 12*bs - 1 + m.rng.Int64N(3) // the last direct block of a block map
 	case 6:
-		return 1<<20 + m.rng.Int64N(11<<20)
+		return 1<<20 + m.rng.Int64N(5<<20)
 	}
 	return m.rng.Int64N(300 << 10)
 }

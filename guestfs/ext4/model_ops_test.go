@@ -180,7 +180,7 @@ func (m *model) truncate() {
 	case 0:
 		size = m.size()
 	case 1:
-		size = m.rng.Int64N(8 << 20)
+		size = m.rng.Int64N(4 << 20)
 	default:
 		if fi, err := os.Stat(m.host(p)); err == nil {
 			size = fi.Size()
