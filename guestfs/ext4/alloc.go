@@ -40,6 +40,7 @@ func (f *FS) blockBitmap(g uint32) (cur, orig []byte, d desc, err error) {
 		return nil, nil, nil, f.corrupt("group %d block bitmap at block %d", g, b)
 	}
 	if o, ok := f.tx.orig[b]; ok {
+		f.tx.save(b) // the caller changes it
 		return f.tx.blocks[b], o, d, nil
 	}
 	if f.sb.groupCsum() && d.flags()&bgBlockUninit != 0 {
@@ -52,6 +53,9 @@ func (f *FS) blockBitmap(g uint32) (cur, orig []byte, d desc, err error) {
 		return nil, nil, nil, err
 	}
 	f.tx.orig[b] = append([]byte(nil), cur...)
+	if f.tx.undo != nil {
+		f.tx.undo.orig = append(f.tx.undo.orig, b)
+	}
 	return cur, f.tx.orig[b], d, nil
 }
 
@@ -226,8 +230,10 @@ func (f *FS) freeBlocks(b, n uint64) error {
 			clearBit(cur, i)
 			// A freed block's staged contents must not reach it: it may
 			// be allocated to data in a later transaction.
+			f.tx.save(first + i)
 			delete(f.tx.blocks, first+i)
 			if d, ok := f.tx.data[first+i]; ok {
+				f.tx.saveData(first + i)
 				f.tx.staged -= int64(len(d))
 				delete(f.tx.data, first+i)
 			}

@@ -162,6 +162,13 @@ func (f *FS) Commit(ctx context.Context) error {
 		return err
 	}
 	nums := f.tx.dirty()
+	if j != nil {
+		// Before anything is written: a change the journal cannot
+		// hold must leave the file system as it was.
+		if err := j.fits(len(nums)); err != nil {
+			return err
+		}
+	}
 	if err := f.writeErr(f.dev.Flush()); err != nil {
 		return err
 	}
@@ -201,14 +208,9 @@ func (f *FS) Commit(ctx context.Context) error {
 	return nil
 }
 
-// Discard drops the staged changes (file data already written, past
-// the bound of what waits in memory, stays in blocks the file system
-// does not use).
-func (f *FS) Discard() error {
-	if f.tx == nil {
-		return nil
-	}
-	f.tx = newTx()
+// dropCaches forgets the inodes, descriptors and directory names read,
+// which may hold changes no longer staged.
+func (f *FS) dropCaches() {
 	f.inodeMu.Lock()
 	clear(f.inodes)
 	f.inodeMu.Unlock()
@@ -218,6 +220,17 @@ func (f *FS) Discard() error {
 	f.cache.mu.Lock()
 	f.cache.dirs, f.cache.entries = nil, 0
 	f.cache.mu.Unlock()
+}
+
+// Discard drops the staged changes (file data already written, past
+// the bound of what waits in memory, stays in blocks the file system
+// does not use).
+func (f *FS) Discard() error {
+	if f.tx == nil {
+		return nil
+	}
+	f.tx = newTx()
+	f.dropCaches()
 	buf := make([]byte, superblockSize)
 	if _, err := f.r.ReadAt(buf, superblockOffset); err != nil && err != io.EOF {
 		return err

@@ -45,7 +45,10 @@
 // replacing), Link, Symlink (fast and slow), Chmod, Chown, Chtimes,
 // SetXattr and RemoveXattr. Changes are staged in memory: metadata
 // blocks in a transaction, file data in blocks free both now and at the
-// last commit; reads see them. Commit writes them all or nothing: with a
+// last commit; reads see them. An operation that fails (a missing path,
+// no space left half way) stages nothing: what it changed is put back.
+// A change larger than the journal can log fails at Commit before
+// anything is written. Commit writes the changes all or nothing: with a
 // journal (ext3, ext4) the metadata is logged as one jbd2 transaction in
 // the kernel's format (block tags of 32 or 64 bits, checksums v2/v3 when
 // the journal has them), made the log's start, then checkpointed and the

@@ -165,12 +165,20 @@ func (j *journal) perDescriptor() int {
 	return room / j.tagSize()
 }
 
+// fits refuses a transaction of n blocks larger than the journal.
+func (j *journal) fits(n int) error {
+	if uint64(n) > j.capacity() {
+		return image.FileErrorf(j.f.name, "ext4: the change touches %d metadata blocks; the journal holds %d: split it: %w", n, j.capacity(), image.ErrLimit)
+	}
+	return nil
+}
+
 // logTransaction writes blocks (file system block → contents) as one
 // transaction from the start of the log, and makes it the log's start:
 // from then on, replaying the journal applies all of it.
 func (j *journal) logTransaction(nums []uint64, blocks map[uint64][]byte) error {
-	if uint64(len(nums)) > j.capacity() {
-		return image.FileErrorf(j.f.name, "ext4: the change touches %d metadata blocks; the journal holds %d: split it: %w", len(nums), j.capacity(), image.ErrLimit)
+	if err := j.fits(len(nums)); err != nil {
+		return err
 	}
 	be := binary.BigEndian
 	pos := j.first

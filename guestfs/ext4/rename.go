@@ -9,7 +9,8 @@ import (
 // Rename moves oldname to newname, across directories, replacing a file
 // there (or an empty directory, when moving a directory). A directory
 // cannot move below itself.
-func (f *FS) Rename(oldname, newname string) error {
+func (f *FS) Rename(oldname, newname string) (err error) {
+	defer f.atomically()(&err)
 	odir, obase, err := f.parent("rename", oldname)
 	if err != nil {
 		return err

@@ -11,7 +11,8 @@ import (
 // past the end and copies a partly kept last block to a new block with
 // its tail zeroed (so the committed file's block is never changed in
 // place); growing leaves a hole that reads as zeros.
-func (f *FS) Truncate(name string, size int64) error {
+func (f *FS) Truncate(name string, size int64) (err error) {
+	defer f.atomically()(&err)
 	if err := f.writable("truncate", name); err != nil {
 		return err
 	}

@@ -34,6 +34,86 @@ type tx struct {
 	// orig holds the committed contents of the block bitmaps changed,
 	// which allocation must respect besides the current ones.
 	orig map[uint64][]byte
+	// undo is what the operation under way puts back if it fails (see
+	// atomically); nil between operations.
+	undo *undo
+}
+
+// undo is the state before one operation: the contents each block had
+// in the transaction and each data block had staged before the operation
+// first touched it (nil: not there), the committed bitmaps it first
+// read, the superblock's counts.
+type undo struct {
+	blocks map[uint64][]byte
+	data   map[uint64][]byte
+	orig   []uint64
+	sb     superblock
+}
+
+// save records block b as it stands, before the operation changes it.
+func (t *tx) save(b uint64) {
+	u := t.undo
+	if u == nil {
+		return
+	}
+	if _, done := u.blocks[b]; done {
+		return
+	}
+	u.blocks[b] = bytes.Clone(t.blocks[b])
+}
+
+// saveData records the data staged for block b before the operation
+// replaces or drops it (staged blocks are never changed in place).
+func (t *tx) saveData(b uint64) {
+	if u := t.undo; u != nil {
+		if _, done := u.data[b]; !done {
+			u.data[b] = t.data[b]
+		}
+	}
+}
+
+// atomically starts a write operation; the function it returns ends it,
+// given the operation's error. An operation may fail half way (no space
+// for its last block, a corrupt structure met late), and then everything
+// it staged is put back, so a failed operation changes nothing (file
+// data it wrote past the bound of what is staged lies in blocks free
+// again). Use as
+// defer f.atomically()(&err).
+func (f *FS) atomically() func(*error) {
+	if f.tx == nil || f.tx.undo != nil {
+		return func(*error) {}
+	}
+	f.tx.undo = &undo{blocks: map[uint64][]byte{}, data: map[uint64][]byte{}, sb: *f.sb}
+	return func(err *error) {
+		u := f.tx.undo
+		f.tx.undo = nil
+		if *err == nil {
+			return
+		}
+		for b, blk := range u.blocks {
+			if blk == nil {
+				delete(f.tx.blocks, b)
+			} else {
+				f.tx.blocks[b] = blk
+			}
+		}
+		for _, b := range u.orig {
+			delete(f.tx.orig, b)
+		}
+		for b, d := range u.data {
+			if d == nil {
+				delete(f.tx.data, b)
+			} else {
+				f.tx.data[b] = d
+			}
+		}
+		f.tx.staged = 0
+		for _, d := range f.tx.data {
+			f.tx.staged += int64(len(d))
+		}
+		*f.sb = u.sb
+		f.dropCaches()
+	}
 }
 
 // dirty returns the changed blocks in block order.
@@ -73,6 +153,7 @@ func overlayBlocks(p []byte, off, bs int64, blocks map[uint64][]byte) {
 // place: the current contents the first time it is asked for.
 func (f *FS) metaBlock(b uint64) ([]byte, error) {
 	if blk, ok := f.tx.blocks[b]; ok {
+		f.tx.save(b)
 		return blk, nil
 	}
 	if !f.validRange(b, 1) && b != 0 {
@@ -82,6 +163,7 @@ func (f *FS) metaBlock(b uint64) ([]byte, error) {
 	if err := f.readAt(blk, int64(b)*f.sb.blockSize); err != nil {
 		return nil, err
 	}
+	f.tx.save(b)
 	f.tx.blocks[b] = blk
 	return blk, nil
 }
@@ -89,6 +171,7 @@ func (f *FS) metaBlock(b uint64) ([]byte, error) {
 // newMetaBlock is metaBlock for a block just allocated: zeros, not read.
 func (f *FS) newMetaBlock(b uint64) []byte {
 	blk := make([]byte, f.sb.blockSize)
+	f.tx.save(b)
 	f.tx.blocks[b] = blk
 	return blk
 }
@@ -117,6 +200,7 @@ const maxStagedData = 64 << 20
 func (f *FS) stageData(b uint64, p []byte) error {
 	bs := int(f.sb.blockSize)
 	for i := 0; i < len(p); i += bs {
+		f.tx.saveData(b + uint64(i/bs))
 		f.tx.data[b+uint64(i/bs)] = bytes.Clone(p[i : i+bs])
 	}
 	f.tx.staged += int64(len(p))

@@ -87,7 +87,8 @@ func permBits(perm fs.FileMode) uint16 { return uint16(unixmode.Perm(perm)) }
 // WriteFile creates name, or replaces the contents of the regular file
 // there (keeping its owner, mode and attributes), with size bytes of r.
 // The data goes to new blocks: the old ones are freed by the commit.
-func (f *FS) WriteFile(name string, r io.Reader, size int64, perm fs.FileMode) error {
+func (f *FS) WriteFile(name string, r io.Reader, size int64, perm fs.FileMode) (err error) {
+	defer f.atomically()(&err)
 	dir, base, err := f.parent("write", name)
 	if err != nil {
 		return err
@@ -196,7 +197,8 @@ func (f *FS) writeFileData(in *Inode, r io.Reader, size int64) ([]extent, error)
 }
 
 // Mkdir creates the directory name.
-func (f *FS) Mkdir(name string, perm fs.FileMode) error {
+func (f *FS) Mkdir(name string, perm fs.FileMode) (err error) {
+	defer f.atomically()(&err)
 	dir, base, err := f.parent("mkdir", name)
 	if err != nil {
 		return err
@@ -258,7 +260,8 @@ func dropDirLink(dir *Inode) {
 }
 
 // Remove removes a file, a symbolic link or an empty directory.
-func (f *FS) Remove(name string) error {
+func (f *FS) Remove(name string) (err error) {
+	defer f.atomically()(&err)
 	dir, base, err := f.parent("remove", name)
 	if err != nil {
 		return err
@@ -375,7 +378,8 @@ func (f *FS) RemoveAll(name string) error {
 
 // Symlink creates link pointing at target: in the inode when shorter
 // than 60 bytes, else in a block.
-func (f *FS) Symlink(target, link string) error {
+func (f *FS) Symlink(target, link string) (err error) {
+	defer f.atomically()(&err)
 	dir, base, err := f.parent("symlink", link)
 	if err != nil {
 		return err
@@ -417,7 +421,8 @@ func (f *FS) Symlink(target, link string) error {
 }
 
 // Link makes newname another name of the file oldname (not a directory).
-func (f *FS) Link(oldname, newname string) error {
+func (f *FS) Link(oldname, newname string) (err error) {
+	defer f.atomically()(&err)
 	if err := f.writable("link", newname); err != nil {
 		return err
 	}
@@ -455,7 +460,8 @@ func (f *FS) Link(oldname, newname string) error {
 }
 
 // setattr changes one inode (not following a final symbolic link).
-func (f *FS) setattr(op, name string, change func(*Inode)) error {
+func (f *FS) setattr(op, name string, change func(*Inode)) (err error) {
+	defer f.atomically()(&err)
 	if err := f.writable(op, name); err != nil {
 		return err
 	}

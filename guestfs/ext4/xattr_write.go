@@ -150,7 +150,8 @@ func (f *FS) RemoveXattr(name, attr string) error {
 	})
 }
 
-func (f *FS) editXattrs(op, name string, change func([]Xattr) ([]Xattr, error)) error {
+func (f *FS) editXattrs(op, name string, change func([]Xattr) ([]Xattr, error)) (err error) {
+	defer f.atomically()(&err)
 	if err := f.writable(op, name); err != nil {
 		return err
 	}
