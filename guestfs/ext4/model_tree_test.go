@@ -52,7 +52,7 @@ const (
 // "now": the two calls run one after the other, on a loaded machine.
 const mtimeSlack = 3
 
-const permBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+const modelPermBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
 func kindOf(m fs.FileMode) byte {
 	switch {
@@ -88,7 +88,7 @@ func (m *model) hostTree(root string, contents bool) map[string]*node {
 			return err
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		n := &node{kind: kindOf(fi.Mode()), perm: fi.Mode() & permBits, links: uint64(st.Nlink),
+		n := &node{kind: kindOf(fi.Mode()), perm: fi.Mode() & modelPermBits, links: uint64(st.Nlink),
 			uid: st.Uid, gid: st.Gid, mtime: fi.ModTime().Unix(), xattrs: map[string]string{}}
 		switch n.kind {
 		case 'f':
@@ -171,7 +171,7 @@ func (m *model) imageTree(f *FS, contents bool) map[string]*node {
 			return err
 		}
 		in := fi.Sys().(*Inode)
-		n := &node{kind: kindOf(fi.Mode()), perm: fi.Mode() & permBits, links: uint64(in.Links),
+		n := &node{kind: kindOf(fi.Mode()), perm: fi.Mode() & modelPermBits, links: uint64(in.Links),
 			uid: in.UID, gid: in.GID, mtime: in.Mtime.Unix(), xattrs: map[string]string{}}
 		switch n.kind {
 		case 'f':
