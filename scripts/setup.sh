@@ -20,7 +20,8 @@
 #     writes to FAT; cloud-init, whose own schema validator and NoCloud and
 #     ConfigDrive datasources judge qimg's user-data checks and seeds; its
 #     boot services are switched off (/etc/cloud/cloud-init.disabled), so
-#     the machine never looks for a metadata service
+#     the machine never looks for a metadata service; debootstrap, with which
+#     scripts/guest-image.sh builds the Debian 12 guest the guest tests edit
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -31,7 +32,7 @@ root=$PWD
 log() { printf '==> %s\n' "$*" >&2; }
 
 # --- apt packages ---------------------------------------------------------
-packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2
+packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2 debootstrap
 	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init)
 missing=()
 for p in "${packages[@]}"; do

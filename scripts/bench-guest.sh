@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Times qimg's guest commands against libguestfs's on the same 2 GiB Debian
+# 12 qcow2 (scripts/guest-image.sh) in one run, and prints a table of
+# medians, min-max, ratios and peak RSS:
+#   qimg inject IMG --upload FILE:/root/   vs  virt-customize -a IMG --upload FILE:/root/
+#   qimg cat IMG /etc/os-release           vs  virt-cat -a IMG /etc/os-release
+#
+#   bash scripts/bench-guest.sh [WORKDIR]     QIMG_SAMPLES=10 VIRT_SAMPLES=3
+#
+# libguestfs runs with LIBGUESTFS_BACKEND=direct (qemu started by the
+# library, no libvirt). Without /dev/kvm its appliance runs under TCG, which
+# is libguestfs's real cost on such a machine; the script says which it is.
+# If libguestfs-tools is missing it is installed with apt (about 100
+# packages, with linux-image-amd64: supermin builds the appliance from the
+# host's kernel). If the appliance cannot start, the script prints why and
+# still times qimg.
+#
+# Every edit sample starts from a fresh copy of the cached image (the copy
+# and its flush are not timed); the image is read just before each run, so
+# the page cache is warm for both tools alike. Times are wall clock (bash
+# EPOCHREALTIME around the run); peak RSS is GNU time's %M, which for
+# libguestfs is its largest process (the qemu running the appliance), not
+# the sum of the process tree. The tools alternate sample by sample.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/qimg-bench-guest}
+qimg_samples=${QIMG_SAMPLES:-10}
+virt_samples=${VIRT_SAMPLES:-3}
+export LIBGUESTFS_BACKEND=direct
+mkdir -p "$work" bin
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+image=$(bash scripts/guest-image.sh)
+go build -o bin/qimg ./cmd/qimg
+qimg=$PWD/bin/qimg
+
+# --- libguestfs -------------------------------------------------------------
+install_libguestfs() {
+	command -v virt-customize >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		log "libguestfs-tools is missing and installing it needs root"
+		return 1
+	fi
+	log "apt-get install libguestfs-tools linux-image-amd64 (large, a few minutes)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libguestfs-tools linux-image-amd64 >"$work/apt.log" 2>&1 || {
+		tail -n 20 "$work/apt.log" >&2
+		return 1
+	}
+}
+
+# appliance_ok starts the appliance once (supermin builds it on first use,
+# which is not timed) and says whether it works.
+appliance_ok() {
+	log "libguestfs-test-tool (builds and starts the appliance once)"
+	local t0=$EPOCHREALTIME
+	if libguestfs-test-tool >"$work/test-tool.log" 2>&1; then
+		log "appliance started in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+		return 0
+	fi
+	log "libguestfs cannot run here; the end of libguestfs-test-tool's output:"
+	grep -v '^ ' "$work/test-tool.log" | tail -n 25 >&2
+	return 1
+}
+
+virt=0
+if install_libguestfs && appliance_ok; then virt=1; fi
+kvm="no /dev/kvm: the appliance runs under TCG (software emulation)"
+[ -c /dev/kvm ] && kvm="/dev/kvm present: the appliance runs under KVM"
+
+# --- inputs -----------------------------------------------------------------
+upload=$work/upload.txt
+printf 'qimg bench-guest upload %s\n' "$(date -u +%FT%TZ)" >"$upload"
+pristine=$work/pristine.qcow2
+cp --sparse=always "$image" "$pristine"
+results=$work/results.txt
+: >"$results"
+
+# sample TOOL OP: one timed run, appended to $results as "op|tool|s|KiB".
+sample() {
+	local tool=$1 op=$2 target=$work/edit.$1.qcow2 out=$work/out.$1 t0 t1 rss
+	local -a cmd
+	case "$op" in
+	upload)
+		cp --sparse=always "$pristine" "$target"
+		# Flush the copy: else a tool's fsync pays for writing it back.
+		sync "$target"
+		if [ "$tool" = qimg ]; then
+			cmd=("$qimg" inject -q "$target" --upload "$upload:/root/")
+		else
+			cmd=(virt-customize -q -a "$target" --upload "$upload:/root/")
+		fi
+		;;
+	cat)
+		target=$pristine
+		if [ "$tool" = qimg ]; then
+			cmd=("$qimg" cat "$target" /etc/os-release)
+		else
+			cmd=(virt-cat -a "$target" /etc/os-release)
+		fi
+		;;
+	esac
+	cat "$target" >/dev/null
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f %M -o "$work/rss.$tool" "${cmd[@]}" >"$out" 2>"$work/err.$tool" || {
+		echo "$tool $op failed:" >&2
+		cat "$work/err.$tool" >&2
+		exit 1
+	}
+	t1=$EPOCHREALTIME
+	rss=$(tail -n 1 "$work/rss.$tool")
+	echo "$op|$tool|$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')|$rss" >>"$results"
+	verify "$tool" "$op" "$target" "$out"
+}
+
+# verify checks that a run did its job: the uploaded file reads back (by
+# the other tool when there is one), cat printed the guest's os-release.
+verify() {
+	local tool=$1 op=$2 target=$3 out=$4 got
+	if [ "$op" = upload ]; then
+		got=$("$qimg" cat "$target" /root/upload.txt)
+		[ "$got" = "$(cat "$upload")" ] || { echo "$tool upload: /root/upload.txt reads back as '$got'" >&2; exit 1; }
+		qemu-img check -q "$target" || { echo "$tool upload: qemu-img check failed" >&2; exit 1; }
+	else
+		grep -q '^VERSION_ID="12"$' "$out" || { echo "$tool cat: unexpected output" >&2; cat "$out" >&2; exit 1; }
+	fi
+}
+
+log "warm-up"
+sample qimg upload && sample qimg cat
+: >"$results"
+rounds=$((qimg_samples > virt_samples ? qimg_samples : virt_samples))
+for ((r = 0; r < rounds; r++)); do
+	for op in upload cat; do
+		tools=(qimg)
+		if [ "$virt" = 1 ] && [ "$r" -lt "$virt_samples" ]; then
+			if ((r % 2)); then tools=(qimg virt); else tools=(virt qimg); fi
+		fi
+		for tool in "${tools[@]}"; do
+			if [ "$tool" = qimg ] && [ "$r" -ge "$qimg_samples" ]; then continue; fi
+			sample "$tool" "$op"
+		done
+	done
+	log "round $((r + 1))/$rounds done"
+done
+# The virt-cat output and qimg cat's must be the same bytes.
+if [ "$virt" = 1 ] && ! cmp -s "$work/out.qimg" "$work/out.virt"; then
+	echo "qimg cat and virt-cat printed different bytes" >&2
+	exit 1
+fi
+
+# --- table ------------------------------------------------------------------
+lgver="libguestfs: not run"
+if [ "$virt" = 1 ]; then
+	lgver=$(dpkg-query -W -f='${Package} ${Version}, ' libguestfs0 guestfs-tools 2>/dev/null)
+	lgver=${lgver%, }
+fi
+echo
+echo "qimg $(git describe --always --dirty 2>/dev/null) vs $lgver (LIBGUESTFS_BACKEND=direct), $(qemu-system-x86_64 --version 2>/dev/null | head -1 || echo 'no qemu-system')"
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $kvm"
+echo "image: $image ($(du -m "$image" | cut -f1) MiB allocated, 2 GiB virtual); samples: qimg $qimg_samples, libguestfs $virt_samples"
+echo
+printf '| %-24s | %-26s | %-26s | %-9s | %-24s |\n' operation "libguestfs s (min-max)" "qimg s (min-max)" "speedup" "peak RSS MiB lg / qimg"
+printf '|%s|%s|%s|%s|%s|\n' "--------------------------" "----------------------------" "----------------------------" "-----------" "--------------------------"
+for op in upload cat; do
+	name="inject --upload"
+	[ "$op" = cat ] && name="cat /etc/os-release"
+	awk -F'|' -v op="$op" -v name="$name" '
+		function median(a, n,   s, i, j, t) {
+			for (i = 1; i <= n; i++) s[i] = a[i]
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
+			return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+		}
+		$1 == op { k = $2; n[k]++; t[k, n[k]] = $3; if (!(k in lo) || $3 < lo[k]) lo[k] = $3; if ($3 > hi[k]) hi[k] = $3
+			if ($4 > rss[k]) rss[k] = $4 }
+		END {
+			for (i = 1; i <= n["qimg"]; i++) m[i] = t["qimg", i]
+			mm = median(m, n["qimg"])
+			q = sprintf("%.3f (%.3f-%.3f)", mm, lo["qimg"], hi["qimg"])
+			if (n["virt"] > 0) {
+				for (i = 1; i <= n["virt"]; i++) v[i] = t["virt", i]
+				mv = median(v, n["virt"])
+				l = sprintf("%.2f (%.2f-%.2f)", mv, lo["virt"], hi["virt"])
+				printf "| %-24s | %-26s | %-26s | %8.0fx | %10.0f / %-11.0f |\n", name, l, q, mv / mm, rss["virt"] / 1024, rss["qimg"] / 1024
+			} else {
+				printf "| %-24s | %-26s | %-26s | %9s | %10s / %-11.0f |\n", name, "not run", q, "-", "-", rss["qimg"] / 1024
+			}
+		}' "$results"
+done
+echo
+echo "raw samples: $results"
