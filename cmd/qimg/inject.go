@@ -107,7 +107,20 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 		img.Close()
 		return nil, fail("%s", reason(imagePath, err))
 	}
+	if dv, ok := disk.Device(dev); ok && !o.dryRun {
+		if why := noAtomicCommit[dv.Content.Type]; why != "" {
+			fmt.Fprintf(e.stderr, "qimg: warning: %s on %s %s: if qimg is interrupted while it commits, the filesystem needs fsck\n", dev, dv.Content.Type, why)
+		}
+	}
 	return &editSession{img: img, disk: disk, dev: dev, fsys: fsys}, nil
+}
+
+// noAtomicCommit names the filesystems whose edits cannot be committed
+// all or nothing, and why; edits of ext3 and ext4 go through their
+// journal.
+var noAtomicCommit = map[string]string{
+	"ext2": "has no journal",
+	"vfat": "has no journal (qimg orders its writes so that fsck.fat finds at most leaked clusters or a lost name)",
 }
 
 // refuseUneditable fails for formats qimg reads but does not write in
