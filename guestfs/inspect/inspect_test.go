@@ -286,7 +286,8 @@ func TestWindows(t *testing.T) {
 		Root: "/dev/sda", Type: "windows", Distro: "windows", ProductName: "Windows 11 Pro", ProductVariant: "Client",
 		MajorVersion: 10, MinorVersion: 0, Arch: "x86_64", Hostname: "WIN11-VM",
 		Build: "22631", Edition: "Professional", SystemRoot: "/Windows",
-		Mountpoints: []inspect.Mountpoint{{"/", "/dev/sda"}},
+		VirtioStorage: new(bool), // the test image has no virtio driver
+		Mountpoints:   []inspect.Mountpoint{{"/", "/dev/sda"}},
 	})
 }
 
