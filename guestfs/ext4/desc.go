@@ -7,7 +7,6 @@ import (
 // Group descriptor flags the writer keeps.
 const (
 	bgBlockUninit  = 0x2 // the block bitmap was never written: only metadata used
-	bgInodeZeroed  = 0x4 // the inode table is zeroed
 	descChecksumAt = 0x1E
 )
 

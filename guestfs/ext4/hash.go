@@ -9,7 +9,6 @@ const (
 	hashLegacy   = 0
 	hashHalfMD4  = 1
 	hashTea      = 2
-	hashSiphash  = 6
 	hashUnsigned = 3 // added to the three above
 )
 

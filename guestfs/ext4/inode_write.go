@@ -5,11 +5,6 @@ import (
 	"time"
 )
 
-// Inode flags the writer sets.
-const (
-	flagIndexDir = FlagIndex
-)
-
 // inodeOffset is the byte offset of inode ino in its group's table.
 func (f *FS) inodeOffset(ino uint32) (int64, error) {
 	s := f.sb
