@@ -21,7 +21,10 @@
 #     ConfigDrive datasources judge qimg's user-data checks and seeds; its
 #     boot services are switched off (/etc/cloud/cloud-init.disabled), so
 #     the machine never looks for a metadata service; debootstrap, with which
-#     scripts/guest-image.sh builds the Debian 12 guest the guest tests edit
+#     scripts/guest-image.sh builds the Debian 12 guest the guest tests edit;
+#     for the boot tests (package boot, qimg boot-test): qemu-system-x86
+#     (with SeaBIOS), and syslinux and syslinux-common, with which
+#     scripts/boot-image.sh makes a bootable Debian 12 guest
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -33,7 +36,8 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 # --- apt packages ---------------------------------------------------------
 packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2 debootstrap
-	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init)
+	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init
+	qemu-system-x86 syslinux syslinux-common)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

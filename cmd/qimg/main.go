@@ -195,6 +195,7 @@ names a backing or external data file.`,
 		newCopyOutCmd(e),
 		newSysprepCmd(e),
 		newSeedCmd(e),
+		newBootTestCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {

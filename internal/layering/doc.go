@@ -3,7 +3,7 @@
 // tree stays a map of the architecture as it grows.
 //
 //	image  <-  format/<name>  <-  format  <-  convert, guestfs
-//	       <-  customize (cloud-ready)  <-  openstack, build  <-  cmd
+//	       <-  customize (cloud-ready), boot (boot tests)  <-  openstack, build  <-  cmd
 //
 // internal/ packages are helpers (compression, atomic files, test oracles):
 // they sit at the bottom and may import only image and each other.

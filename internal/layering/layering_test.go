@@ -25,6 +25,7 @@ var layers = []struct {
 	{"convert", 3},
 	{"guestfs", 3},
 	{"customize", 4},
+	{"boot", 4}, // boot tests: QEMU on a throwaway overlay
 	{"openstack", 5},
 	{"build", 5},
 	{"cmd/", 6},
@@ -101,7 +102,7 @@ func TestLayering(t *testing.T) {
 func TestRank(t *testing.T) {
 	for rel, want := range map[string]int{
 		"image": 0, "internal/inflate": 0, "format/qcow2": 1, "format": 2,
-		"convert": 3, "cmd/qimg": 6, "cmd/qimg/internal/report": 6, "formatx": -1,
+		"convert": 3, "boot": 4, "bootx": -1, "cmd/qimg": 6, "cmd/qimg/internal/report": 6, "formatx": -1,
 	} {
 		got, ok := rank(rel)
 		if !ok {
