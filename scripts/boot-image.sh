@@ -13,10 +13,13 @@
 #                          bootable) holds SYSLINUX, the kernel and the
 #                          initrd; p2 (ext4, made by mkfs.ext4 -d) is the root
 #     layout               offsets, sizes and UUIDs of the partitions
+#   ${QIMG_CACHE:-/var/cache/qimg}/debs/  what debootstrap downloaded, shared
+#                          with scripts/guest-image.sh for the next build
 # No mounts and no loop devices make the disk: mkfs.ext4 -d writes the root
 # straight into the partition, mtools and syslinux (its mtools installer)
-# fill the FAT partition. Only the chroot that rebuilds the initrd mounts
-# /proc, as debootstrap itself does.
+# fill the FAT partition. debootstrap runs in two stages, so that the
+# initrd's configuration is in place before the kernel's package makes the
+# initrd (once, not again after it).
 #
 # What the image is: a cloud template as a distribution ships one. An empty
 # machine-id, no ssh host keys, no /var/lib/cloud (cloud-init runs on first
@@ -69,8 +72,8 @@ for f in "$gptmbr" "$ldlinux_c32"; do
 	}
 done
 
-mkdir -p "$cache"
-exec 9>"$dir.lock"
+mkdir -p "$cache/debs"
+exec 9>"$cache/.lock" # one build at a time: builds share $cache/debs
 flock 9
 if [ -f "$dir/done" ]; then # another caller built it while we waited
 	echo "$image"
@@ -130,41 +133,38 @@ start=$(date +%s)
 
 # --- the root tree ---------------------------------------------------------
 m=$(mirror)
-log "debootstrap --variant=minbase bookworm from $m with a kernel and cloud-init (several minutes)"
+log "debootstrap --variant=minbase bookworm from $m with a kernel and cloud-init (minutes)"
 # apt's proxy, if it has one, is what debootstrap's wget should use too.
 proxy=$(apt-config shell p Acquire::http::Proxy 2>/dev/null | sed -n "s/^p='\(.*\)'$/\1/p")
 if [ -n "$proxy" ] && [ -z "${http_proxy:-}" ]; then
 	export http_proxy=$proxy
 fi
-debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$m" >"$work/debootstrap.log" 2>&1 || {
+debootstrap_failed() {
 	tail -n 30 "$work/debootstrap.log" >&2
 	echo "boot-image: debootstrap failed (log above)" >&2
 	exit 1
 }
-log "debootstrap done in $(($(date +%s) - start)) s"
+debootstrap --foreign --variant=minbase --cache-dir="$cache/debs" --include="$packages" \
+	bookworm "$rootfs" "$m" >"$work/debootstrap.log" 2>&1 || debootstrap_failed
+log "debootstrap first stage done in $(($(date +%s) - start)) s"
 
-# A small initrd: the storage drivers of common virtual machines and ext4.
-cat >"$rootfs/etc/initramfs-tools/conf.d/qimg-boot-image" <<'EOF'
-MODULES=list
+# A small initrd (MODULES=list): the storage drivers of common virtual
+# machines and ext4, loaded at boot. A hook and a conf.d file, not the
+# package's conffiles, so dpkg has nothing to ask about.
+mkdir -p "$rootfs/etc/initramfs-tools/conf.d" "$rootfs/etc/initramfs-tools/hooks"
+echo MODULES=list >"$rootfs/etc/initramfs-tools/conf.d/qimg-boot-image"
+cat >"$rootfs/etc/initramfs-tools/hooks/qimg-boot-image" <<'EOF'
+#!/bin/sh
+# Storage drivers of common virtual machines and the root's file system.
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+for m in virtio_pci virtio_blk virtio_scsi nvme ahci ata_piix sd_mod ext4 crc32c_generic; do
+	force_load "$m"
+done
 EOF
-cat >>"$rootfs/etc/initramfs-tools/modules" <<'EOF'
-virtio_pci
-virtio_blk
-virtio_scsi
-nvme
-ahci
-ata_piix
-sd_mod
-ext4
-crc32c_generic
-EOF
-mount -t proc proc "$rootfs/proc"
-chroot "$rootfs" update-initramfs -u -k all >"$work/initramfs.log" 2>&1 || {
-	tail -n 30 "$work/initramfs.log" >&2
-	echo "boot-image: update-initramfs failed (log above)" >&2
-	exit 1
-}
-umount "$rootfs/proc"
+chmod 755 "$rootfs/etc/initramfs-tools/hooks/qimg-boot-image"
+chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 || debootstrap_failed
+log "debootstrap done in $(($(date +%s) - start)) s"
 
 # The tree a cloud template has: no downloaded packages or apt lists, no
 # host names or resolver copied from the build machine, an empty
@@ -244,7 +244,7 @@ kernel=$(basename "$kernel")
 cmdline=$cmdline
 EOF
 findmnt -rno TARGET | grep "^$work/" | sort -r | xargs -r umount -l || true
-rm -rf "$rootfs" "$work/debootstrap.log" "$work/initramfs.log" "$work/syslinux.cfg"
+rm -rf "$rootfs" "$work/debootstrap.log" "$work/syslinux.cfg"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$work/done"
 rm -rf "$dir" # a directory without "done" is nobody's (we hold the lock)
 mv -T "$work" "$dir"
