@@ -21,6 +21,7 @@ func ExampleWatcher() {
 	start := time.Now()
 	c := boot.NewConsole(w, func() time.Duration { return time.Since(start) }, nil)
 	fmt.Fprint(c, "\x1b[0m[    0.000000] Linux version 6.1.0-28-amd64 (debian-kernel@lists.debian.org)\r\n")
+	fmt.Fprint(c, "[   21.3] cloud-init[245]: Cloud-init v. 22.4.2 running 'init-local' at Wed, 01 Jan 2025 00:00:21 +0000. Up 21.18 seconds.\r\n")
 	fmt.Fprint(c, "QIMG-MARKER from the user-data\r\n")
 	fmt.Fprint(c, "[   64.0] cloud-init[412]: Cloud-init v. 22.4.2 finished at Wed, 01 Jan 2025 00:01:04 +0000. Datasource DataSourceNoCloud [seed=/dev/sr0][dsmode=net].  Up 63.87 seconds\r\n")
 	fmt.Println(w.State() == boot.Succeeded, w.Missing())
@@ -33,6 +34,7 @@ func ExampleWatcher() {
 	// false [login prompt]
 	// true []
 	// kernel
+	// cloud-init started
 	// cloud-init finished
 	// login prompt
 }

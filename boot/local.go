@@ -175,7 +175,7 @@ func (o Options) resolved() (Options, error) {
 func (o Options) markers() Markers {
 	m := DefaultMarkers()
 	if o.NoDefaultExpect {
-		m.Expect = nil
+		m.Expect, m.Orders = nil, nil
 	}
 	for _, re := range o.Expect {
 		m.Expect = append(m.Expect, Marker{Name: "/" + re.String() + "/", Pattern: re})

@@ -23,8 +23,8 @@ const (
 // DefaultMarkers are the markers of a Linux guest that boots with
 // cloud-init: it succeeds when the login prompt and cloud-init's final
 // message have appeared, and fails when the firmware finds nothing to
-// boot, on a kernel panic, an emergency or initramfs shell, or a
-// cloud-init error. The failure markers are the
+// boot, on a kernel panic, an emergency or initramfs shell, a cloud-init
+// error, or a login prompt before cloud-init started. The failure markers are the
 // messages these programs print only when something went wrong, not words
 // that benign lines contain ("error", "failed" alone would stop good
 // boots: ACPI and udev print them on healthy machines).
@@ -48,10 +48,15 @@ func DefaultMarkers() Markers {
 			{PhaseKernel, regexp.MustCompile(`Linux version \d+\.\d+`)},
 			{PhaseInitramfs, regexp.MustCompile(`Run /init as init process`)},
 			{PhaseInit, regexp.MustCompile(`Run /sbin/init as init process|systemd\[1\]: systemd \d+ running|Welcome to .+!$|INIT: version`)},
-			{PhaseCloudInit, regexp.MustCompile(`Cloud-init v\. \S+ running 'init-local'`)},
+			{PhaseCloudInit, regexp.MustCompile(`Cloud-init v\. \S+ running '(?:init-local|init)'`)},
 			{PhaseLogin, regexp.MustCompile(loginPattern)},
 			{PhaseCloudDone, regexp.MustCompile(cloudDonePattern)},
 		},
+		// cloud-init's first stage runs before the network is up, so
+		// long before a login prompt; a prompt without it means that
+		// cloud-init is disabled (its generator found no data source)
+		// or missing, and will not finish.
+		Orders: []Order{{Earlier: PhaseCloudInit, Later: PhaseLogin, Failure: "cloud-init did not start"}},
 	}
 }
 

@@ -14,11 +14,20 @@ type Marker struct {
 
 // Markers are what a Watcher looks for. A boot succeeds when every Expect
 // marker has been seen (each once, in any order) and fails on the first
-// Fail marker; Phases are only timed.
+// Fail marker or broken Order; Phases are timed.
 type Markers struct {
 	Expect []Marker
 	Fail   []Marker
 	Phases []Marker
+	Orders []Order
+}
+
+// An Order is a failure that shows as phases in the wrong order: when the
+// phase named Later appears before the one named Earlier, Earlier is not
+// going to come (cloud-init runs before the login prompt, or not at all).
+type Order struct {
+	Earlier, Later string // names of markers in Phases
+	Failure        string // the failure's name
 }
 
 // A Sighting is a marker seen on the console: when (since the machine
@@ -73,9 +82,36 @@ func (w *Watcher) Line(line string, at time.Duration) State {
 			return Failed
 		}
 	}
+	seen := len(w.phases)
 	w.phases = sight(w.phases, w.markers.Phases, w.phaseSeen, line, at)
+	for _, p := range w.phases[seen:] {
+		if o, broken := w.brokenOrder(p.Name); broken {
+			w.failure = &Sighting{Name: o.Failure, At: at, Line: line}
+			return Failed
+		}
+	}
 	w.matched = sight(w.matched, w.markers.Expect, w.expectSeen, line, at)
 	return w.State()
+}
+
+// brokenOrder returns the Order that phase, just seen, breaks.
+func (w *Watcher) brokenOrder(phase string) (Order, bool) {
+	for _, o := range w.markers.Orders {
+		if o.Later == phase && !w.sawPhase(o.Earlier) {
+			return o, true
+		}
+	}
+	return Order{}, false
+}
+
+// sawPhase reports whether the phase named name has been seen.
+func (w *Watcher) sawPhase(name string) bool {
+	for _, p := range w.phases {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // sight appends to got the markers of ms not seen before that match line

@@ -141,6 +141,25 @@ func TestWatcherNoDataSourceWithSeed(t *testing.T) {
 	}
 }
 
+// A login prompt before cloud-init started: cloud-init was disabled by
+// its generator (no data source found) and will never finish.
+func TestWatcherLoginBeforeCloudInit(t *testing.T) {
+	w := NewWatcher(DefaultMarkers())
+	w.Line(lineKernel, at(1))
+	if got := w.Line(lineLogin, at(40)); got != Failed {
+		t.Fatalf("state %v, want Failed", got)
+	}
+	if f := w.Failure(); f.Name != "cloud-init did not start" || f.At != at(40) || f.Line != lineLogin {
+		t.Errorf("failure %+v", f)
+	}
+	// Without the default expectations (a guest without cloud-init) the
+	// prompt is fine.
+	w = NewWatcher(Options{NoDefaultExpect: true}.markers())
+	if got := w.Line(lineLogin, at(40)); got != Succeeded {
+		t.Errorf("without cloud-init expected: state %v, failure %+v", got, w.Failure())
+	}
+}
+
 func TestWatcherSameMarkerInTwoLists(t *testing.T) {
 	re := regexp.MustCompile(`X`)
 	w := NewWatcher(Markers{Expect: []Marker{{"x", re}}, Phases: []Marker{{"x phase", re}}})
@@ -200,8 +219,8 @@ func TestConsoleBoundsAndTail(t *testing.T) {
 func TestConsoleFailingStream(t *testing.T) {
 	c := NewConsole(NewWatcher(DefaultMarkers()), func() time.Duration { return 0 }, failingWriter{})
 	c.Write([]byte("one\ntwo\n" + lineLogin))
-	if missing := c.watcher.Missing(); c.Lines() != 2 || len(missing) != 1 || missing[0] != PhaseCloudDone {
-		t.Errorf("lines %d, missing %v", c.Lines(), missing)
+	if c.Lines() != 2 || c.State() != Failed { // a prompt before cloud-init
+		t.Errorf("lines %d, state %v", c.Lines(), c.State())
 	}
 }
 
