@@ -16,7 +16,10 @@ const (
 
 // Patterns of the markers shared between the phase and the expect lists.
 const (
-	loginPattern     = `^\S+ login: ?$`
+	// agetty's prompt, alone or with console messages after it on the
+	// same line ("debian12 login: [   71.4] cloud-init[394]: ..."), but
+	// not "Last login: Sun Dec  6 ...".
+	loginPattern     = `^\S+ login: (?:$|\[|\s)`
 	cloudDonePattern = `Cloud-init v\. \S+ finished at `
 )
 

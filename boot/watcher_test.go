@@ -1,7 +1,11 @@
 package boot
 
 import (
+	"compress/gzip"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -120,6 +124,7 @@ func TestWatcherBenignLines(t *testing.T) {
 		"Debian GNU/Linux 12 debian12 ttyS0",
 		"Boot failed: not a bootable disk", // SeaBIOS goes on to the next device
 		"Last login: Wed Jan  1 00:00:00 UTC 2025 on ttyS0",
+		"debian12 login:", // not yet the whole prompt
 	} {
 		w := NewWatcher(DefaultMarkers())
 		if got := w.Line(line, at(1)); got != Waiting {
@@ -254,6 +259,55 @@ func checkClean(t *testing.T, s string) {
 	for _, r := range s {
 		if unicode.IsControl(r) {
 			t.Fatalf("control character %U in %q", r, s)
+		}
+	}
+}
+
+// readConsole returns a real console transcript from testdata.
+func readConsole(t *testing.T, name string) []byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The raw console of a real boot of scripts/boot-image.sh's guest under
+// TCG with a NoCloud seed, fed in chunks of every kind of size (the login
+// prompt alone in a chunk, or followed on its line by cloud-init's
+// output): the same verdict and phases each time.
+func TestConsoleRealBoot(t *testing.T) {
+	raw := readConsole(t, "debian12-tcg-success.console.gz")
+	for _, size := range []int{13, 512, 4096, 32 << 10, len(raw)} {
+		m := DefaultMarkers()
+		m.Expect = append(m.Expect, Marker{"marker", regexp.MustCompile(`QIMG-MARKER host=qimg-boot `)})
+		w := NewWatcher(m)
+		c := NewConsole(w, func() time.Duration { return 0 }, nil)
+		for p := raw; len(p) > 0; {
+			n := min(size, len(p))
+			c.Write(p[:n])
+			p = p[n:]
+		}
+		if w.State() != Succeeded {
+			t.Errorf("chunks of %d: state %v, missing %v, failure %+v", size, w.State(), w.Missing(), w.Failure())
+		}
+		var names []string
+		for _, p := range w.Phases() {
+			names = append(names, p.Name)
+		}
+		want := []string{PhaseFirmware, PhaseBootloader, PhaseKernel, PhaseInitramfs, PhaseInit, PhaseCloudInit, PhaseLogin, PhaseCloudDone}
+		if strings.Join(names, ",") != strings.Join(want, ",") {
+			t.Errorf("chunks of %d: phases %v", size, names)
 		}
 	}
 }

@@ -58,19 +58,16 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 gptmbr=/usr/lib/syslinux/mbr/gptmbr.bin
-ldlinux_c32=/usr/lib/syslinux/modules/bios/ldlinux.c32
-for tool in debootstrap mkfs.ext4 mkfs.vfat mcopy syslinux sgdisk qemu-img flock; do
+for tool in debootstrap mkfs.ext4 mkfs.vfat mcopy mmd syslinux sgdisk qemu-img flock; do
 	command -v "$tool" >/dev/null || {
 		echo "boot-image: $tool is missing (run scripts/setup.sh)" >&2
 		exit 1
 	}
 done
-for f in "$gptmbr" "$ldlinux_c32"; do
-	[ -f "$f" ] || {
-		echo "boot-image: $f is missing (install syslinux-common; run scripts/setup.sh)" >&2
-		exit 1
-	}
-done
+[ -f "$gptmbr" ] || {
+	echo "boot-image: $gptmbr is missing (install syslinux-common; run scripts/setup.sh)" >&2
+	exit 1
+}
 
 mkdir -p "$cache/debs"
 exec 9>"$cache/.lock" # one build at a time: builds share $cache/debs
@@ -149,27 +146,45 @@ debootstrap --foreign --variant=minbase --cache-dir="$cache/debs" --include="$pa
 log "debootstrap first stage done in $(($(date +%s) - start)) s"
 
 # A small initrd (MODULES=list): the storage drivers of common virtual
-# machines and ext4, loaded at boot. A hook and a conf.d file, not the
-# package's conffiles, so dpkg has nothing to ask about.
+# machines and ext4, loaded at boot. sr_mod too: cloud-init's ds-identify
+# looks for a seed or config drive on a CD-ROM from a systemd generator,
+# before udev loads drivers from the root, and disables cloud-init for the
+# boot when it finds none. A hook and a conf.d file, not the package's
+# conffiles, so dpkg has nothing to ask about.
 mkdir -p "$rootfs/etc/initramfs-tools/conf.d" "$rootfs/etc/initramfs-tools/hooks"
 echo MODULES=list >"$rootfs/etc/initramfs-tools/conf.d/qimg-boot-image"
 cat >"$rootfs/etc/initramfs-tools/hooks/qimg-boot-image" <<'EOF'
 #!/bin/sh
-# Storage drivers of common virtual machines and the root's file system.
+# Storage drivers of common virtual machines (disks, the CD-ROM a seed
+# comes on) and the root's file system.
 [ "$1" = prereqs ] && exit 0
 . /usr/share/initramfs-tools/hook-functions
-for m in virtio_pci virtio_blk virtio_scsi nvme ahci ata_piix sd_mod ext4 crc32c_generic; do
+for m in virtio_pci virtio_blk virtio_scsi nvme ahci ata_piix sd_mod sr_mod ext4 crc32c_generic; do
 	force_load "$m"
 done
 EOF
 chmod 755 "$rootfs/etc/initramfs-tools/hooks/qimg-boot-image"
+# The fstab naming both partitions, before the initrd is made: its fsck
+# hook adds e2fsck for the root it finds there.
+mkdir -p "$rootfs/boot/efi"
+cat >"$rootfs/etc/fstab" <<EOF
+# <file system> <mount point> <type> <options> <dump> <pass>
+UUID=$root_uuid / ext4 errors=remount-ro 0 1
+UUID=$boot_fsuuid /boot/efi vfat umask=0077 0 1
+EOF
 chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 || debootstrap_failed
+# Nothing may stay mounted in the tree that mkfs.ext4 -d copies.
+findmnt -rno TARGET | grep "^$rootfs/" | sort -r | xargs -r umount -l || true
+grep -q "$root_uuid" "$rootfs/etc/fstab" || {
+	echo "boot-image: the second stage replaced /etc/fstab" >&2
+	exit 1
+}
 log "debootstrap done in $(($(date +%s) - start)) s"
 
 # The tree a cloud template has: no downloaded packages or apt lists, no
 # host names or resolver copied from the build machine, an empty
 # machine-id (first boot makes one), no ssh host keys (cloud-init makes
-# them), no cloud-init state, and an fstab naming both partitions.
+# them) and no cloud-init state.
 rm -f "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin
 find "$rootfs/var/lib/apt/lists" -maxdepth 1 -type f ! -name lock -delete
 rm -f "$rootfs/etc/resolv.conf" "$rootfs"/etc/ssh/ssh_host_*
@@ -182,24 +197,29 @@ cat >"$rootfs/etc/cloud/cloud.cfg.d/90-qimg-datasources.cfg" <<'EOF'
 # Local data sources only: probing a metadata address costs minutes
 # of time-outs when there is none.
 datasource_list: [NoCloud, ConfigDrive, None]
+# minbase has no generated locales, and Debian's locale-gen ignores the
+# locale cloud-init asks for: its default en_US.UTF-8 fails the locale
+# module. C.UTF-8 is built into glibc.
+locale: C.UTF-8
 EOF
-mkdir -p "$rootfs/boot/efi"
-cat >"$rootfs/etc/fstab" <<EOF
-# <file system> <mount point> <type> <options> <dump> <pass>
-UUID=$root_uuid / ext4 errors=remount-ro 0 1
-UUID=$boot_fsuuid /boot/efi vfat umask=0077 0 1
-EOF
-kernel=$(readlink -f "$rootfs/vmlinuz")
-initrd=$(readlink -f "$rootfs/initrd.img")
+kernel=$(ls "$rootfs"/boot/vmlinuz-*)
+initrd=$(ls "$rootfs"/boot/initrd.img-*)
+[ -f "$kernel" ] && [ -f "$initrd" ] || {
+	echo "boot-image: want one kernel and one initrd in /boot, found: $kernel $initrd" >&2
+	exit 1
+}
 log "kernel $(basename "$kernel"), initrd $(($(stat -c %s "$initrd") >> 20)) MiB"
 
 # --- the boot partition: SYSLINUX, the kernel and the initrd ---------------
 boot=$work/boot.vfat
 truncate -s "$boot_size" "$boot"
 # -h: the hidden sectors before the partition, which the SYSLINUX boot
-# sector adds to find ldlinux.sys on the disk.
-mkfs.vfat -i "$boot_volid" -n BOOT -h $((boot_start / 512)) --invariant "$boot" >/dev/null
-syslinux --install --directory /syslinux "$boot"
+# sector adds to find ldlinux.sys on the disk. Not --invariant: it would
+# replace the volume id that fstab names.
+export MTOOLS_SKIP_CHECK=1
+mkfs.vfat -i "$boot_volid" -n BOOT -h $((boot_start / 512)) "$boot" >/dev/null
+mmd -i "$boot" ::/syslinux
+syslinux --install --directory /syslinux "$boot" # ldlinux.sys and ldlinux.c32
 cat >"$work/syslinux.cfg" <<EOF
 SERIAL 0 115200
 PROMPT 0
@@ -211,18 +231,18 @@ LABEL debian
 	INITRD /initrd.img
 	APPEND $cmdline
 EOF
-export MTOOLS_SKIP_CHECK=1
-mcopy -i "$boot" "$work/syslinux.cfg" "$ldlinux_c32" ::/syslinux/
+mcopy -i "$boot" "$work/syslinux.cfg" ::/syslinux/
 mcopy -i "$boot" "$kernel" ::/vmlinuz
 mcopy -i "$boot" "$initrd" ::/initrd.img
 
 # --- the disk --------------------------------------------------------------
 raw=$work/disk.raw
 truncate -s "$disk_size" "$raw"
-sgdisk -q --disk-guid="$disk_guid" \
+# (sgdisk -q writes nothing on a disk without a table yet: no -q.)
+sgdisk --disk-guid="$disk_guid" \
 	-n "1:$((boot_start / 512)):$((root_start / 512 - 1))" -t 1:EF00 -c 1:boot -u "1:$boot_partuuid" -A 1:set:2 \
 	-n "2:$((root_start / 512)):$((root_end / 512 - 1))" -t 2:8304 -c 2:root -u "2:$root_partuuid" \
-	"$raw"
+	"$raw" >/dev/null
 dd if="$gptmbr" of="$raw" bs=440 count=1 conv=notrunc status=none
 dd if="$boot" of="$raw" bs=1M seek=$((boot_start >> 20)) conv=notrunc,sparse status=none
 rm -f "$boot"
