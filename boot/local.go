@@ -72,6 +72,9 @@ type Options struct {
 	MAC string
 	// QEMU is the emulator; "" is qemu-system-x86_64 from PATH.
 	QEMU string
+	// TempDir is where the private temporary directory (overlay, QMP
+	// socket) is made; "" is os.TempDir().
+	TempDir string
 }
 
 // Result is what a boot showed. Times are since QEMU started.
@@ -101,7 +104,7 @@ func Local(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "qimg-boot-")
+	dir, err := os.MkdirTemp(o.TempDir, "qimg-boot-")
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +197,7 @@ func (o Options) machine(dir string) (machine, error) {
 		qmp:  filepath.Join(dir, "qmp.sock"),
 	}
 	if len(m.qmp) > maxSocketPath {
-		return m, fmt.Errorf("boot: temporary directory %s is too deep for a unix socket (set TMPDIR)", dir)
+		return m, fmt.Errorf("boot: temporary directory %s is too deep for a unix socket (set TMPDIR or Options.TempDir)", dir)
 	}
 	if err := createOverlay(m.disk, o.Image, o.Format); err != nil {
 		return m, err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qimg/qimg/customize/seed"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
@@ -66,23 +67,20 @@ func layout(t *testing.T, img, key string) string {
 	return ""
 }
 
-// makeSeed builds a NoCloud cidata ISO with genisoimage, as cloud-init's
-// documentation does.
+// makeSeed builds a NoCloud cidata ISO with qimg's own seed package (the
+// boot is its judge too).
 func makeSeed(t *testing.T, userData string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range map[string]string{
-		"user-data": userData,
-		"meta-data": "instance-id: qimg-boot-test-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "\nlocal-hostname: debian12\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	path := filepath.Join(t.TempDir(), "seed.iso")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	seed := filepath.Join(t.TempDir(), "seed.iso")
-	qemutest.Run(t, "genisoimage", "-quiet", "-output", seed, "-volid", "cidata", "-joliet", "-rock",
-		filepath.Join(dir, "user-data"), filepath.Join(dir, "meta-data"))
-	return seed
+	defer f.Close()
+	if err := seed.Build(context.Background(), f, seed.Config{UserData: []byte(userData)}, seed.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func fileSum(t *testing.T, path string) [sha256.Size]byte {
@@ -101,12 +99,10 @@ func fileSum(t *testing.T, path string) [sha256.Size]byte {
 	return sum
 }
 
-// privateTemp points TMPDIR at a directory of the test's own, so that it
-// can check Local left nothing there, and returns it.
+// privateTemp returns a directory of the test's own for Options.TempDir,
+// so that it can check Local left nothing there.
 func privateTemp(t *testing.T) string {
-	dir := t.TempDir()
-	t.Setenv("TMPDIR", dir)
-	return dir
+	return t.TempDir()
 }
 
 // checkCleanedUp fails if Local left files in tmp or a QEMU that runs on
@@ -154,6 +150,7 @@ func (s *syncBuffer) String() string {
 // the new NIC got by DHCP; the image file is not changed by a single
 // byte; QEMU and the temporary files are gone afterwards.
 func TestLocalBootsDebian(t *testing.T) {
+	t.Parallel()
 	img := bootImage(t)
 	tmp := privateTemp(t)
 	mac, err := randomMAC()
@@ -171,7 +168,7 @@ runcmd:
 	marker := regexp.MustCompile(`QIMG-MARKER host=qimg-boot mac=` + regexp.QuoteMeta(mac) + ` ip=10\.0\.2\.15/24`)
 	res, err := Local(context.Background(), Options{
 		Image: img, Seed: seed, MAC: mac, Expect: []*regexp.Regexp{marker},
-		Console: &console, Log: logFile,
+		Console: &console, Log: logFile, TempDir: tmp,
 	})
 	if err != nil {
 		if res != nil {
@@ -227,6 +224,7 @@ func checkPhases(t *testing.T, r *Result, names ...string) {
 // initramfs waits for the root device, gives up and drops to a shell; the
 // test fails on that, with the console's tail, long before its time-out.
 func TestLocalFailsOnBrokenRoot(t *testing.T) {
+	t.Parallel()
 	img := bootImage(t)
 	tmp := privateTemp(t)
 	broken := filepath.Join(t.TempDir(), "broken.qcow2")
@@ -239,7 +237,7 @@ func TestLocalFailsOnBrokenRoot(t *testing.T) {
 	qemutest.IO(t, broken, "write -z "+strconv.FormatInt(rootOffset, 10)+" 4096")
 	before := fileSum(t, broken)
 	start := time.Now()
-	res, err := Local(context.Background(), Options{Image: broken, Timeout: 8 * time.Minute})
+	res, err := Local(context.Background(), Options{Image: broken, Timeout: 8 * time.Minute, TempDir: tmp})
 	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("error %v, want ErrFailed", err)
 	}
@@ -260,10 +258,11 @@ func TestLocalFailsOnBrokenRoot(t *testing.T) {
 // An expected line that never comes: the boot times out, says what it
 // was still waiting for, and cleans up.
 func TestLocalTimesOut(t *testing.T) {
+	t.Parallel()
 	img := bootImage(t)
 	tmp := privateTemp(t)
 	res, err := Local(context.Background(), Options{
-		Image: img, NoDefaultExpect: true, Timeout: 15 * time.Second,
+		Image: img, NoDefaultExpect: true, Timeout: 15 * time.Second, TempDir: tmp,
 		Expect: []*regexp.Regexp{regexp.MustCompile(`NEVER-PRINTED`)},
 	})
 	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), `"/NEVER-PRINTED/"`) {
@@ -277,11 +276,12 @@ func TestLocalTimesOut(t *testing.T) {
 
 // Cancelling the context (Ctrl-C in qimg) stops QEMU and cleans up.
 func TestLocalCancel(t *testing.T) {
+	t.Parallel()
 	img := bootImage(t)
 	tmp := privateTemp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res, err := Local(ctx, Options{Image: img, Console: cancelOn{"SeaBIOS", cancel}})
+	res, err := Local(ctx, Options{Image: img, Console: cancelOn{"SeaBIOS", cancel}, TempDir: tmp})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
@@ -306,12 +306,13 @@ func (c cancelOn) Write(p []byte) (int, error) {
 
 // An image that is no image: Local refuses it before starting QEMU.
 func TestLocalRefusesCorruptImage(t *testing.T) {
+	t.Parallel()
 	tmp := privateTemp(t)
 	bad := filepath.Join(t.TempDir(), "bad.qcow2")
 	if err := os.WriteFile(bad, append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 504)...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Local(context.Background(), Options{Image: bad})
+	res, err := Local(context.Background(), Options{Image: bad, TempDir: tmp})
 	if err == nil || res != nil {
 		t.Fatalf("Local on a corrupt image: %v, %+v", err, res)
 	}

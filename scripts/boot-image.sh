@@ -214,10 +214,10 @@ log "kernel $(basename "$kernel"), initrd $(($(stat -c %s "$initrd") >> 20)) MiB
 boot=$work/boot.vfat
 truncate -s "$boot_size" "$boot"
 # -h: the hidden sectors before the partition, which the SYSLINUX boot
-# sector adds to find ldlinux.sys on the disk. Not --invariant: it would
-# replace the volume id that fstab names.
+# sector adds to find ldlinux.sys on the disk. --invariant before -i, or
+# it replaces the volume id that fstab names.
 export MTOOLS_SKIP_CHECK=1
-mkfs.vfat -i "$boot_volid" -n BOOT -h $((boot_start / 512)) "$boot" >/dev/null
+mkfs.vfat --invariant -i "$boot_volid" -n BOOT -h $((boot_start / 512)) "$boot" >/dev/null
 mmd -i "$boot" ::/syslinux
 syslinux --install --directory /syslinux "$boot" # ldlinux.sys and ldlinux.c32
 cat >"$work/syslinux.cfg" <<EOF
