@@ -61,10 +61,11 @@ func (c *Console) Write(p []byte) (int, error) {
 		c.end()
 		p = p[i+1:]
 	}
-	if len(c.partial) > 0 && len(c.partial) <= maxPrompt {
-		// A prompt does not end with a newline: check the line so far
-		// (only a short one, so that a long line written a byte at a
-		// time is not matched again for each byte).
+	if n := len(c.partial); n > 0 && n <= maxPrompt && c.partial[n-1] == ' ' {
+		// A prompt ("login: ", "(initramfs) ") ends with a space, not
+		// a newline: check the line so far (only a short one that
+		// could be a prompt, so that a line written a byte at a time
+		// is not matched again for each byte).
 		c.watcher.Line(CleanLine(c.partial), c.clock())
 	}
 	return n, nil
