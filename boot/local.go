@@ -39,6 +39,12 @@ const (
 	// quitTimeout is how long QEMU has to quit through QMP before it is
 	// killed.
 	quitTimeout = 5 * time.Second
+	// After a failure marker the console is read on until it has been
+	// quiet for failureQuiet, at most failureGrace: what explains a
+	// failure often follows its marker (the initramfs's "ALERT! ... does
+	// not exist" after "Gave up waiting for root file system device").
+	failureQuiet = time.Second
+	failureGrace = 5 * time.Second
 	// maxSocketPath is the longest path a unix socket can have.
 	maxSocketPath = 107
 )
@@ -223,10 +229,15 @@ func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, err
 	}
 	con := NewConsole(NewWatcher(o.markers()), q.elapsed, o.Console)
 	decided := make(chan State, 1)
+	activity := make(chan struct{}, 1)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		q.readConsole(io.MultiWriter(log, con), func() {
+			select {
+			case activity <- struct{}{}:
+			default:
+			}
 			if s := con.State(); s != Waiting {
 				select {
 				case decided <- s:
@@ -243,6 +254,7 @@ func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, err
 	case s := <-decided:
 		if s == Failed {
 			verdict = ErrFailed
+			untilQuiet(activity, readDone)
 		}
 	case <-readDone:
 		verdict = ErrExited
@@ -257,6 +269,27 @@ func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, err
 	con.Flush()
 	q.wait()
 	return result(o, con, q, elapsed, verdict)
+}
+
+// untilQuiet returns when the console has had no output for failureQuiet,
+// failureGrace has passed, or the console has ended.
+func untilQuiet(activity <-chan struct{}, ended <-chan struct{}) {
+	grace := time.NewTimer(failureGrace)
+	defer grace.Stop()
+	quiet := time.NewTimer(failureQuiet)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-activity:
+			quiet.Reset(failureQuiet)
+		case <-quiet.C:
+			return
+		case <-grace.C:
+			return
+		case <-ended:
+			return
+		}
+	}
 }
 
 // result builds the Result and the error that goes with verdict.
