@@ -20,7 +20,7 @@
 #   glance / project service (Glance's service user)
 # $STATE/clouds.yaml names both clouds; OS_CLIENT_CONFIG_FILE points to it.
 #
-# Tokens live ${QIMG_DEVCLOUD_TOKEN_TTL:-60} seconds (Keystone's [token]
+# Tokens live ${QIMG_DEVCLOUD_TOKEN_TTL:-30} seconds (Keystone's [token]
 # expiration), short on purpose so that the tests see tokens expire during
 # long operations; a changed TTL takes effect at the next start after a stop.
 #
@@ -35,7 +35,7 @@ STATE=${QIMG_DEVCLOUD:-/var/lib/qimg-devcloud}
 HOST=127.0.0.1
 KEYSTONE_PORT=5000
 GLANCE_PORT=9292
-TOKEN_TTL=${QIMG_DEVCLOUD_TOKEN_TTL:-60}
+TOKEN_TTL=${QIMG_DEVCLOUD_TOKEN_TTL:-30}
 # Debian's interpreter: another python3 may come first on PATH.
 PY=/usr/bin/python3
 KEYSTONE_URL=http://$HOST:$KEYSTONE_PORT/v3
@@ -227,7 +227,8 @@ spawn() {
 	shift
 	running "$name" && return 0
 	log "starting $name"
-	setsid "$@" </dev/null >>"$STATE/log/$name.out" 2>&1 &
+	# 9>&-: the daemon must not keep the lock (see locked) open.
+	setsid "$@" </dev/null >>"$STATE/log/$name.out" 2>&1 9>&- &
 	echo $! >"$STATE/run/$name.pid"
 }
 
