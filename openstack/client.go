@@ -307,10 +307,6 @@ func (c *Client) waitActive(ctx context.Context, id string, poll time.Duration) 
 		if failed := im.String("os_glance_failed_import"); failed != "" {
 			return im, fmt.Errorf("import into store %s failed%s", failed, c.taskMessage(ctx, id))
 		}
-		if im.Status() == "queued" && im.String("os_glance_importing_to_stores") == "" && im.String("os_glance_import_task") != "" {
-			// Glance put the image back to queued: the import failed.
-			return im, fmt.Errorf("import failed%s", c.taskMessage(ctx, id))
-		}
 		if msg := c.failedTask(ctx, id); msg != "" {
 			return im, fmt.Errorf("import failed: %s", msg)
 		}

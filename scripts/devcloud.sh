@@ -130,6 +130,8 @@ bind_port = $GLANCE_PORT
 workers = 1
 log_file = $STATE/log/glance-api.log
 enabled_import_methods = [glance-direct,web-download]
+# where glance-direct stages data (also named in os_glance_staging_store)
+node_staging_uri = file://$STATE/glance/staging
 [database]
 connection = sqlite:///$STATE/db/glance.db
 [keystone_authtoken]
@@ -155,9 +157,10 @@ filesystem_store_datadir = $STATE/glance/staging
 [os_glance_tasks_store]
 filesystem_store_datadir = $STATE/glance/tasks
 [import_filtering_opts]
-# web-download from a test server on 127.0.0.1 and any port
-allowed_ports =
-disallowed_hosts =
+# web-download from a test server on 127.0.0.1 (loopback is refused unless
+# listed) on any port
+allowed_ports = []
+allowed_hosts = [127.0.0.1]
 EOF
 	mv "$STATE/etc/glance-api.conf.new" "$STATE/etc/glance-api.conf"
 }
