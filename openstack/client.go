@@ -2,11 +2,13 @@ package openstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,8 +48,8 @@ func (im Image) String(key string) string {
 		return ""
 	case string:
 		return v
-	case float64:
-		return fmt.Sprintf("%.0f", v)
+	case int64:
+		return strconv.FormatInt(v, 10)
 	default:
 		return fmt.Sprint(v)
 	}
@@ -55,8 +57,37 @@ func (im Image) String(key string) string {
 
 // Int is a numeric field; ok is false when it is absent or null.
 func (im Image) Int(key string) (int64, bool) {
-	v, ok := im[key].(float64)
-	return int64(v), ok
+	v, ok := im[key].(int64)
+	return v, ok
+}
+
+// normalized turns the json.Numbers gophercloud decodes (it decodes with
+// UseNumber) into int64, or float64 for the rare non-integer.
+func (im Image) normalized() Image {
+	for k, v := range im {
+		im[k] = normalValue(v)
+	}
+	return im
+}
+
+func normalValue(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = normalValue(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = normalValue(e)
+		}
+	}
+	return v
 }
 
 // Tags are the image's tags, sorted.
@@ -135,7 +166,7 @@ func apiError(err error) error {
 func (c *Client) GetImage(ctx context.Context, id string) (Image, error) {
 	var im Image
 	_, err := c.image.Get(ctx, c.image.ServiceURL("images", url.PathEscape(id)), &im, nil)
-	return im, apiError(err)
+	return im.normalized(), apiError(err)
 }
 
 // CreateImage creates an image record (status queued) from Glance's
@@ -143,7 +174,7 @@ func (c *Client) GetImage(ctx context.Context, id string) (Image, error) {
 func (c *Client) CreateImage(ctx context.Context, fields map[string]any) (Image, error) {
 	var im Image
 	_, err := c.image.Post(ctx, c.image.ServiceURL("images"), fields, &im, &gophercloud.RequestOpts{OkCodes: []int{201}})
-	return im, apiError(err)
+	return im.normalized(), apiError(err)
 }
 
 // DeleteImage deletes an image; one already gone is not an error.
@@ -170,7 +201,7 @@ func (c *Client) UpdateImage(ctx context.Context, id string, ops []PatchOp) (Ima
 		MoreHeaders: map[string]string{"Content-Type": "application/openstack-images-v2.1-json-patch"},
 		OkCodes:     []int{200},
 	})
-	return im, apiError(err)
+	return im.normalized(), apiError(err)
 }
 
 // ListImages lists the images that match query (Glance's filters: name,
@@ -190,7 +221,9 @@ func (c *Client) ListImages(ctx context.Context, query url.Values, max int) ([]I
 		if _, err := c.image.Get(ctx, next, &page, nil); err != nil {
 			return nil, apiError(err)
 		}
-		all = append(all, page.Images...)
+		for _, im := range page.Images {
+			all = append(all, im.normalized())
+		}
 		if max > 0 && len(all) >= max {
 			return all[:max], nil
 		}

@@ -75,3 +75,26 @@ func TestPreflightRefusesCorrupt(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestVerify: each disagreement between Glance's record and the data is
+// found; an agreeing record passes.
+func TestVerify(t *testing.T) {
+	d := Digests{MD5: "m", SHA512: "s", Size: 10}
+	good := Image{"id": "i", "size": int64(10), "checksum": "m", "os_hash_algo": "sha512", "os_hash_value": "s"}
+	if err := verify(good, d); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{"size": int64(9), "checksum": "x", "os_hash_value": "x"} {
+		bad := Image{}
+		for gk, gv := range good {
+			bad[gk] = gv
+		}
+		bad[k] = v
+		if err := verify(bad, d); !errors.Is(err, ErrHashMismatch) {
+			t.Errorf("%s=%v: %v", k, v, err)
+		}
+	}
+	if err := verify(Image{"id": "i", "size": int64(10)}, d); !errors.Is(err, ErrHashMismatch) {
+		t.Errorf("no hashes at all: %v", err)
+	}
+}

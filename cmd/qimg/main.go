@@ -195,6 +195,8 @@ names a backing or external data file.`,
 		newCopyOutCmd(e),
 		newSysprepCmd(e),
 		newSeedCmd(e),
+		newUploadCmd(e),
+		newImageCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {
