@@ -77,14 +77,15 @@ func Presets(img image.Image, name string) map[string]string {
 	return props
 }
 
-// osVersion is "12" or "22.04" (Ubuntu's minor has two digits) or "9.3".
+// osVersion is "12" (Debian names releases by their major version; point
+// releases are updates), "22.04" (Ubuntu's minor has two digits) or "9.3".
 func osVersion(o inspect.OS) string {
 	switch {
 	case o.MajorVersion == 0 && o.MinorVersion == 0:
 		return ""
 	case o.Distro == "ubuntu":
 		return fmt.Sprintf("%d.%02d", o.MajorVersion, o.MinorVersion)
-	case o.MinorVersion == 0 && o.Distro == "debian":
+	case o.Distro == "debian":
 		return fmt.Sprint(o.MajorVersion)
 	}
 	return fmt.Sprintf("%d.%d", o.MajorVersion, o.MinorVersion)

@@ -2,9 +2,7 @@ package openstack
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha512"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -28,14 +26,48 @@ func (c *Client) Save(ctx context.Context, im Image, w io.Writer, progress func(
 		return Digests{}, fmt.Errorf("image %s has no data", im.ID())
 	}
 	total, _ := im.Int("size")
-	md, sha := md5.New(), sha512.New()
-	pw := &progressWriter{w: io.MultiWriter(w, md, sha), total: total, progress: progress}
-	n, err := io.CopyBuffer(pw, resp.Body, make([]byte, 1<<20))
+	d, err := copyHashed(w, resp.Body, total, progress)
 	if err != nil {
 		return Digests{}, fmt.Errorf("downloading image %s: %w", im.ID(), err)
 	}
-	d := Digests{MD5: hex.EncodeToString(md.Sum(nil)), SHA512: hex.EncodeToString(sha.Sum(nil)), Size: n}
 	return d, verify(im, d)
+}
+
+// copyHashed copies r to w, hashing in goroutines of their own while the
+// writes go on in a third, through the bounded pool of chunks.
+func copyHashed(w io.Writer, r io.Reader, total int64, progress func(done, total int64)) (Digests, error) {
+	h := newHashers()
+	pw := &progressWriter{w: w, total: total, progress: progress}
+	fan := newFanout(append(h.consumers(), func(b []byte) error {
+		_, err := pw.Write(b)
+		return err
+	})...)
+	pool := newPool()
+	var n int64
+	var rerr error
+	for {
+		buf := <-pool
+		k, err := io.ReadFull(r, buf)
+		if k > 0 {
+			c := &chunk{data: buf[:k], pool: pool}
+			c.refs.Store(int32(len(fan.chans)))
+			fan.send(c)
+			n += int64(k)
+		} else {
+			pool <- buf
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	if err := errors.Join(rerr, fan.close()); err != nil {
+		return Digests{}, err
+	}
+	return h.digests(n), nil
 }
 
 // progressWriter reports bytes written.

@@ -88,7 +88,8 @@ func (s *source) convertQcow2(ctx context.Context, img image.Image, tempDir stri
 // the hash before deciding to send anything).
 func hashAll(ctx context.Context, src io.ReaderAt, size int64) (Digests, error) {
 	h := newHashingReader(src, size, nil)
-	buf := make([]byte, 1<<20)
+	defer h.Close()
+	buf := make([]byte, chunkSize)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Digests{}, err

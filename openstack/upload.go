@@ -208,6 +208,7 @@ func (c *Client) transfer(ctx context.Context, fields map[string]any, src *sourc
 		}
 	}()
 	body := newHashingReader(src.data, src.size, o.Progress)
+	defer body.Close()
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		if id == "" {

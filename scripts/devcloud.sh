@@ -110,6 +110,12 @@ write_keystone_conf() {
 log_file = $STATE/log/keystone.log
 [database]
 connection = sqlite:///$STATE/db/keystone.db
+[identity]
+# bcrypt's cheapest cost: a dev cloud's passwords need no brute-force
+# resistance, and the default cost (12) makes every token take a second
+# on a busy 2-core machine (Glance's service user authenticates on each
+# request while tokens live less than keystoneauth's 120-s margin)
+password_hash_rounds = 4
 [token]
 provider = fernet
 expiration = $TOKEN_TTL
