@@ -247,12 +247,14 @@ func (c *Client) ListImages(ctx context.Context, query url.Values, max int) ([]I
 // FindImage finds an image by ID or, failing that, by name, as the
 // openstack CLI does: a name shared by several images is an error.
 func (c *Client) FindImage(ctx context.Context, nameOrID string) (Image, error) {
-	im, err := c.GetImage(ctx, nameOrID)
-	if err == nil {
-		return im, nil
-	}
-	if !errors.Is(err, ErrNotFound) && !isBadRequest(err) {
-		return nil, err
+	if looksLikeUUID(nameOrID) {
+		im, err := c.GetImage(ctx, nameOrID)
+		if err == nil {
+			return im, nil
+		}
+		if !errors.Is(err, ErrNotFound) && !isBadRequest(err) {
+			return nil, err
+		}
 	}
 	found, lerr := c.ListImages(ctx, url.Values{"name": {nameOrID}}, 0)
 	if lerr != nil {
@@ -265,6 +267,21 @@ func (c *Client) FindImage(ctx context.Context, nameOrID string) (Image, error) 
 		return found[0], nil
 	}
 	return nil, fmt.Errorf("more than one image exists with the name '%s'", nameOrID)
+}
+
+// looksLikeUUID: Glance's IDs are UUIDs, so anything else is only looked
+// up as a name (one request instead of two).
+func looksLikeUUID(s string) bool {
+	s = strings.ReplaceAll(s, "-", "")
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }
 
 func isBadRequest(err error) bool {
