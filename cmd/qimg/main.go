@@ -196,6 +196,8 @@ names a backing or external data file.`,
 		newSysprepCmd(e),
 		newSeedCmd(e),
 		newBootTestCmd(e),
+		newUploadCmd(e),
+		newImageCmd(e),
 		newVersionCmd(e),
 	)
 	for _, c := range root.Commands() {

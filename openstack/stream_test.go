@@ -1,0 +1,100 @@
+package openstack
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func digestsOf(b []byte) Digests {
+	m, s := md5.Sum(b), sha512.Sum512(b)
+	return Digests{MD5: hex.EncodeToString(m[:]), SHA512: hex.EncodeToString(s[:]), Size: int64(len(b))}
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// goroutinesSettle waits for the goroutine count to come back to want.
+func goroutinesSettle(t *testing.T, want int) {
+	t.Helper()
+	for range 100 {
+		if runtime.NumGoroutine() <= want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines left running, want %d", runtime.NumGoroutine(), want)
+}
+
+// TestHashingReader: what is read, in any read sizes, is the source and
+// is what the digests describe; a rewind in the middle starts over; Close
+// in the middle stops every goroutine.
+func TestHashingReader(t *testing.T) {
+	base := runtime.NumGoroutine()
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, 3*chunkSize + 12345, (poolChunks + 3) * chunkSize} {
+		data := randomBytes(size)
+		var progressed int64
+		h := newHashingReader(bytes.NewReader(data), int64(size), func(done, total int64) { progressed = done })
+		// Half a pass, then a rewind, then the whole.
+		io.CopyN(io.Discard, h, int64(size/2))
+		if _, err := h.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if _, err := io.CopyBuffer(&got, h, make([]byte, 32<<10)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), data) || h.Digests() != digestsOf(data) || progressed != int64(size) {
+			t.Errorf("size %d: data equal %v, digests %+v want %+v, progress %d", size, bytes.Equal(got.Bytes(), data), h.Digests(), digestsOf(data), progressed)
+		}
+		h.Close()
+		// Close in the middle of a pass.
+		h2 := newHashingReader(bytes.NewReader(data), int64(size), nil)
+		io.CopyN(io.Discard, h2, int64(size/3))
+		h2.Close()
+	}
+	goroutinesSettle(t, base)
+}
+
+// shortReader fails after some bytes, as a file that shrank.
+type shortReader struct{ n int64 }
+
+func (s shortReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > s.n {
+		return int(max(0, s.n-off)), io.EOF
+	}
+	return len(p), nil
+}
+
+func TestHashingReaderSourceShrank(t *testing.T) {
+	base := runtime.NumGoroutine()
+	h := newHashingReader(shortReader{5 * chunkSize / 2}, 4*chunkSize, nil)
+	_, err := io.Copy(io.Discard, h)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("got %v, want ErrUnexpectedEOF", err)
+	}
+	h.Close()
+	goroutinesSettle(t, base)
+}
+
+func TestCopyHashed(t *testing.T) {
+	data := randomBytes(5*chunkSize + 7)
+	var out bytes.Buffer
+	d, err := copyHashed(&out, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil || d != digestsOf(data) || !bytes.Equal(out.Bytes(), data) {
+		t.Errorf("copyHashed: %v, %+v", err, d)
+	}
+}

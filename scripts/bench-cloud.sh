@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Times uploads to and downloads from the local Glance of
+# scripts/devcloud.sh in one run: a bare curl PUT/GET (Glance's own limit),
+# the openstack CLI (image create --file / image save) and qimg (upload /
+# image save), with each tool's peak RSS (GNU time's %M).
+#
+#   scripts/bench-cloud.sh [WORKDIR]          SIZE_MIB=1024
+#
+# The input is a qcow2 holding SIZE_MIB of random data (incompressible,
+# nothing sparse), in WORKDIR (default /dev/shm/qimg-bench-cloud) so the
+# disk is not what is measured. Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/dev/shm/qimg-bench-cloud}
+size_mib=${SIZE_MIB:-1024}
+mkdir -p "$work" bin
+go build -o bin/qimg ./cmd/qimg
+qimg=$PWD/bin/qimg
+bash scripts/devcloud.sh start >&2
+eval "$(bash scripts/devcloud.sh env demo)"
+src=$work/random.qcow2
+if [ ! -f "$src" ]; then
+	head -c "$((size_mib << 20))" /dev/urandom >"$work/random.raw"
+	qemu-img convert -f raw -O qcow2 "$work/random.raw" "$src"
+	rm -f "$work/random.raw"
+fi
+glance=http://127.0.0.1:9292
+
+# timed NAME CMD...: runs CMD, records "seconds rss_kib" in $work/NAME.
+timed() {
+	local name=$1
+	shift
+	local t0 t1
+	t0=$(date +%s.%N)
+	/usr/bin/time -o "$work/$name.rss" -f %M "$@" >/dev/null
+	t1=$(date +%s.%N)
+	echo "$(awk "BEGIN { print $t1 - $t0 }") $(tail -1 "$work/$name.rss")" >"$work/$name"
+}
+
+token=$(openstack token issue -f value -c id)
+id=$(curl -s -X POST -H "X-Auth-Token: $token" -H 'Content-Type: application/json' \
+	-d '{"name":"bench-curl","disk_format":"qcow2","container_format":"bare"}' "$glance/v2/images" |
+	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+timed curl-put curl -sf -T "$src" -H "X-Auth-Token: $token" -H 'Content-Type: application/octet-stream' "$glance/v2/images/$id/file"
+timed curl-get curl -sf -o "$work/back-curl" -H "X-Auth-Token: $token" "$glance/v2/images/$id/file"
+openstack image delete "$id"
+
+timed cli-put openstack image create --file "$src" --disk-format qcow2 --container-format bare bench-cli
+timed cli-get openstack image save --file "$work/back-cli" bench-cli
+openstack image delete bench-cli
+
+timed qimg-put "$qimg" upload -q "$src" --name bench-qimg
+timed qimg-get "$qimg" image save -q --file "$work/back-qimg" bench-qimg
+"$qimg" image delete bench-qimg
+cmp "$src" "$work/back-qimg"
+rm -f "$work"/back-*
+
+row() { # label put get
+	read -r ps pr <"$work/$2"
+	read -r gs gr <"$work/$3"
+	printf '| %s | %.1f s | %.0f MiB | %.1f s | %.0f MiB |\n' "$1" "$ps" "$((pr / 1024))" "$gs" "$((gr / 1024))"
+}
+echo "| $size_mib MiB qcow2 of random data | upload | upload peak RSS | download | download peak RSS |"
+echo "|---|---|---|---|---|"
+row "curl (PUT / GET of /v2/images/ID/file)" curl-put curl-get
+row "openstack CLI (image create --file / image save)" cli-put cli-get
+row "qimg (upload / image save)" qimg-put qimg-get
