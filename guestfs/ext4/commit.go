@@ -211,15 +211,11 @@ func (f *FS) Commit(ctx context.Context) error {
 // dropCaches forgets the inodes, descriptors and directory names read,
 // which may hold changes no longer staged.
 func (f *FS) dropCaches() {
-	f.inodeMu.Lock()
-	clear(f.inodes)
-	f.inodeMu.Unlock()
+	f.inodes.Clear()
 	f.groupMu.Lock()
 	clear(f.groups)
 	f.groupMu.Unlock()
-	f.cache.mu.Lock()
-	f.cache.dirs, f.cache.entries = nil, 0
-	f.cache.mu.Unlock()
+	f.dirs.Clear()
 }
 
 // Discard drops the staged changes (file data already written, past

@@ -5,9 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strings"
-	"sync"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 
 	"github.com/qimg/qimg/image"
 )
@@ -16,12 +15,6 @@ import (
 // whose blocks all point at one block full of entries cannot exhaust
 // memory. Real directories hold a few million entries at the very most.
 const maxDirEntries = 1 << 22
-
-// Directory entry file types (with the filetype feature).
-var direntTypes = [...]fs.FileMode{
-	1: 0, 2: fs.ModeDir, 3: fs.ModeDevice | fs.ModeCharDevice, 4: fs.ModeDevice,
-	5: fs.ModeNamedPipe, 6: fs.ModeSocket, 7: fs.ModeSymlink,
-}
 
 // walkDir calls fn for every live entry of directory dir, "." and ".."
 // included, in on-disk order, until fn returns false. It scans every
@@ -162,115 +155,34 @@ func (f *FS) parseDirBlock(dir *Inode, b []byte, fn func([]byte, uint32, uint8) 
 	return true, nil
 }
 
-// dirCacheEntries bounds the names the lookup cache holds. Lookups scan
-// whole directories (htree indexes are not used), so each directory is
-// scanned once into a map and later lookups in it cost nothing; the
-// cache is dropped whole when full. The FS is read-only, so entries never
-// go stale; the write side will have to drop a directory it changes.
+// dirCacheEntries bounds the names the lookup cache holds (see
+// fstree.Dirs). Lookups scan whole directories: htree indexes are not
+// used.
 const dirCacheEntries = 1 << 20
-
-type dirCache struct {
-	mu      sync.Mutex
-	dirs    map[uint32]map[string]uint32
-	entries int
-}
 
 // findEntry looks name up in directory dir.
 func (f *FS) findEntry(dir *Inode, name string) (uint32, error) {
-	c := &f.cache
-	c.mu.Lock()
-	names, ok := c.dirs[dir.Ino]
-	c.mu.Unlock()
-	if !ok {
-		names = map[string]uint32{}
-		var limitErr error
-		err := f.walkDir(dir, func(n []byte, ino uint32, _ uint8) bool {
-			if len(names) >= maxDirEntries {
-				limitErr = image.FileErrorf(f.name, "ext4: directory %d has more than %d entries: %w", dir.Ino, maxDirEntries, image.ErrLimit)
-				return false
-			}
-			names[string(n)] = ino
-			return true
-		})
-		if err == nil {
-			err = limitErr
-		}
-		if err != nil {
-			return 0, err
-		}
-		c.mu.Lock()
-		if c.dirs == nil || c.entries+len(names) > dirCacheEntries {
-			c.dirs, c.entries = map[uint32]map[string]uint32{}, 0
-		}
-		if len(names) <= dirCacheEntries {
-			c.dirs[dir.Ino] = names
-			c.entries += len(names)
-		}
-		c.mu.Unlock()
-	}
-	if ino, ok := names[name]; ok {
-		return ino, nil
-	}
-	return 0, fs.ErrNotExist
+	return f.dirs.Lookup(dir.Ino, name, f.entries(dir), f.tooMany(dir))
 }
 
-// dirEntry is an fs.DirEntry read from a directory block.
-type dirEntry struct {
-	f     *FS
-	name  string
-	ino   uint32
-	ftype uint8
+// entries walks directory dir for fstree.
+func (f *FS) entries(dir *Inode) fstree.Walk[uint32] {
+	return func(fn func(name []byte, ino uint32, ftype uint8) bool) error {
+		return f.walkDir(dir, fn)
+	}
 }
 
-func (d *dirEntry) Name() string { return d.name }
-func (d *dirEntry) IsDir() bool  { return d.Type().IsDir() }
-
-// Type comes from the entry's file type when the file system records
-// one, else from the inode.
-func (d *dirEntry) Type() fs.FileMode {
-	if int(d.ftype) < len(direntTypes) && d.ftype != 0 {
-		return direntTypes[d.ftype]
+// tooMany reports directory dir holding more than max entries.
+func (f *FS) tooMany(dir *Inode) func(max int) error {
+	return func(max int) error {
+		return image.FileErrorf(f.name, "ext4: directory %d has more than %d entries: %w", dir.Ino, max, image.ErrLimit)
 	}
-	in, err := d.f.inode(d.ino)
-	if err != nil {
-		return fs.ModeIrregular
-	}
-	return in.FileMode().Type()
 }
-
-func (d *dirEntry) Info() (fs.FileInfo, error) {
-	in, err := d.f.inode(d.ino)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{name: d.name, in: in}, nil
-}
-
-func (d *dirEntry) String() string { return fs.FormatDirEntry(d) }
 
 // readDir lists a directory sorted by name, without "." and "..".
 func (f *FS) readDir(dir *Inode) ([]fs.DirEntry, error) {
 	if !dir.IsDir() {
 		return nil, fmt.Errorf("not a directory: %w", fs.ErrInvalid)
 	}
-	var ents []fs.DirEntry
-	var limitErr error
-	err := f.walkDir(dir, func(name []byte, ino uint32, ftype uint8) bool {
-		if s := string(name); s != "." && s != ".." {
-			if len(ents) >= maxDirEntries {
-				limitErr = image.FileErrorf(f.name, "ext4: directory %d has more than %d entries: %w", dir.Ino, maxDirEntries, image.ErrLimit)
-				return false
-			}
-			ents = append(ents, &dirEntry{f: f, name: s, ino: ino, ftype: ftype})
-		}
-		return true
-	})
-	if err == nil {
-		err = limitErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return ents, nil
+	return fstree.List[uint32](f.tree(), f.entries(dir), maxDirEntries, f.tooMany(dir))
 }

@@ -288,19 +288,7 @@ func (f *FS) findInBlock(b []byte, name []byte) (int, int) {
 // cacheEntry keeps the lookup cache in step with a change of dir: name
 // now names ino (0: removed).
 func (f *FS) cacheEntry(dir uint32, name string, ino uint32) {
-	c := &f.cache
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	names, ok := c.dirs[dir]
-	if !ok {
-		return
-	}
-	if ino == 0 {
-		delete(names, name)
-		return
-	}
-	names[name] = ino
-	c.entries++
+	f.dirs.Changed(dir, name, ino, ino == 0)
 }
 
 // setDotDot points a directory's ".." at parent.

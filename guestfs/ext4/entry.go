@@ -3,6 +3,8 @@ package ext4
 import (
 	"fmt"
 	"io/fs"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 )
 
 // OpenEntry opens the file that d, an entry listed by this FS's ReadDir
@@ -16,7 +18,11 @@ func (f *FS) OpenEntry(name string, d fs.DirEntry) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.newFile(name, in)
+	file, err := f.newFile(name, in)
+	if err != nil {
+		return nil, err
+	}
+	return file, nil
 }
 
 // ReadLinkEntry returns the target, as stored, of the symbolic link that
@@ -26,24 +32,17 @@ func (f *FS) ReadLinkEntry(name string, d fs.DirEntry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !in.IsSymlink() {
-		return "", pathErr("readlink", name, fmt.Errorf("not a symbolic link: %w", fs.ErrInvalid))
-	}
-	t, err := f.readlink(in)
-	if err != nil {
-		return "", pathErr("readlink", name, err)
-	}
-	return t, nil
+	return fstree.Target[*Inode](f.tree(), "readlink", name, in)
 }
 
 // entryInode reads the inode of an entry this FS listed; an entry of
 // another FS is an invalid argument.
 func (f *FS) entryInode(op, name string, d fs.DirEntry) (*Inode, error) {
-	e, ok := d.(*dirEntry)
-	if !ok || e.f != f {
+	ino, ok := fstree.Inode[uint32](f.tree(), d)
+	if !ok {
 		return nil, pathErr(op, name, fmt.Errorf("not an entry of this file system: %w", fs.ErrInvalid))
 	}
-	in, err := f.inode(e.ino)
+	in, err := f.inode(ino)
 	if err != nil {
 		return nil, pathErr(op, name, err)
 	}

@@ -48,10 +48,10 @@ func walkEntries(t *testing.T, fsys *FS, dir string, fn func(string, fs.DirEntry
 	if err != nil {
 		t.Fatal(err)
 	}
-	walkOpen(t, fsys, dir, f.(*File), fn)
+	walkOpen(t, fsys, dir, f.(fs.ReadDirFile), fn)
 }
 
-func walkOpen(t *testing.T, fsys *FS, dir string, f *File, fn func(string, fs.DirEntry)) {
+func walkOpen(t *testing.T, fsys *FS, dir string, f fs.ReadDirFile, fn func(string, fs.DirEntry)) {
 	ents, err := f.ReadDir(-1)
 	f.Close()
 	if err != nil {
@@ -65,7 +65,7 @@ func walkOpen(t *testing.T, fsys *FS, dir string, f *File, fn func(string, fs.Di
 			if err != nil {
 				t.Fatal(err)
 			}
-			walkOpen(t, fsys, name, sub.(*File), fn)
+			walkOpen(t, fsys, name, sub.(fs.ReadDirFile), fn)
 		}
 	}
 }

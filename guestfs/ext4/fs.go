@@ -2,26 +2,14 @@ package ext4
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"path"
-	"strings"
 	"sync"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 
 	"github.com/qimg/qimg/image"
 )
-
-// maxDepth bounds the directories one path descends through. ext4 forbids
-// hard links to directories, but a hostile image can make a directory its
-// own descendant; fs.WalkDir would then descend forever, each step a
-// longer lookup. The bound ends such a walk with an error; it is as deep
-// as a Linux path of PATH_MAX bytes can go.
-const maxDepth = 2048
-
-// maxSymlinks bounds the symbolic links one path lookup follows, as
-// Linux's MAXSYMLINKS does; a loop ends with an error instead of spinning.
-const maxSymlinks = 40
 
 // FS is a read-only ext2/3/4 file system in an image. It implements
 // fs.FS, fs.ReadDirFS, fs.StatFS and fs.ReadLinkFS, and is safe for
@@ -32,11 +20,10 @@ type FS struct {
 	name string
 	sb   *superblock
 
-	cache   dirCache // names of directories looked up
+	dirs    *fstree.Dirs[uint32]          // names of directories looked up
+	inodes  *fstree.Cache[uint32, *Inode] // inodes read so far
 	groupMu sync.Mutex
 	groups  map[uint32]group // descriptors read so far
-	inodeMu sync.Mutex
-	inodes  map[uint32]*Inode // inodes read so far
 
 	// The write side (OpenWritable): the device and the changes staged.
 	dev Device
@@ -71,7 +58,8 @@ func Open(img io.ReaderAt, size int64, name string) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{r: img, size: size, name: name, sb: sb, groups: map[uint32]group{}, inodes: map[uint32]*Inode{}}
+	f := &FS{r: img, size: size, name: name, sb: sb, groups: map[uint32]group{}}
+	f.newCaches()
 	root, err := f.inode(rootIno)
 	if err != nil {
 		return nil, err
@@ -110,7 +98,7 @@ func (f *FS) replayJournal() {
 		return
 	}
 	f.sb = sb
-	f.inodes = map[uint32]*Inode{}
+	f.newCaches()
 	f.groups = map[uint32]group{}
 }
 
@@ -197,138 +185,37 @@ func (f *FS) mapBlock(in *Inode, lblk uint32) (uint64, uint64, error) {
 }
 
 // pathErr wraps err as io/fs wants: with the operation and the path.
-func pathErr(op, name string, err error) error {
-	return &fs.PathError{Op: op, Path: name, Err: err}
-}
+func pathErr(op, name string, err error) error { return fstree.PathErr(op, name, err) }
 
-// lookup resolves name, a valid fs.FS path, to its inode. Symbolic links
-// in the middle of the path are always followed, the last one only if
-// follow is set. Links resolve inside this file system: an absolute
-// target starts again at its root, and ".." never climbs above the root,
-// so no name in the guest can reach the host.
+// lookup resolves name, a valid fs.FS path, to its inode, inside this
+// file system (fstree.Resolve: no name in the guest reaches the host).
+// The last symbolic link is followed only if follow is set.
 func (f *FS) lookup(op, name string, follow bool) (*Inode, error) {
-	if !fs.ValidPath(name) {
-		return nil, pathErr(op, name, fs.ErrInvalid)
-	}
-	root, err := f.inode(rootIno)
-	if err != nil {
-		return nil, pathErr(op, name, err)
-	}
-	// stack holds the directories from the root down to the current
-	// one, which is what ".." pops.
-	stack := []*Inode{root}
-	var rest []string
-	if name != "." {
-		rest = strings.Split(name, "/")
-	}
-	links := 0
-	for len(rest) > 0 {
-		comp := rest[0]
-		rest = rest[1:]
-		switch comp {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		dir := stack[len(stack)-1]
-		if !dir.IsDir() {
-			return nil, pathErr(op, name, fmt.Errorf("not a directory: %w", fs.ErrNotExist))
-		}
-		ino, err := f.findEntry(dir, comp)
-		if err != nil {
-			return nil, pathErr(op, name, err)
-		}
-		in, err := f.inode(ino)
-		if err != nil {
-			return nil, pathErr(op, name, err)
-		}
-		if in.IsSymlink() && (len(rest) > 0 || follow) {
-			links++
-			if links > maxSymlinks {
-				return nil, pathErr(op, name, fmt.Errorf("too many levels of symbolic links: %w", fs.ErrInvalid))
-			}
-			target, err := f.readlink(in)
-			if err != nil {
-				return nil, pathErr(op, name, err)
-			}
-			if strings.HasPrefix(target, "/") {
-				stack = stack[:1]
-			}
-			rest = append(strings.Split(target, "/"), rest...)
-			if len(rest) > 1<<16 {
-				return nil, pathErr(op, name, f.corrupt("path through symbolic links too long"))
-			}
-			continue
-		}
-		if len(stack) > maxDepth {
-			return nil, pathErr(op, name, image.FileErrorf(f.name, "ext4: path deeper than %d directories: %w", maxDepth, image.ErrLimit))
-		}
-		stack = append(stack, in)
-	}
-	return stack[len(stack)-1], nil
+	return fstree.Resolve[*Inode](f.tree(), op, name, follow)
 }
 
 // Open opens the named file, following symbolic links inside the file
 // system. Directories can be read with ReadDir; other files read their
-// contents (devices, fifos and sockets read as empty).
-func (f *FS) Open(name string) (fs.File, error) {
-	in, err := f.lookup("open", name, true)
-	if err != nil {
-		return nil, err
-	}
-	return f.newFile(name, in)
-}
+// contents (devices, fifos and sockets read as empty) and implement
+// io.ReaderAt and io.Seeker.
+func (f *FS) Open(name string) (fs.File, error) { return fstree.Open[*Inode](f.tree(), name) }
+
+// ReadFile reads the named file whole, following symbolic links.
+func (f *FS) ReadFile(name string) ([]byte, error) { return fstree.ReadFile[*Inode](f.tree(), name) }
 
 // Stat describes the named file, following symbolic links.
-func (f *FS) Stat(name string) (fs.FileInfo, error) {
-	in, err := f.lookup("stat", name, true)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{name: path.Base(name), in: in}, nil
-}
+func (f *FS) Stat(name string) (fs.FileInfo, error) { return fstree.Stat[*Inode](f.tree(), name) }
 
 // Lstat describes the named file without following a final symbolic link.
-func (f *FS) Lstat(name string) (fs.FileInfo, error) {
-	in, err := f.lookup("lstat", name, false)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{name: path.Base(name), in: in}, nil
-}
+func (f *FS) Lstat(name string) (fs.FileInfo, error) { return fstree.Lstat[*Inode](f.tree(), name) }
 
 // ReadDir lists the named directory sorted by name, without "." and "..".
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	in, err := f.lookup("readdir", name, true)
-	if err != nil {
-		return nil, err
-	}
-	ents, err := f.readDir(in)
-	if err != nil {
-		return nil, pathErr("readdir", name, err)
-	}
-	return ents, nil
+	return fstree.ReadDir[*Inode](f.tree(), name)
 }
 
 // ReadLink returns the target of the named symbolic link as stored.
-func (f *FS) ReadLink(name string) (string, error) {
-	in, err := f.lookup("readlink", name, false)
-	if err != nil {
-		return "", err
-	}
-	if !in.IsSymlink() {
-		return "", pathErr("readlink", name, fmt.Errorf("not a symbolic link: %w", fs.ErrInvalid))
-	}
-	t, err := f.readlink(in)
-	if err != nil {
-		return "", pathErr("readlink", name, err)
-	}
-	return t, nil
-}
+func (f *FS) ReadLink(name string) (string, error) { return fstree.ReadLink[*Inode](f.tree(), name) }
 
 // Inode reads inode number ino, for tools that walk by number (as
 // debugfs does); most callers want Stat or Lstat and FileInfo.Sys.

@@ -77,27 +77,16 @@ func (i *Inode) Rdev() (major, minor uint32) {
 // FileMode converts the on-disk mode to an fs.FileMode.
 func (i *Inode) FileMode() fs.FileMode { return unixmode.ToFileMode(uint32(i.Mode)) }
 
-// maxCachedInodes bounds the inodes kept once read: path lookups read
-// every directory on the way, again and again.
-const maxCachedInodes = 1 << 14
-
 // inode returns inode ino, from the cache or the disk. Each caller gets
 // its own copy (callers see it through FileInfo.Sys and may change it).
 func (f *FS) inode(ino uint32) (*Inode, error) {
-	f.inodeMu.Lock()
-	in, ok := f.inodes[ino]
-	f.inodeMu.Unlock()
+	in, ok := f.inodes.Get(ino)
 	if !ok {
 		var err error
 		if in, err = f.readInode(ino); err != nil {
 			return nil, err
 		}
-		f.inodeMu.Lock()
-		if len(f.inodes) >= maxCachedInodes {
-			clear(f.inodes)
-		}
-		f.inodes[ino] = in
-		f.inodeMu.Unlock()
+		f.inodes.Put(ino, in, 1)
 	}
 	c := *in
 	return &c, nil

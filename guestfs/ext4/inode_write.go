@@ -108,8 +108,6 @@ func (f *FS) writeInode(in *Inode) error {
 	}
 	c := *in
 	c.raw = append([]byte(nil), in.raw...)
-	f.inodeMu.Lock()
-	f.inodes[in.Ino] = &c
-	f.inodeMu.Unlock()
+	f.inodes.Put(in.Ino, &c, 1)
 	return nil
 }

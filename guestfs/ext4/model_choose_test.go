@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 )
 
 // How the model test chooses paths, names, sizes and modes.
@@ -215,7 +217,7 @@ func notDirOrAny(m *model) func(fs.FileMode) bool {
 func (m *model) escapes(p string, follow bool) bool {
 	var dir []string
 	rest := strings.Split(p, "/")
-	for links := 0; len(rest) > 0 && links <= maxSymlinks; {
+	for links := 0; len(rest) > 0 && links <= fstree.MaxSymlinks; {
 		c := rest[0]
 		rest = rest[1:]
 		switch c {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 )
 
 // Rename moves oldname to newname, across directories, replacing a file
@@ -84,7 +86,7 @@ func (f *FS) Rename(oldname, newname string) (err error) {
 // notBelow refuses moving directory ino into dir when dir is ino or
 // lies below it, walking ".." up from dir to the root (bounded).
 func (f *FS) notBelow(dir, ino uint32) error {
-	for range maxDepth {
+	for range fstree.MaxDepth {
 		if dir == ino {
 			return fmt.Errorf("cannot move a directory below itself: %w", fs.ErrInvalid)
 		}

@@ -347,9 +347,7 @@ func (f *FS) release(in *Inode, now time.Time) error {
 	if err := f.writeInode(in); err != nil {
 		return err
 	}
-	f.inodeMu.Lock()
-	delete(f.inodes, in.Ino)
-	f.inodeMu.Unlock()
+	f.inodes.Delete(in.Ino)
 	return f.freeInode(in.Ino, in.IsDir())
 }
 

@@ -5,9 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strings"
-	"sync"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 )
 
 // Directory data blocks. Block-form directories keep their hash index
@@ -27,12 +26,6 @@ const (
 	maxDirEntries   = 1 << 22 // a listing larger than this is refused
 	dirCacheEntries = 1 << 20
 )
-
-// Directory entry file types (with the ftype feature).
-var direntTypes = [...]fs.FileMode{
-	1: 0, 2: fs.ModeDir, 3: fs.ModeDevice | fs.ModeCharDevice, 4: fs.ModeDevice,
-	5: fs.ModeNamedPipe, 6: fs.ModeSocket, 7: fs.ModeSymlink,
-}
 
 // dirFunc receives a directory entry; it returns false to stop the walk.
 type dirFunc func(name []byte, ino uint64, ftype uint8) bool
@@ -254,109 +247,27 @@ func (f *FS) parseEntries(dir *Inode, b []byte, off, end int, fn dirFunc) (bool,
 	return true, nil
 }
 
-// dirCache keeps directories looked up as maps from name to inode: a
-// lookup scans the whole directory (the hash index is not used), so each
-// is scanned once and later lookups in it cost nothing. The cache is
-// dropped whole when full; the FS is read-only, so it never goes stale.
-type dirCache struct {
-	mu      sync.Mutex
-	dirs    map[uint64]map[string]uint64
-	entries int
-}
-
-// findEntry looks name up in directory dir.
+// findEntry looks name up in directory dir (fstree.Dirs: each directory
+// is scanned once into a map; the hash index is not used).
 func (f *FS) findEntry(dir *Inode, name string) (uint64, error) {
-	c := &f.cache
-	c.mu.Lock()
-	names, ok := c.dirs[dir.Ino]
-	c.mu.Unlock()
-	if !ok {
-		names = map[string]uint64{}
-		var limitErr error
-		err := f.walkDir(dir, func(n []byte, ino uint64, _ uint8) bool {
-			if len(names) >= maxDirEntries {
-				limitErr = f.limit("directory %d has more than %d entries", dir.Ino, maxDirEntries)
-				return false
-			}
-			names[string(n)] = ino
-			return true
-		})
-		if err == nil {
-			err = limitErr
-		}
-		if err != nil {
-			return 0, err
-		}
-		c.mu.Lock()
-		if c.dirs == nil || c.entries+len(names) > dirCacheEntries {
-			c.dirs, c.entries = map[uint64]map[string]uint64{}, 0
-		}
-		if len(names) <= dirCacheEntries {
-			c.dirs[dir.Ino] = names
-			c.entries += len(names)
-		}
-		c.mu.Unlock()
-	}
-	if ino, ok := names[name]; ok {
-		return ino, nil
-	}
-	return 0, fs.ErrNotExist
+	return f.dirs.Lookup(dir.Ino, name, f.entries(dir), f.tooMany(dir))
 }
 
-// dirEntry is an fs.DirEntry read from a directory.
-type dirEntry struct {
-	f     *FS
-	name  string
-	ino   uint64
-	ftype uint8
+// entries walks directory dir for fstree.
+func (f *FS) entries(dir *Inode) fstree.Walk[uint64] {
+	return func(fn func(name []byte, ino uint64, ftype uint8) bool) error {
+		return f.walkDir(dir, fn)
+	}
 }
 
-func (d *dirEntry) Name() string { return d.name }
-func (d *dirEntry) IsDir() bool  { return d.Type().IsDir() }
-
-// Type comes from the entry's file type when the file system records
-// one, else from the inode.
-func (d *dirEntry) Type() fs.FileMode {
-	if int(d.ftype) < len(direntTypes) && d.ftype != 0 {
-		return direntTypes[d.ftype]
+// tooMany reports directory dir holding more than max entries.
+func (f *FS) tooMany(dir *Inode) func(max int) error {
+	return func(max int) error {
+		return f.limit("directory %d has more than %d entries", dir.Ino, max)
 	}
-	in, err := d.f.inode(d.ino)
-	if err != nil {
-		return fs.ModeIrregular
-	}
-	return in.FileMode().Type()
 }
-
-func (d *dirEntry) Info() (fs.FileInfo, error) {
-	in, err := d.f.inode(d.ino)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{name: d.name, in: in}, nil
-}
-
-func (d *dirEntry) String() string { return fs.FormatDirEntry(d) }
 
 // readDir lists a directory sorted by name, without "." and "..".
 func (f *FS) readDir(dir *Inode) ([]fs.DirEntry, error) {
-	var ents []fs.DirEntry
-	var limitErr error
-	err := f.walkDir(dir, func(name []byte, ino uint64, ftype uint8) bool {
-		if s := string(name); s != "." && s != ".." {
-			if len(ents) >= maxDirEntries {
-				limitErr = f.limit("directory %d has more than %d entries", dir.Ino, maxDirEntries)
-				return false
-			}
-			ents = append(ents, &dirEntry{f: f, name: s, ino: ino, ftype: ftype})
-		}
-		return true
-	})
-	if err == nil {
-		err = limitErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return ents, nil
+	return fstree.List[uint64](f.tree(), f.entries(dir), maxDirEntries, f.tooMany(dir))
 }

@@ -1,12 +1,10 @@
 package xfs
 
 import (
-	"fmt"
-	"io"
 	"io/fs"
-	"path"
-	"sync"
 	"time"
+
+	"github.com/qimg/qimg/guestfs/internal/fstree"
 )
 
 // fileInfo is the fs.FileInfo of an inode; Sys returns the *Inode.
@@ -23,39 +21,18 @@ func (i *fileInfo) IsDir() bool        { return i.in.IsDir() }
 func (i *fileInfo) Sys() any           { return i.in }
 func (i *fileInfo) String() string     { return fs.FormatFileInfo(i) }
 
-// File is an open file or directory of an FS. Regular files also
-// implement io.ReaderAt and io.Seeker; directories implement
-// fs.ReadDirFile.
-type File struct {
-	fs     *FS
-	name   string
-	in     *Inode
-	exts   []extent // a regular file's data extents, sorted
-	off    int64
-	dir    []fs.DirEntry // remaining entries of a directory, once read
-	dirOK  bool
-	closed bool
-
-	// A window of the file kept for small reads, which would otherwise
-	// cost one image read each (bufio-less readers, fstest).
-	mu      sync.Mutex
-	win     []byte
-	winOff  int64
-	winSize int
+// fileData is what an open file reads: a regular file's data extents,
+// sorted, read once at open so that reads are lookups in memory.
+type fileData struct {
+	f    *FS
+	in   *Inode
+	exts []extent
 }
 
-const windowSize = 64 << 10
-
-var (
-	_ fs.ReadDirFile = (*File)(nil)
-	_ io.ReaderAt    = (*File)(nil)
-	_ io.Seeker      = (*File)(nil)
-)
-
-// newFile opens an inode; a regular file's block map is read here, once,
-// so that reads are lookups in memory.
-func (f *FS) newFile(name string, in *Inode) (*File, error) {
-	file := &File{fs: f, name: name, in: in}
+// newFile opens an inode. Regular files of the result also implement
+// io.ReaderAt and io.Seeker; directories implement fs.ReadDirFile.
+func (f *FS) newFile(name string, in *Inode) (*fstree.File, error) {
+	data := &fileData{f: f, in: in}
 	if in.IsRegular() {
 		if in.Flags&FlagRealtime != 0 {
 			return nil, pathErr("open", name, f.unsupported("inode %d: data on the realtime device", in.Ino))
@@ -64,131 +41,22 @@ func (f *FS) newFile(name string, in *Inode) (*File, error) {
 		if err != nil {
 			return nil, pathErr("open", name, err)
 		}
-		file.exts = exts
+		data.exts = exts
 	}
-	return file, nil
+	return fstree.NewFile(name, data), nil
 }
 
-// Stat describes the open file.
-func (file *File) Stat() (fs.FileInfo, error) {
-	if file.closed {
-		return nil, pathErr("stat", file.name, fs.ErrClosed)
-	}
-	return &fileInfo{name: path.Base(file.name), in: file.in}, nil
-}
+func (d *fileData) Info(name string) fs.FileInfo     { return &fileInfo{name: name, in: d.in} }
+func (d *fileData) IsDir() bool                      { return d.in.IsDir() }
+func (d *fileData) ReadDir() ([]fs.DirEntry, error)  { return d.f.readDir(d.in) }
+func (d *fileData) ReadAt(p []byte, off int64) error { return d.f.readExtents(d.exts, p, off) }
 
-// Close makes further calls fail, as os.File does.
-func (file *File) Close() error {
-	if file.closed {
-		return pathErr("close", file.name, fs.ErrClosed)
-	}
-	file.closed = true
-	return nil
-}
-
-// size is what reads see: devices, fifos and sockets read as empty.
-func (file *File) size() int64 {
-	if !file.in.IsRegular() {
+// Size is what reads see: devices, fifos and sockets read as empty.
+func (d *fileData) Size() int64 {
+	if !d.in.IsRegular() {
 		return 0
 	}
-	return int64(file.in.Size)
-}
-
-// Read reads the next bytes of a regular file.
-func (file *File) Read(p []byte) (int, error) {
-	if file.closed {
-		return 0, pathErr("read", file.name, fs.ErrClosed)
-	}
-	if file.in.IsDir() {
-		return 0, pathErr("read", file.name, fmt.Errorf("is a directory: %w", fs.ErrInvalid))
-	}
-	n, err := file.ReadAt(p, file.off)
-	file.off += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
-
-// Seek sets the offset of the next Read.
-func (file *File) Seek(offset int64, whence int) (int64, error) {
-	if file.closed {
-		return 0, pathErr("seek", file.name, fs.ErrClosed)
-	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += file.off
-	case io.SeekEnd:
-		offset += file.size()
-	default:
-		return 0, pathErr("seek", file.name, fs.ErrInvalid)
-	}
-	if offset < 0 {
-		return 0, pathErr("seek", file.name, fs.ErrInvalid)
-	}
-	file.off = offset
-	return offset, nil
-}
-
-// ReadAt reads len(p) bytes at off; holes and unwritten extents read as
-// zeros.
-func (file *File) ReadAt(p []byte, off int64) (int, error) {
-	if file.closed {
-		return 0, pathErr("read", file.name, fs.ErrClosed)
-	}
-	if file.in.IsDir() {
-		return 0, pathErr("read", file.name, fmt.Errorf("is a directory: %w", fs.ErrInvalid))
-	}
-	if off < 0 {
-		return 0, pathErr("read", file.name, fs.ErrInvalid)
-	}
-	size := file.size()
-	if off >= size {
-		return 0, io.EOF
-	}
-	want := len(p)
-	if int64(want) > size-off {
-		p = p[:size-off]
-	}
-	var err error
-	if len(p) < windowSize/2 {
-		err = file.readSmall(p, off, size)
-	} else {
-		err = file.fs.readExtents(file.exts, p, off)
-	}
-	if err != nil {
-		return 0, pathErr("read", file.name, err)
-	}
-	if len(p) < want {
-		return len(p), io.EOF
-	}
-	return len(p), nil
-}
-
-// readSmall serves a small read from the window, refilling it with the
-// aligned stretch around off first when needed.
-func (file *File) readSmall(p []byte, off, size int64) error {
-	file.mu.Lock()
-	defer file.mu.Unlock()
-	if off < file.winOff || off+int64(len(p)) > file.winOff+int64(file.winSize) {
-		if file.win == nil {
-			file.win = make([]byte, windowSize)
-		}
-		start := off &^ (windowSize - 1)
-		n := int(min(windowSize, size-start))
-		file.winSize = 0 // invalid until filled
-		if err := file.fs.readExtents(file.exts, file.win[:n], start); err != nil {
-			return err
-		}
-		file.winOff, file.winSize = start, n
-		if off+int64(len(p)) > start+int64(n) {
-			// Crosses the window's end: read it directly.
-			return file.fs.readExtents(file.exts, p, off)
-		}
-	}
-	copy(p, file.win[off-file.winOff:])
-	return nil
+	return int64(d.in.Size)
 }
 
 // readExtents fills p with the bytes at off of the file the extents map,
@@ -217,31 +85,4 @@ func (f *FS) readExtents(exts []extent, p []byte, off int64) error {
 		p, off = p[chunk:], off+chunk
 	}
 	return nil
-}
-
-// ReadDir reads the next n entries of a directory (all with n <= 0), in
-// name order.
-func (file *File) ReadDir(n int) ([]fs.DirEntry, error) {
-	if file.closed {
-		return nil, pathErr("readdir", file.name, fs.ErrClosed)
-	}
-	if !file.dirOK {
-		ents, err := file.fs.readDir(file.in)
-		if err != nil {
-			return nil, pathErr("readdir", file.name, err)
-		}
-		file.dir, file.dirOK = ents, true
-	}
-	if n <= 0 {
-		ents := file.dir
-		file.dir = nil
-		return ents, nil
-	}
-	if len(file.dir) == 0 {
-		return nil, io.EOF
-	}
-	n = min(n, len(file.dir))
-	ents := file.dir[:n:n]
-	file.dir = file.dir[n:]
-	return ents, nil
 }

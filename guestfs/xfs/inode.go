@@ -112,20 +112,13 @@ func (f *FS) inodeOffset(ino uint64) (int64, bool) {
 // inode returns inode ino, from the cache or the disk. Each caller gets
 // its own copy (callers see it through FileInfo.Sys and may change it).
 func (f *FS) inode(ino uint64) (*Inode, error) {
-	f.inodeMu.Lock()
-	in, ok := f.inodes[ino]
-	f.inodeMu.Unlock()
+	in, ok := f.inodes.Get(ino)
 	if !ok {
 		var err error
 		if in, err = f.readInode(ino); err != nil {
 			return nil, err
 		}
-		f.inodeMu.Lock()
-		if len(f.inodes) >= maxCachedIno {
-			clear(f.inodes)
-		}
-		f.inodes[ino] = in
-		f.inodeMu.Unlock()
+		f.inodes.Put(ino, in, 1)
 	}
 	c := *in
 	return &c, nil
