@@ -77,111 +77,43 @@ func (g *Guest) logf(format string, args ...any) {
 
 // describe is the line logged for an operation.
 func describe(op Op) string {
-	f := op.fields()
-	switch op.Name {
-	case "upload":
-		return fmt.Sprintf("Uploading: %s to %s", f[0], f[1])
-	case "copy-in":
-		return fmt.Sprintf("Copying: %s to %s", f[0], f[1])
-	case "write":
-		return fmt.Sprintf("Writing: %s", f[0])
-	case "append-line":
-		return fmt.Sprintf("Appending line to %s", f[0])
-	case "mkdir":
-		return fmt.Sprintf("Making directory: %s", f[0])
-	case "delete":
-		return fmt.Sprintf("Deleting: %s", f[0])
-	case "move":
-		return fmt.Sprintf("Moving: %s -> %s", f[0], f[1])
-	case "link":
-		return fmt.Sprintf("Linking: %s -> %s", strings.Join(f[1:], " "), f[0])
-	case "chmod":
-		return fmt.Sprintf("Changing permissions of %s to %s", f[1], f[0])
-	case "chown":
-		return fmt.Sprintf("Changing owner of %s to %s:%s", f[2], f[0], f[1])
-	case "touch":
-		return fmt.Sprintf("Touching: %s", f[0])
-	case "hostname":
-		return fmt.Sprintf("Setting the hostname: %s", f[0])
-	case "root-password":
-		return "Setting passwords"
-	case "password":
-		return fmt.Sprintf("Setting the password of %s", f[0])
-	case "ssh-inject":
-		user, _, _ := strings.Cut(f[0], ":")
-		return fmt.Sprintf("SSH key inject: %s", user)
-	case "timezone":
-		return fmt.Sprintf("Setting the timezone: %s", f[0])
-	case "firstboot-command":
-		return fmt.Sprintf("Installing firstboot command: %s", f[0])
-	case "firstboot":
-		return fmt.Sprintf("Installing firstboot script: %s", f[0])
-	case "cloud-init-datasources":
-		return fmt.Sprintf("Setting cloud-init datasources: %s", f[0])
-	case "growpart":
-		return fmt.Sprintf("Setting cloud-init growpart: %s", f[0])
-	case "cloud-config":
-		return fmt.Sprintf("Installing cloud-config drop-in: %s", f[0])
+	spec, ok := lookupSpec(op.Name)
+	if !ok {
+		return op.String()
 	}
-	return op.String()
+	return spec.log(spec.split(op.Arg))
 }
 
 // apply runs one operation.
 func (g *Guest) apply(op Op) error {
-	f := op.fields()
-	switch op.Name {
-	case "upload":
-		return g.upload(f[0], f[1])
-	case "copy-in":
-		return g.copyIn(f[0], f[1])
-	case "write":
-		return g.writeFile(f[0], []byte(f[1]))
-	case "append-line":
-		return g.appendLine(f[0], f[1])
-	case "mkdir":
-		return g.mkdirAll(name(f[0]))
-	case "delete":
-		return g.delete(f[0])
-	case "move":
-		return g.move(f[0], f[1])
-	case "link":
-		for _, l := range f[1:] {
-			if err := g.symlink(f[0], l); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "chmod":
-		mode, _ := strconv.ParseUint(f[0], 8, 32)
-		return g.FS.Chmod(name(f[1]), unixmode.PermToFileMode(uint32(mode)))
-	case "chown":
-		uid, _ := strconv.Atoi(f[0])
-		gid, _ := strconv.Atoi(f[1])
-		return g.FS.Chown(name(f[2]), uid, gid)
-	case "touch":
-		return g.touch(f[0])
-	case "hostname":
-		return g.setHostname(f[0])
-	case "root-password":
-		return g.setPassword("root", f[0])
-	case "password":
-		return g.setPassword(f[0], f[1])
-	case "ssh-inject":
-		return g.sshInject(f[0])
-	case "timezone":
-		return g.setTimezone(f[0])
-	case "firstboot-command":
-		return g.firstbootCommand(f[0])
-	case "firstboot":
-		return g.firstbootScript(f[0])
-	case "cloud-init-datasources":
-		return g.setDatasources(f[0])
-	case "growpart":
-		return g.setGrowpart(f[0])
-	case "cloud-config":
-		return g.installCloudConfig(f[0])
+	spec, ok := lookupSpec(op.Name)
+	if !ok {
+		return fmt.Errorf("unknown operation --%s", op.Name)
 	}
-	return fmt.Errorf("unknown operation --%s", op.Name)
+	return spec.run(g, spec.split(op.Arg))
+}
+
+// links makes --link's symbolic links (fields: target, links).
+func (g *Guest) links(f []string) error {
+	for _, l := range f[1:] {
+		if err := g.symlink(f[0], l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chmod sets a mode (fields: octal mode, path; checked by Parse).
+func (g *Guest) chmod(f []string) error {
+	mode, _ := strconv.ParseUint(f[0], 8, 32)
+	return g.FS.Chmod(name(f[1]), unixmode.PermToFileMode(uint32(mode)))
+}
+
+// chown sets the owner (fields: uid, gid, path; checked by Parse).
+func (g *Guest) chown(f []string) error {
+	uid, _ := strconv.Atoi(f[0])
+	gid, _ := strconv.Atoi(f[1])
+	return g.FS.Chown(name(f[2]), uid, gid)
 }
 
 // name turns a guest path ("/etc/hosts", relative paths count from the
