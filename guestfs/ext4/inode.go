@@ -80,13 +80,9 @@ func (i *Inode) FileMode() fs.FileMode { return unixmode.ToFileMode(uint32(i.Mod
 // inode returns inode ino, from the cache or the disk. Each caller gets
 // its own copy (callers see it through FileInfo.Sys and may change it).
 func (f *FS) inode(ino uint32) (*Inode, error) {
-	in, ok := f.inodes.Get(ino)
-	if !ok {
-		var err error
-		if in, err = f.readInode(ino); err != nil {
-			return nil, err
-		}
-		f.inodes.Put(ino, in, 1)
+	in, err := f.inodes.Load(ino, f.readInode)
+	if err != nil {
+		return nil, err
 	}
 	c := *in
 	return &c, nil

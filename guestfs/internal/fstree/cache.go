@@ -27,6 +27,20 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 	return v, ok
 }
 
+// Load returns the value kept for k, or loads it and keeps it with
+// weight 1.
+func (c *Cache[K, V]) Load(k K, load func(K) (V, error)) (V, error) {
+	if v, ok := c.Get(k); ok {
+		return v, nil
+	}
+	v, err := load(k)
+	if err != nil {
+		return v, err
+	}
+	c.Put(k, v, 1)
+	return v, nil
+}
+
 // Put keeps v for k; a value heavier than the whole cache is not kept.
 func (c *Cache[K, V]) Put(k K, v V, weight int) {
 	c.mu.Lock()

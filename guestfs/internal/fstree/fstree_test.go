@@ -104,6 +104,12 @@ func TestCache(t *testing.T) {
 	if _, ok := c.Get(5); ok {
 		t.Error("Delete kept the entry")
 	}
+	if v, err := c.Load(7, func(int) (string, error) { return "g", nil }); err != nil || v != "g" {
+		t.Errorf("Load(7) = %q, %v", v, err)
+	}
+	if v, _ := c.Get(7); v != "g" {
+		t.Error("Load did not keep the value")
+	}
 	c.Put(6, "f", 1)
 	c.Clear()
 	if _, ok := c.Get(6); ok {
