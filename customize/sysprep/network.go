@@ -78,38 +78,49 @@ func netHostname(g *guest) error {
 	return g.editIfcfg(ifcfgGlobs[:1], "HOSTNAME", "DHCP_HOSTNAME")
 }
 
-// netNMConn edits the keyfiles in /etc/NetworkManager/system-connections.
-// virt-sysprep removes them all on the Red Hat family; qimg keeps a
-// profile (its static addresses, its routes) and unbinds it.
-func netNMConn(g *guest) error {
-	names, err := g.glob("/etc/NetworkManager/system-connections/*")
-	if err != nil {
-		return err
-	}
+// editNetworkFiles visits the files patterns match: one that cloud-init
+// generated (generated says so by its name) is removed when cloud-init
+// will write it again on the next boot; every other one goes to edit.
+func (g *guest) editNetworkFiles(patterns []string, generated func(name string) bool, edit func(name string) error) error {
 	regenerated := g.cloudInitRegeneratesNetwork()
-	for _, n := range names {
-		base := path.Base(n)
-		if regenerated && strings.HasPrefix(base, "cloud-init-") && strings.HasSuffix(base, ".nmconnection") {
-			if err := g.remove(n); err != nil {
-				return err
-			}
-			continue
+	for _, p := range patterns {
+		names, err := g.glob(p)
+		if err != nil {
+			return err
 		}
-		data, ok, err := g.readConfig(n)
-		if !ok {
+		for _, n := range names {
+			if regenerated && generated(n) {
+				err = g.remove(n)
+			} else {
+				err = edit(n)
+			}
 			if err != nil {
-				return err
-			}
-			continue
-		}
-		if out, changes := editKeyfile(data); out != nil {
-			g.logChanges(n, changes)
-			if err := g.rewrite(n, out); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// netNMConn edits the keyfiles in /etc/NetworkManager/system-connections.
+// virt-sysprep removes them all on the Red Hat family; qimg keeps a
+// profile (its static addresses, its routes) and unbinds it.
+func netNMConn(g *guest) error {
+	generated := func(n string) bool {
+		base := path.Base(n)
+		return strings.HasPrefix(base, "cloud-init-") && strings.HasSuffix(base, ".nmconnection")
+	}
+	return g.editNetworkFiles([]string{"/etc/NetworkManager/system-connections/*"}, generated, func(n string) error {
+		data, ok, err := g.readConfig(n)
+		if !ok {
+			return err
+		}
+		if out, changes := editKeyfile(data); out != nil {
+			g.logChanges(n, changes)
+			return g.rewrite(n, out)
+		}
+		return nil
+	})
 }
 
 func (g *guest) logChanges(name string, changes []string) {
@@ -120,25 +131,8 @@ func (g *guest) logChanges(name string, changes []string) {
 
 // netplan edits /etc/netplan and /lib/netplan.
 func netplan(g *guest) error {
-	regenerated := g.cloudInitRegeneratesNetwork()
-	for _, p := range []string{"/etc/netplan/*.yaml", "/lib/netplan/*.yaml"} {
-		names, err := g.glob(p)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			if regenerated && n == "etc/netplan/50-cloud-init.yaml" {
-				if err := g.remove(n); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := g.editNetplanFile(n); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	generated := func(n string) bool { return n == "etc/netplan/50-cloud-init.yaml" }
+	return g.editNetworkFiles([]string{"/etc/netplan/*.yaml", "/lib/netplan/*.yaml"}, generated, g.editNetplanFile)
 }
 
 func (g *guest) editNetplanFile(n string) error {
@@ -161,68 +155,40 @@ func (g *guest) editNetplanFile(n string) error {
 
 // systemdNetworkd edits /etc/systemd/network.
 func systemdNetworkd(g *guest) error {
-	names, err := g.glob("/etc/systemd/network/*")
-	if err != nil {
-		return err
+	generated := func(n string) bool {
+		return strings.HasPrefix(path.Base(n), "10-cloud-init-") && path.Ext(n) == ".network"
 	}
-	regenerated := g.cloudInitRegeneratesNetwork()
-	for _, n := range names {
-		base := path.Base(n)
-		kind := strings.TrimPrefix(path.Ext(base), ".")
+	return g.editNetworkFiles([]string{"/etc/systemd/network/*"}, generated, func(n string) error {
+		kind := strings.TrimPrefix(path.Ext(n), ".")
 		if kind != "link" && kind != "network" && kind != "netdev" {
-			continue
-		}
-		if regenerated && strings.HasPrefix(base, "10-cloud-init-") && kind == "network" {
-			if err := g.remove(n); err != nil {
-				return err
-			}
-			continue
+			return nil
 		}
 		data, ok, err := g.readConfig(n)
 		if !ok {
-			if err != nil {
-				return err
-			}
-			continue
+			return err
 		}
 		ed := editNetworkd(kind, data)
 		switch {
 		case ed.remove:
-			err = g.remove(n)
+			return g.remove(n)
 		case ed.out != nil:
 			g.logChanges(n, ed.changes)
-			err = g.rewrite(n, ed.out)
+			return g.rewrite(n, ed.out)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // networkInterfaces edits ifupdown's configuration.
 func networkInterfaces(g *guest) error {
-	regenerated := g.cloudInitRegeneratesNetwork()
-	names, err := g.glob("/etc/network/interfaces.d/*")
-	if err != nil {
-		return err
-	}
-	names = append([]string{"etc/network/interfaces"}, names...)
-	for _, n := range names {
+	generated := func(n string) bool {
 		base := path.Base(n)
-		if regenerated && (base == "50-cloud-init" || base == "50-cloud-init.cfg") {
-			if err := g.remove(n); err != nil {
-				return err
-			}
-			continue
-		}
-		err := g.editLines(n, func(line string) bool {
+		return base == "50-cloud-init" || base == "50-cloud-init.cfg"
+	}
+	return g.editNetworkFiles([]string{"/etc/network/interfaces", "/etc/network/interfaces.d/*"}, generated, func(n string) error {
+		return g.editLines(n, func(line string) bool {
 			f := strings.Fields(line)
 			return len(f) > 0 && f[0] == "hwaddress"
 		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
