@@ -158,3 +158,16 @@ func ExampleMeasure() {
 	// required: 1376256 fully allocated: 67436544
 	// empty 10 GiB: 1900544
 }
+
+// qemu-img dd's count bounds the end of the input, counted from its
+// start: bs=1M count=3 skip=2 copies the third MiB only.
+func ExampleDDOptions_Range() {
+	o := convert.DDOptions{BlockSize: 1 << 20, Count: 3, Skip: 2}
+	r := o.Range(10 << 20)
+	fmt.Println(r.Start>>20, r.End>>20, r.SkippedPast)
+	o.Skip = 20
+	fmt.Println(o.Range(10 << 20).SkippedPast)
+	// Output:
+	// 2 3 false
+	// true
+}
