@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
@@ -462,4 +463,39 @@ func ExampleMeasure() {
 	// Output:
 	// empty 10 GiB: required 1900544 fully allocated 10739318784
 	// data 65536 required 393216 fully allocated 1376256
+}
+
+// An internal snapshot keeps the active layer as it was: writes after it
+// go to new clusters, and applying it brings the old data back.
+func ExampleImage_CreateSnapshot() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	img, err := qcow2.Open(exampleImage(dir), &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	ctx := context.Background()
+	if err := img.CreateSnapshot(ctx, "golden", time.Now()); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := img.WriteAt([]byte("HELLO"), 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	if err := img.ApplySnapshot(ctx, "golden"); err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 12)
+	if _, err := img.ReadAt(buf, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	snaps, err := img.Snapshots()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(buf), len(snaps), snaps[0].Name)
+	// Output: hello, qcow2 1 golden
 }
