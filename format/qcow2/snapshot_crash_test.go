@@ -43,9 +43,12 @@ func (f *dyingFile) point() {
 	}
 }
 
-func (f *dyingFile) WriteAt(p []byte, off int64) (int, error) { f.point(); return f.File.WriteAt(p, off) }
-func (f *dyingFile) Truncate(n int64) error                    { f.point(); return f.File.Truncate(n) }
-func (f *dyingFile) Sync() error                               { f.point(); return f.File.Sync() }
+func (f *dyingFile) WriteAt(p []byte, off int64) (int, error) {
+	f.point()
+	return f.File.WriteAt(p, off)
+}
+func (f *dyingFile) Truncate(n int64) error { f.point(); return f.File.Truncate(n) }
+func (f *dyingFile) Sync() error            { f.point(); return f.File.Sync() }
 
 // TestSnapshotCrashChild is the process the crash test kills. Run by
 // itself (no QIMG_SNAPCRASH_OP) it has nothing to do.
