@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write creates a temporary file beside path and calls fill with it. When
@@ -52,11 +53,21 @@ func Write(path string, durable bool, fill func(f *os.File) error) (err error) {
 
 // syncDir makes the rename durable.
 func syncDir(dir string) error {
+	SyncDir(dir) // not supported everywhere; the rename itself is done
+	return nil
+}
+
+// SyncDir makes the creations, renames and removals of files in dir
+// durable (fsync of the directory). A file system that cannot sync a
+// directory (EINVAL) is not an error: it keeps no such order to wait for.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	d.Sync() // not supported everywhere; the rename itself is done
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
 	return nil
 }
