@@ -29,18 +29,42 @@ func (o *guestOptions) flags(cmd *cobra.Command) {
 }
 
 // openDisk opens the image read-only and finds its devices; the caller
-// closes the image.
+// closes the image. An edit a crash interrupted after its commit (its
+// redo log complete beside the image) is shown as finished, in memory,
+// with a note: the next edit of the image writes it.
 func openDisk(e *env, imagePath, format string) (image.Image, *guestfs.Disk, error) {
 	img, _, err := openData(imagePath, format, false, e.chainPolicy())
 	if err != nil {
 		return nil, nil, err
 	}
 	disk, err := guestfs.Open(img, imagePath)
+	var dev string
+	closeLog := func() error { return nil }
+	if err == nil {
+		dev, closeLog, err = disk.ViewRedoLog(guestfs.RedoLogPath(imagePath))
+	}
 	if err != nil {
 		img.Close()
 		return nil, nil, fail("%s", reason(imagePath, err))
 	}
-	return img, disk, nil
+	if dev != "" {
+		fmt.Fprintf(e.stderr, "qimg: note: %s holds an interrupted edit of %s, shown here as finished; the next qimg edit of the image (inject, copy-in) writes it\n", guestfs.RedoLogPath(imagePath), dev)
+	}
+	return withCloser{img, closeLog}, disk, nil
+}
+
+// withCloser is an image that closes something else with itself.
+type withCloser struct {
+	image.Image
+	also func() error
+}
+
+func (w withCloser) Close() error {
+	err := w.Image.Close()
+	if aerr := w.also(); err == nil {
+		err = aerr
+	}
+	return err
 }
 
 // open opens the image read-only and the filesystem to use.

@@ -89,6 +89,9 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 		view = image.NewOverlay(img)
 	}
 	disk, err := guestfs.Open(view, imagePath)
+	if err == nil {
+		err = o.pendingEdit(e, disk, imagePath)
+	}
 	dev := o.device
 	if err == nil && dev == "" {
 		dev, err = inspect.Root(disk)
@@ -101,26 +104,37 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 	}
 	var fsys guestfs.WritableFileSystem
 	if err == nil {
-		fsys, err = disk.MountWritable(dev)
+		var opts []guestfs.EditOption
+		if !o.dryRun {
+			opts = append(opts, guestfs.WithRedoLog(guestfs.RedoLogPath(imagePath)))
+		}
+		fsys, err = disk.MountWritable(dev, opts...)
 	}
 	if err != nil {
 		img.Close()
 		return nil, fail("%s", reason(imagePath, err))
 	}
-	if dv, ok := disk.Device(dev); ok && !o.dryRun {
-		if why := noAtomicCommit[dv.Content.Type]; why != "" {
-			fmt.Fprintf(e.stderr, "qimg: warning: %s on %s %s: if qimg is interrupted while it commits, the filesystem needs fsck\n", dev, dv.Content.Type, why)
-		}
-	}
 	return &editSession{img: img, disk: disk, dev: dev, fsys: fsys}, nil
 }
 
-// noAtomicCommit names the filesystems whose edits cannot be committed
-// all or nothing, and why; edits of ext3 and ext4 go through their
-// journal.
-var noAtomicCommit = map[string]string{
-	"ext2": "has no journal",
-	"vfat": "has no journal (qimg orders its writes so that fsck.fat finds at most leaked clusters or a lost name)",
+// pendingEdit deals with an edit a crash interrupted, before the guest
+// is inspected: a real edit finishes it (or drops it if it never
+// committed); a dry run starts from the image as that edit leaves it,
+// in memory.
+func (o *editOptions) pendingEdit(e *env, disk *guestfs.Disk, imagePath string) error {
+	log := guestfs.RedoLogPath(imagePath)
+	if !o.dryRun {
+		dev, err := disk.Recover(e.ctx, log)
+		if dev != "" && !o.quiet {
+			fmt.Fprintf(e.stderr, "qimg: finished the interrupted edit of %s recorded in %s\n", dev, log)
+		}
+		return err
+	}
+	dev, _, err := disk.ViewRedoLog(log) // the log stays open until the process ends
+	if dv, ok := disk.Device(dev); ok && err == nil {
+		dv.Image = image.NewOverlay(dv.Image)
+	}
+	return err
 }
 
 // refuseUneditable fails for formats qimg reads but does not write in
@@ -189,11 +203,15 @@ func newInjectCmd(e *env) *cobra.Command {
 		Short: "Edit files inside an image, as virt-customize's file options do",
 		Long: `Edit files inside a guest image in pure Go, with no kernel, appliance or
 root: the operations apply in command-line order and are committed all at
-once (an error, or a crash, leaves the image as it was). Paths are inside
+once: an error or a crash leaves the image as it was, or with every
+edit made. ext3 and ext4 commit through their journal; ext2 (and ext4
+without a journal) and FAT through a redo log written beside the image
+(IMAGE.qimg-redo, removed once the edit is in the image), which the next
+qimg edit of the image finishes if qimg was killed. Paths are inside
 the guest; symbolic links resolve within the guest. New files are
 root:root 0644, new directories 0755. qcow2 (with backing files and
-compressed clusters) and raw images are edited; ext2, ext3 and ext4
-filesystems.`,
+compressed clusters) and raw images are edited; ext2, ext3, ext4 and
+FAT filesystems.`,
 		Args: exactArgs(1, "Expecting one image"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(e, args[0], o.ops)

@@ -135,7 +135,9 @@ func (f *FS) writeErr(err error) error {
 // before that moment leaves the old file system; after it, the journal
 // holds the whole change, which the kernel, e2fsck and OpenWritable
 // replay. Without a journal (ext2) the blocks are written in place after
-// the data, and a crash in between needs e2fsck: use a journal.
+// the data, and a crash in between needs e2fsck, unless the device is a
+// redo log (package guestfs/redo): Commit ends with the device's Commit,
+// which makes every write of the commit happen at once.
 func (f *FS) Commit(ctx context.Context) error {
 	if f.tx == nil {
 		return image.FileErrorf(f.name, "ext4: not opened for writing: %w", image.ErrInvalidArgument)
@@ -203,7 +205,23 @@ func (f *FS) Commit(ctx context.Context) error {
 	}
 	f.tx = newTx()
 	if j != nil {
-		return f.endJournal(j, j.seq+1)
+		if err := f.endJournal(j, j.seq+1); err != nil {
+			return err
+		}
+	}
+	return f.commitDevice(ctx)
+}
+
+// committer is a Device that holds writes until told the commit is
+// whole (a redo log, package guestfs/redo): its Commit is then the
+// moment the change happens, journal or not.
+type committer interface {
+	Commit(ctx context.Context) error
+}
+
+func (f *FS) commitDevice(ctx context.Context) error {
+	if c, ok := f.dev.(committer); ok {
+		return c.Commit(ctx)
 	}
 	return nil
 }
@@ -227,6 +245,12 @@ func (f *FS) Discard() error {
 	}
 	f.tx = newTx()
 	f.dropCaches()
+	if d, ok := f.dev.(interface{ Discard() error }); ok {
+		// A redo log drops the data written past the staged bound.
+		if err := d.Discard(); err != nil {
+			return err
+		}
+	}
 	buf := make([]byte, superblockSize)
 	if _, err := f.r.ReadAt(buf, superblockOffset); err != nil && err != io.EOF {
 		return err

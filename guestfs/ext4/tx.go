@@ -8,7 +8,11 @@ import (
 
 // Device is what a writable FS edits: the bytes of the file system (an
 // image.WritableImage, or a window of one). Flush makes what was written
-// durable; it orders the steps of a commit.
+// durable; it orders the steps of a commit. A Device that also has a
+// Commit(context.Context) error method (a redo log, package guestfs/redo)
+// holds the writes until that is called, at the end of FS.Commit, and
+// one with Discard() error is told when FS.Discard drops the staged
+// changes.
 type Device interface {
 	io.ReaderAt
 	io.WriterAt

@@ -37,7 +37,20 @@ func (f *FS) Commit(ctx context.Context) error {
 	if err := f.apply(ctx, steps); err != nil {
 		return err
 	}
+	if c, ok := f.w.(committer); ok {
+		if err := c.Commit(ctx); err != nil {
+			f.broken = image.FileErrorf(f.name, "commit: %w", err)
+			return f.broken
+		}
+	}
 	return f.reset()
+}
+
+// committer is a device that holds writes until told the commit is
+// whole (a redo log, package guestfs/redo): its Commit makes every
+// write of the commit happen at once.
+type committer interface {
+	Commit(ctx context.Context) error
 }
 
 // write is one WriteAt of a commit.

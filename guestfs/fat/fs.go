@@ -38,7 +38,10 @@ func Open(r io.ReaderAt, size int64, name string) (*FS, error) {
 }
 
 // Device is what OpenWritable edits: a volume that can be read and
-// written in place.
+// written in place. A Device that also has a Commit(context.Context)
+// error method (a redo log, package guestfs/redo) holds the writes until
+// that is called, at the end of FS.Commit: the commit is then all or
+// nothing.
 type Device interface {
 	io.ReaderAt
 	io.WriterAt

@@ -164,7 +164,7 @@ func (l *Log) open() error {
 		return fmt.Errorf("redo: %s exists: another qimg is editing the image, or an interrupted edit must be finished first: %w", l.path, image.ErrInvalidArgument)
 	}
 	if err != nil {
-		return fmt.Errorf("redo: creating the log: %w", err)
+		return fmt.Errorf("redo: cannot create the redo log beside the image, which makes the commit all or nothing: %w", err)
 	}
 	l.f, l.nonce = f, rand.Uint64()
 	h := encodeHeader(l.target, l.nonce)
