@@ -11,7 +11,11 @@
 // that callers can say what they found.
 //
 // Disk.Mount opens a device's filesystem read-only (ext2/3/4, XFS,
-// ISO9660); Disk.MountWritable opens it for editing (ext2/3/4) as a
-// WritableFileSystem, whose changes reach the image at Commit, all or
-// nothing.
+// ISO9660, FAT, NTFS); Disk.MountWritable opens it for editing (ext2/3/4,
+// FAT) as a WritableFileSystem, whose changes reach the image at Commit,
+// all or nothing: through the journal of ext3/ext4, and for ext2, ext4
+// without a journal and FAT through a redo log (package redo) given with
+// WithRedoLog; the CLI keeps it beside the image (RedoLogPath). Before an
+// edit, Disk.Recover finishes an edit a crash interrupted (MountWritable
+// does it for its log); Disk.ViewRedoLog shows it finished, read-only.
 package guestfs

@@ -420,3 +420,49 @@ func copyImage(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedoLogMismatch: a committed log beside an image it was not made
+// for (here: the image grew since) is an error naming both files, and
+// is left alone; read-only, the same.
+func TestRedoLogMismatch(t *testing.T) {
+	dir := t.TempDir()
+	pristine, _ := redoDisk(t, dir)
+	img := filepath.Join(dir, "img.raw")
+	copyImage(t, pristine, img)
+	kinds, _ := redoChild(t, img, "/dev/sda1", "edit", 0)
+	at := slices.Index(kinds, redo.DeviceWrite) + 1
+	copyImage(t, pristine, img)
+	if _, lived := redoChild(t, img, "/dev/sda1", "edit", at); lived {
+		t.Fatal("the child lived")
+	}
+	other := filepath.Join(dir, "other.raw")
+	copyImage(t, img, other)
+	if err := os.Truncate(other, 35<<20); err != nil {
+		t.Fatal(err)
+	}
+	log := guestfs.RedoLogPath(other)
+	copyImage(t, guestfs.RedoLogPath(img), log)
+	im, _, err := format.Open(other, format.OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	d, err := guestfs.Open(im, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.MountWritable("/dev/sda1", guestfs.WithRedoLog(log))
+	if err == nil || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), log) {
+		t.Fatalf("mount with a log of another image: %v", err)
+	}
+	if _, _, err := d.ViewRedoLog(log); err == nil {
+		t.Fatal("read-only view of a log of another image: no error")
+	}
+	if _, err := os.Stat(log); err != nil {
+		t.Fatalf("the log was not left alone: %v", err)
+	}
+	// On the image it was made for, it is replayed.
+	if _, lived := redoChild(t, img, "/dev/sda1", "recover", 0); !lived {
+		t.Fatal("recovery failed")
+	}
+}

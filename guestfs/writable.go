@@ -10,9 +10,11 @@ import (
 // WritableFileSystem is a FileSystem qimg edits. Every change is staged
 // and reaches the image only at Commit, all at once: a crash or an error
 // before Commit returns leaves the filesystem as it was, and one after
-// leaves it complete (each filesystem package documents how it keeps
-// that promise: a journal transaction, or new blocks first and one
-// switch last). Reads see the staged changes.
+// leaves it complete: ext3/ext4 commit a journal transaction, and
+// filesystems with no journal (ext2, FAT) keep the promise when
+// MountWritable is given a redo log (WithRedoLog); without one a crash
+// in the middle of their Commit leaves work for fsck. Reads see the
+// staged changes.
 //
 // Names are slash-separated paths inside the guest as fs.ValidPath
 // accepts them ("." is the root). Symbolic links in the leading

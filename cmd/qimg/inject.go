@@ -106,7 +106,7 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 	if err == nil {
 		var opts []guestfs.EditOption
 		if !o.dryRun {
-			opts = append(opts, guestfs.WithRedoLog(guestfs.RedoLogPath(imagePath)))
+			opts = append(opts, guestfs.WithRedoLog(guestfs.RedoLogPath(imagePath)), guestfs.WithRedoTrace(e.redoTrace))
 		}
 		fsys, err = disk.MountWritable(dev, opts...)
 	}
@@ -124,7 +124,7 @@ func (o *editOptions) openEdit(e *env, imagePath string) (*editSession, error) {
 func (o *editOptions) pendingEdit(e *env, disk *guestfs.Disk, imagePath string) error {
 	log := guestfs.RedoLogPath(imagePath)
 	if !o.dryRun {
-		dev, err := disk.Recover(e.ctx, log)
+		dev, err := disk.Recover(e.ctx, log, guestfs.WithRedoTrace(e.redoTrace))
 		if dev != "" && !o.quiet {
 			fmt.Fprintf(e.stderr, "qimg: finished the interrupted edit of %s recorded in %s\n", dev, log)
 		}

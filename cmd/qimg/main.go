@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/qimg/qimg/guestfs/redo"
 	"github.com/qimg/qimg/image"
 )
 
@@ -89,6 +90,9 @@ type env struct {
 	// (--untrusted): a name inside an image must not make qimg read an
 	// arbitrary host file.
 	untrusted bool
+	// redoTrace is called before each step of an edit's redo log (the
+	// crash tests stop the process there); nil outside tests.
+	redoTrace redo.Trace
 }
 
 // chainPolicy is how commands that read guest data treat backing files.
@@ -101,12 +105,17 @@ func (e *env) chainPolicy() image.BackingPolicy {
 
 // run executes one qimg command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	return runEnv(&env{ctx: ctx, stdout: stdout, stderr: stderr}, args)
+}
+
+// runEnv executes one command line in e.
+func runEnv(e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(e.ctx)
 	if err == nil {
 		return 0
 	}

@@ -54,9 +54,13 @@
 // the journal has them), made the log's start, then checkpointed and the
 // journal emptied; a crash at any point leaves the old file system or a
 // journal that the kernel, e2fsck and OpenWritable replay into the new
-// one. An ext2 file system has no journal: its blocks are written in
-// place after the data, and a crash in between needs e2fsck. A journal
-// that needs recovery is replayed by OpenWritable before anything else.
+// one. An ext2 file system (or an ext4 made without a journal) has none:
+// its blocks are written in place after the data, so a crash in between
+// needs e2fsck, unless the Device is a redo log (package guestfs/redo,
+// which guestfs.Disk.MountWritable uses with WithRedoLog): FS.Commit ends
+// with the device's Commit, and the edit is then all or nothing too. A
+// journal that needs recovery is replayed by OpenWritable before anything
+// else.
 //
 // Allocation keeps what e2fsck checks right: block and inode bitmaps
 // (initialising BLOCK_UNINIT and INODE_UNINIT groups, with their

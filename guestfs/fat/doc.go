@@ -79,8 +79,13 @@
 //
 // # Commit, and what a crash leaves
 //
-// FAT has no journal, so an update that touches several sectors cannot
-// be atomic. Commit writes in this order, flushing the device (its
+// FAT has no journal. On a Device with a Commit method (a redo log,
+// package guestfs/redo, which guestfs.Disk.MountWritable uses with
+// WithRedoLog, as qimg's commands do) the writes below wait in the log
+// and Commit ends with the device's Commit: the edit is all or nothing,
+// and fsck.fat finds nothing at any point. On a plain device an update
+// that touches several sectors cannot be atomic, and Commit writes in
+// this order, flushing the device (its
 // Flush or Sync method, if any) after each step, so that at any point
 // the volume is the old or the new one, or one of them with only the
 // leftovers below, never a volume with an entry pointing at free

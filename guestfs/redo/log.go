@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -164,7 +165,11 @@ func (l *Log) open() error {
 		return fmt.Errorf("redo: %s exists: another qimg is editing the image, or an interrupted edit must be finished first: %w", l.path, image.ErrInvalidArgument)
 	}
 	if err != nil {
-		return fmt.Errorf("redo: cannot create the redo log beside the image, which makes the commit all or nothing: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return fmt.Errorf("cannot create the redo log %s, which makes the commit all or nothing (nothing was changed): %w", l.path, err)
 	}
 	l.f, l.nonce = f, rand.Uint64()
 	h := encodeHeader(l.target, l.nonce)
