@@ -430,7 +430,8 @@ func TestRedoLogMismatch(t *testing.T) {
 	img := filepath.Join(dir, "img.raw")
 	copyImage(t, pristine, img)
 	kinds, _ := redoChild(t, img, "/dev/sda1", "edit", 0)
-	at := slices.Index(kinds, redo.DeviceWrite) + 1
+	commit := slices.Index(kinds, redo.DirSync) // the commit moment
+	at := commit + 1 + slices.Index(kinds[commit:], redo.DeviceWrite)
 	copyImage(t, pristine, img)
 	if _, lived := redoChild(t, img, "/dev/sda1", "edit", at); lived {
 		t.Fatal("the child lived")

@@ -229,7 +229,7 @@ func (f *FS) flushData() error {
 		if len(run) == 0 {
 			return nil
 		}
-		_, err := f.dev.WriteAt(run, int64(start)*bs)
+		_, err := writeUnused(f.dev, run, int64(start)*bs)
 		run = run[:0]
 		return f.writeErr(err)
 	}
@@ -250,4 +250,20 @@ func (f *FS) flushData() error {
 	clear(f.tx.data)
 	f.tx.staged = 0
 	return nil
+}
+
+// unusedWriter is a device that writes bytes the committed file system
+// does not use straight to the disk (a redo log: they need no logging,
+// a crash leaves them unreferenced).
+type unusedWriter interface {
+	WriteUnused(p []byte, off int64) (int, error)
+}
+
+// writeUnused writes file data, which goes only to blocks free both now
+// and at the last commit.
+func writeUnused(dev Device, p []byte, off int64) (int, error) {
+	if u, ok := dev.(unusedWriter); ok {
+		return u.WriteUnused(p, off)
+	}
+	return dev.WriteAt(p, off)
 }

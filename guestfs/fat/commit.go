@@ -82,7 +82,7 @@ func (f *FS) apply(ctx context.Context, steps []step) error {
 			}
 		}
 		for _, w := range s.writes {
-			if _, err := f.w.WriteAt(w.data, w.off); err != nil {
+			if _, err := f.write(w, s.inPlace); err != nil {
 				return f.fail(s.what, started, err)
 			}
 		}
@@ -91,6 +91,18 @@ func (f *FS) apply(ctx context.Context, steps []step) error {
 		}
 	}
 	return nil
+}
+
+// write makes one write of a step. Clusters free on the device (not in
+// place) go through a redo log's WriteUnused, straight to the disk: a
+// crash leaves them unreferenced.
+func (f *FS) write(w write, inPlace bool) (int, error) {
+	if u, ok := f.w.(interface {
+		WriteUnused(p []byte, off int64) (int, error)
+	}); ok && !inPlace {
+		return u.WriteUnused(w.data, w.off)
+	}
+	return f.w.WriteAt(w.data, w.off)
 }
 
 // fail records a failed commit; past the first in-place write the FS

@@ -35,6 +35,9 @@ type Log struct {
 	end    int64  // where the next write's bytes go in f
 	crc    uint32 // of the data written so far
 	broken error  // set when the log can no longer be used
+	// unflushed is set when WriteUnused wrote the device since the
+	// last commit: the device is flushed before the next.
+	unflushed bool
 	// committed is set between the commit moment and the removal of
 	// the log: the file must then stay until its writes are on the
 	// device.
@@ -118,6 +121,33 @@ func (l *Log) WriteAt(p []byte, off int64) (int, error) {
 	l.idx.insert(extent{off, int64(len(p)), l.end})
 	l.end += int64(len(p))
 	return len(p), nil
+}
+
+// WriteUnused writes p to bytes that the filesystem on the device, as
+// last committed, does not use (the data of new files, in free blocks):
+// they go to the device at once, not through the log, since a crash
+// leaves them unreferenced; Commit flushes them before the commit
+// moment. Bytes the log already holds are logged again instead, so the
+// newest write wins. ext4 and fat write file data through it.
+func (l *Log) WriteUnused(p []byte, off int64) (int, error) {
+	l.mu.Lock()
+	logged := false
+	l.idx.overlapping(off, int64(len(p)), func(extent) { logged = true })
+	if err := l.usable(off, int64(len(p))); err != nil || logged {
+		l.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		return l.WriteAt(p, off)
+	}
+	defer l.mu.Unlock()
+	l.trace.step(DeviceWrite)
+	n, err := l.dev.WriteAt(p, off)
+	if err != nil {
+		return n, err
+	}
+	l.unflushed = true
+	return n, nil
 }
 
 // WriteZeroes logs that [off, off+length) reads as zeros.
@@ -235,8 +265,8 @@ func (l *Log) Close() error {
 // log's table and footer and syncs it and its directory (the commit
 // moment: from then on a crash leaves a log that Read and Replay finish),
 // then writes them to the device, flushes it and removes the log. If ctx
-// is done before the commit moment nothing happens (the writes stay
-// logged); after it, Commit finishes. An error after the commit moment
+// is done before the commit moment the logged writes are dropped and the
+// Log is unusable; after it, Commit finishes. An error after the commit moment
 // leaves the log in place, to be replayed, and the Log unusable.
 func (l *Log) Commit(ctx context.Context) error {
 	l.mu.Lock()
@@ -244,11 +274,23 @@ func (l *Log) Commit(ctx context.Context) error {
 	if l.broken != nil {
 		return l.broken
 	}
-	if l.f == nil {
+	if l.f == nil && !l.unflushed {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return l.abandon(err)
+	}
+	if l.unflushed {
+		// The data the log's metadata will point at must be durable
+		// before the log is.
+		l.trace.step(DeviceFlush)
+		if err := l.dev.Flush(); err != nil {
+			return l.abandon(fmt.Errorf("redo: flushing the device: %w", err))
+		}
+		l.unflushed = false
+	}
+	if l.f == nil {
+		return nil
 	}
 	table := l.idx.sorted()
 	if err := l.seal(table); err != nil {

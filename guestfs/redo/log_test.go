@@ -220,3 +220,36 @@ func samplePoints(total, n int) []int {
 	}
 	return at
 }
+
+// TestWriteUnused: data for unused space goes to the device at once and
+// is flushed before the commit moment; bytes the log holds are logged
+// again, so the newest write wins.
+func TestWriteUnused(t *testing.T) {
+	dev := newMem(1<<20, 5)
+	path := logPath(t)
+	var steps []Step
+	l, _ := New(dev, path, target(dev.Size()), WithTrace(func(s Step) { steps = append(steps, s) }))
+	if _, err := l.WriteUnused([]byte("direct"), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if string(dev.b[1000:1006]) != "direct" || exists(path) {
+		t.Fatal("WriteUnused did not go straight to the device")
+	}
+	l.WriteAt([]byte("logged"), 5000)
+	l.WriteUnused([]byte("LOG"), 5002) // overlaps the log: logged
+	if string(dev.b[5000:5006]) == "loLOGd" {
+		t.Fatal("a write over logged bytes reached the device before Commit")
+	}
+	b := make([]byte, 6)
+	l.ReadAt(b, 5000)
+	if string(b) != "loLOGd" {
+		t.Fatalf("read %q", b)
+	}
+	steps = nil
+	if err := l.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if string(dev.b[5000:5006]) != "loLOGd" || steps[0] != DeviceFlush {
+		t.Fatalf("after Commit: %q; steps %v (the first must flush the direct writes)", dev.b[5000:5006], steps)
+	}
+}
