@@ -241,6 +241,14 @@ func injectRedoVariant(t *testing.T, dir, bin string, v injectVariant) {
 		if ls.code != 0 || pending != strings.Contains(ls.stderr, "interrupted edit") {
 			t.Fatalf("%s: qimg ls with a committed log %v: %+v", what, pending, ls)
 		}
+		// A dry run starts from the image as the interrupted edit
+		// leaves it, and changes nothing.
+		if dry := qimgIn(t, dir, "inject", "--dry-run", "-m", v.dev, "edit.qcow2", "--mkdir", "/dry"); dry.code != 0 {
+			t.Fatalf("%s: dry run: %+v", what, dry)
+		}
+		if _, err := os.Stat(log); pending && err != nil {
+			t.Fatalf("%s: the dry run removed the log", what)
+		}
 		// The next edit finishes or drops the interrupted one.
 		if out, err := runIn(dir, bin, "inject", "-m", v.dev, "edit.qcow2", "--mkdir", "/recovered"); err != nil {
 			t.Fatalf("%s: recovering inject: %v\n%s", what, err, out)
