@@ -143,8 +143,9 @@ func recoverDev(t *testing.T, dev image.WritableImage, path string, tr Trace) {
 // the old one or the new one.
 func TestStopAtEveryStep(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
-	base := newMem(devSize, 9)
-	ws := randomWrites(r, devSize, 20)
+	const size = 1 << 20
+	base := newMem(size, 9)
+	ws := randomWrites(r, size, 20)
 	want := base.clone()
 	for _, w := range ws {
 		w.apply(want)
