@@ -209,7 +209,11 @@ func finish(ctx context.Context, o Options, disk string) error {
 			return err
 		}
 		defer img.Close()
-		return convert.Convert(ctx, img, o.Output, convert.Options{Compress: true, Sync: true})
+		if err := convert.Convert(ctx, img, o.Output, convert.Options{Compress: true, Sync: true}); err != nil {
+			return err
+		}
+		o.progress("wrote %s", o.Output)
+		return nil
 	}
 	f, err := os.OpenFile(disk, os.O_RDWR, 0)
 	if err != nil {

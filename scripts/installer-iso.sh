@@ -226,6 +226,7 @@ cp /cdrom/install.amd/vmlinuz /mnt/boot/vmlinuz &&
 	cp /preseed.cfg /mnt/root/preseed.cfg || fail "copying the payload"
 echo "$marker" >/mnt/etc/qimg-marker
 echo "${name:-qimg-installed}" >/mnt/etc/hostname
+printf 'PRETTY_NAME="qimg test payload"\nNAME="qimg test payload"\nID=qimg-payload\nVERSION_ID=1\n' >/mnt/etc/os-release
 say "installing EXTLINUX"
 /tools/extlinux --install /mnt/boot/extlinux >/dev/null || fail "extlinux"
 dd if=/cdrom/payload/mbr.bin of=/dev/vda bs=440 count=1 conv=notrunc 2>/dev/null || fail "writing the MBR"
