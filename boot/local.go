@@ -119,16 +119,25 @@ func Local(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var log io.Writer = io.Discard
-	if o.Log != "" {
-		f, err := os.Create(o.Log)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		log = f
+	log, closeLog, err := openLog(o.Log)
+	if err != nil {
+		return nil, err
 	}
+	defer closeLog()
 	return run(ctx, o, m, log)
+}
+
+// openLog creates the console log at path, or discards the console when
+// path is empty.
+func openLog(path string) (io.Writer, func() error, error) {
+	if path == "" {
+		return io.Discard, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
 }
 
 // resolved checks the options and fills in the defaults.

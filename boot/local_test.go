@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,31 +23,11 @@ import (
 // (cached outside the clone; the first run builds it, which takes
 // minutes) under TCG, or KVM where it works.
 
-var fixture struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // bootImage returns the cached bootable Debian 12 qcow2, building it the
 // first time.
 func bootImage(t *testing.T) string {
 	t.Helper()
-	fixture.once.Do(func() {
-		var stderr bytes.Buffer
-		cmd := exec.Command("bash", filepath.Join("..", "scripts", "boot-image.sh"))
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			fixture.err = errors.New("scripts/boot-image.sh: " + err.Error() + "\n" + stderr.String())
-			return
-		}
-		fixture.path = strings.TrimSpace(string(out))
-	})
-	if fixture.err != nil {
-		t.Fatal(fixture.err)
-	}
-	return fixture.path
+	return qemutest.Script(t, filepath.Join("..", "scripts", "boot-image.sh"))
 }
 
 // layout reads a value from the fixture's layout file.
@@ -281,7 +260,7 @@ func TestLocalCancel(t *testing.T) {
 	tmp := privateTemp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res, err := Local(ctx, Options{Image: img, Console: cancelOn{"SeaBIOS", cancel}, TempDir: tmp})
+	res, err := Local(ctx, Options{Image: img, Console: qemutest.CancelOn("SeaBIOS", cancel), TempDir: tmp})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
@@ -289,19 +268,6 @@ func TestLocalCancel(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	checkCleanedUp(t, tmp)
-}
-
-// cancelOn cancels when a console line contains s.
-type cancelOn struct {
-	s      string
-	cancel context.CancelFunc
-}
-
-func (c cancelOn) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(c.s)) {
-		c.cancel()
-	}
-	return len(p), nil
 }
 
 // An image that is no image: Local refuses it before starting QEMU.

@@ -78,15 +78,11 @@ func Run(ctx context.Context, m Machine) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var log io.Writer = io.Discard
-	if m.Log != "" {
-		f, err := os.Create(m.Log)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		log = f
+	log, closeLog, err := openLog(m.Log)
+	if err != nil {
+		return nil, err
 	}
+	defer closeLog()
 	q, err := startQEMU(o.QEMU, vm)
 	if err != nil {
 		return nil, err

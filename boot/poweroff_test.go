@@ -1,17 +1,16 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/qimg/qimg/internal/qemutest"
 )
 
 // The Run tests boot the kernel and initrd of the test installer
@@ -19,30 +18,10 @@ import (
 // run builds it in well under a minute). Its kernel command line hooks
 // (qimg.end=poweroff, reboot, hang) end the guest in each way at once.
 
-var installer struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 // installerDir returns the directory of the cached test installer.
 func installerDir(t *testing.T) string {
 	t.Helper()
-	installer.once.Do(func() {
-		var stderr bytes.Buffer
-		cmd := exec.Command("bash", filepath.Join("..", "scripts", "installer-iso.sh"))
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			installer.err = errors.New("scripts/installer-iso.sh: " + err.Error() + "\n" + stderr.String())
-			return
-		}
-		installer.dir = strings.TrimSpace(string(out))
-	})
-	if installer.err != nil {
-		t.Fatal(installer.err)
-	}
-	return installer.dir
+	return qemutest.Script(t, filepath.Join("..", "scripts", "installer-iso.sh"))
 }
 
 // runInstaller runs the test installer's kernel and initrd with args on a

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,30 +24,10 @@ import (
 // reads /preseed.cfg, partitions and formats the disk, copies a bootable
 // payload and powers off.
 
-var installer struct {
-	once sync.Once
-	iso  string
-	err  error
-}
-
 // installerISO returns the path of the cached test installer ISO.
 func installerISO(t *testing.T) string {
 	t.Helper()
-	installer.once.Do(func() {
-		var stderr bytes.Buffer
-		cmd := exec.Command("bash", filepath.Join("..", "scripts", "installer-iso.sh"))
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			installer.err = errors.New("scripts/installer-iso.sh: " + err.Error() + "\n" + stderr.String())
-			return
-		}
-		installer.iso = filepath.Join(strings.TrimSpace(string(out)), "installer.iso")
-	})
-	if installer.err != nil {
-		t.Fatal(installer.err)
-	}
-	return installer.iso
+	return filepath.Join(qemutest.Script(t, filepath.Join("..", "scripts", "installer-iso.sh")), "installer.iso")
 }
 
 // answers writes a preseed file for the test installer.
@@ -190,26 +169,13 @@ func TestBuildCancel(t *testing.T) {
 	defer cancel()
 	_, err := Build(ctx, Options{
 		ISO: iso, Answers: answers(t, work, "d-i qimg/marker string M\n"), Output: filepath.Join(work, "out.qcow2"),
-		Size: 64 << 20, Memory: 256, TempDir: tmp, Console: cancelOn{"Linux version", cancel},
+		Size: 64 << 20, Memory: 256, TempDir: tmp, Console: qemutest.CancelOn("Linux version", cancel),
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 	leftovers(t, tmp)
 	leftovers(t, work, "preseed.cfg")
-}
-
-// cancelOn cancels when a console line contains s.
-type cancelOn struct {
-	s      string
-	cancel context.CancelFunc
-}
-
-func (c cancelOn) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(c.s)) {
-		c.cancel()
-	}
-	return len(p), nil
 }
 
 // Bad options and an ISO without a known installer are refused before

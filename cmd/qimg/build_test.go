@@ -12,18 +12,11 @@ import (
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
-// installerISO runs scripts/installer-iso.sh, which builds the test
-// installer the first time (under a minute) and then only prints where it
-// is, and returns the ISO's path.
+// installerISO returns the test installer's ISO, which
+// scripts/installer-iso.sh builds the first time (under a minute).
 func installerISO(t *testing.T) string {
 	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command("bash", "../../scripts/installer-iso.sh")
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("scripts/installer-iso.sh: %v\n%s", err, errb.String())
-	}
-	return filepath.Join(strings.TrimSpace(out.String()), "installer.iso")
+	return filepath.Join(qemutest.Script(t, "../../scripts/installer-iso.sh"), "installer.iso")
 }
 
 // The seed's workflow on the test installer: qimg build installs it
