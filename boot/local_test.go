@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,25 +103,6 @@ func checkCleanedUp(t *testing.T, tmp string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the console goroutine and the
-// test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The proof: the Debian 12 guest boots on a throwaway overlay with a
 // NoCloud seed and a new MAC; cloud-init finds the seed and runs the
 // user-data, which prints a marker, the hostname it set and the address
@@ -143,7 +123,7 @@ runcmd:
 `)
 	before := fileSum(t, img)
 	logFile := filepath.Join(t.TempDir(), "console.log")
-	var console syncBuffer
+	var console qemutest.SyncBuffer
 	marker := regexp.MustCompile(`QIMG-MARKER host=qimg-boot mac=` + regexp.QuoteMeta(mac) + ` ip=10\.0\.2\.15/24`)
 	res, err := Local(context.Background(), Options{
 		Image: img, Seed: seed, MAC: mac, Expect: []*regexp.Regexp{marker},

@@ -17,9 +17,10 @@ import (
 
 // Defaults.
 const (
-	DefaultSize   = 10 << 30 // bytes
-	DefaultMemory = 2048     // MiB: d-i needs 512, anaconda and subiquity more
-	DefaultCPUs   = 2
+	DefaultSize        = 10 << 30 // bytes
+	DefaultMemory      = 2048     // MiB: d-i needs 512, anaconda and subiquity more
+	DefaultCPUs        = 2
+	DefaultStatusEvery = time.Minute
 	// maxAnswers bounds the answer file, which is read into memory.
 	maxAnswers = 16 << 20
 )
@@ -58,6 +59,10 @@ type Options struct {
 	Console  io.Writer
 	Log      string
 	Progress io.Writer
+	// StatusEvery is how often, while the installer runs, Progress gets
+	// a line with the time so far and the console's last line; 0 is
+	// DefaultStatusEvery, a negative value never.
+	StatusEvery time.Duration
 	// QEMU is the emulator ("" is qemu-system-x86_64); TempDir is where
 	// the private temporary directory (kernel, initrd, seed, sockets) is
 	// made, "" for os.TempDir().
@@ -188,10 +193,17 @@ func install(ctx context.Context, o Options, media media, disk string) (*boot.Re
 		Disk: disk, DiskFormat: format.QCOW2, CDROM: o.ISO, Seed: media.seed,
 		Kernel: media.kernel, Initrd: media.initrd, Append: media.args(o.Append),
 		Memory: o.Memory, CPUs: o.CPUs, Accel: o.Accel, Fail: media.failures(o.Fail),
-		Console: o.Console, Log: o.Log, Timeout: o.Timeout, QEMU: o.QEMU, TempDir: o.TempDir,
+		Log: o.Log, Timeout: o.Timeout, QEMU: o.QEMU, TempDir: o.TempDir,
 	}
 	o.progress("installing into a %d MiB disk (%d MiB of memory, %d CPUs)", o.Size>>20, o.Memory, o.CPUs)
+	status := &lastLine{}
+	m.Console = status
+	if o.Console != nil {
+		m.Console = io.MultiWriter(o.Console, status)
+	}
+	stop := o.reportStatus(status)
 	r, err := boot.Run(ctx, m)
+	stop()
 	if err != nil {
 		return r, fmt.Errorf("build: install from %s: %w", o.ISO, err)
 	}

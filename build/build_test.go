@@ -77,7 +77,7 @@ func TestBuildInstalls(t *testing.T) {
 	start := time.Now()
 	res, err := Build(context.Background(), Options{
 		ISO: iso, Answers: ans, Output: out, Size: 128 << 20, Memory: 256, Timeout: 10 * time.Minute,
-		Progress: &progress, TempDir: tmp,
+		Progress: &progress, StatusEvery: 5 * time.Second, TempDir: tmp,
 	})
 	if err != nil {
 		if res != nil && res.Install != nil {
@@ -86,7 +86,8 @@ func TestBuildInstalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("installed in %v (%v in QEMU)\n%s", time.Since(start), res.Install.Elapsed, progress.String())
-	if res.Layout.Name != "debian-installer" || !strings.Contains(progress.String(), "answers in the initrd (/preseed.cfg)") {
+	if res.Layout.Name != "debian-installer" || !strings.Contains(progress.String(), "answers in the initrd (/preseed.cfg)") ||
+		!regexp.MustCompile(`build: installing: \d+s, console: `).MatchString(progress.String()) {
 		t.Errorf("layout %+v, progress %s", res.Layout, progress.String())
 	}
 	leftovers(t, tmp)
@@ -187,14 +188,7 @@ func TestBuildRefuses(t *testing.T) {
 	if err := os.WriteFile(notISO, make([]byte, 64<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	if err := writeTestISO(&b); err != nil {
-		t.Fatal(err)
-	}
-	unknown := filepath.Join(work, "unknown.iso")
-	if err := os.WriteFile(unknown, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	unknown := writeISOFile(t, work, "unknown.iso", map[string]string{"boot/vmlinuz": "k"})
 	out := filepath.Join(work, "out.qcow2")
 	for _, o := range []Options{
 		{Answers: ans, Output: out},

@@ -3,7 +3,6 @@ package build
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"github.com/qimg/qimg/guestfs/iso9660"
 )
@@ -16,15 +15,7 @@ func FuzzFindLayout(f *testing.F) {
 		{"casper/vmlinuz": "k", "casper/initrd": "i"},
 		{"images/pxeboot/vmlinuz": "k", "images/pxeboot/initrd.img": "i"},
 	} {
-		b := iso9660.NewBuilder()
-		for p, d := range files {
-			b.AddFile(p, []byte(d), 0o644)
-		}
-		var buf bytes.Buffer
-		if err := iso9660.Write(&buf, b, iso9660.Options{VolumeID: "V", RockRidge: true, Time: time.Unix(0, 0)}); err != nil {
-			f.Fatal(err)
-		}
-		f.Add(buf.Bytes())
+		f.Add(isoBytes(f, "V", true, files))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		iso, err := iso9660.Open(bytes.NewReader(data), int64(len(data)), "fuzz.iso")

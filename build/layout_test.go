@@ -3,15 +3,17 @@ package build
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/qimg/qimg/guestfs/iso9660"
 )
 
-// makeISO writes an ISO 9660 image holding files (path: content) with
-// qimg's writer and opens it again.
-func makeISO(t *testing.T, volume string, rockRidge bool, files map[string]string) *iso9660.FS {
+// isoBytes is an ISO 9660 image holding files (path: content), written
+// by qimg's writer.
+func isoBytes(t testing.TB, volume string, rockRidge bool, files map[string]string) []byte {
 	t.Helper()
 	b := iso9660.NewBuilder()
 	for p, data := range files {
@@ -23,21 +25,28 @@ func makeISO(t *testing.T, volume string, rockRidge bool, files map[string]strin
 	if err := iso9660.Write(&buf, b, iso9660.Options{VolumeID: volume, RockRidge: rockRidge, Time: time.Unix(0, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := iso9660.Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "test.iso")
+	return buf.Bytes()
+}
+
+// makeISO writes an ISO holding files and opens it again.
+func makeISO(t *testing.T, volume string, rockRidge bool, files map[string]string) *iso9660.FS {
+	t.Helper()
+	data := isoBytes(t, volume, rockRidge, files)
+	fsys, err := iso9660.Open(bytes.NewReader(data), int64(len(data)), "test.iso")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return fsys
 }
 
-// writeTestISO writes an ISO that holds a kernel where no known installer
-// keeps one.
-func writeTestISO(w *bytes.Buffer) error {
-	b := iso9660.NewBuilder()
-	if err := b.AddFile("boot/vmlinuz", []byte("k"), 0o644); err != nil {
-		return err
+// writeISOFile writes an ISO holding files to dir/name.
+func writeISOFile(t *testing.T, dir, name string, files map[string]string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, isoBytes(t, "V", true, files), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	return iso9660.Write(w, b, iso9660.Options{VolumeID: "X", RockRidge: true, Time: time.Unix(0, 0)})
+	return p
 }
 
 func TestFindLayout(t *testing.T) {

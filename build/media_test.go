@@ -9,30 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/qimg/qimg/guestfs/iso9660"
 )
-
-// writeISOFile writes an ISO holding files to dir/name.
-func writeISOFile(t *testing.T, dir, name string, files map[string]string) string {
-	t.Helper()
-	b := iso9660.NewBuilder()
-	for p, data := range files {
-		if err := b.AddFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	if err := iso9660.Write(&buf, b, iso9660.Options{VolumeID: "V", RockRidge: true, Time: time.Unix(0, 0)}); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // The answer file follows the initrd as a cpio archive that starts on a
 // four-byte boundary (where the kernel looks for the next archive), here

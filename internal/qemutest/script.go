@@ -66,3 +66,22 @@ func (c cancelOn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// SyncBuffer is a bytes.Buffer that a console goroutine and the test may
+// use at once.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
