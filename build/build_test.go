@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +179,53 @@ func TestBuildCancel(t *testing.T) {
 	}
 	leftovers(t, tmp)
 	leftovers(t, work, "preseed.cfg")
+}
+
+// QEMU killed in the middle of the install (here while mke2fs runs): the
+// build fails as one that did not power off, and leaves no output and no
+// temporary files.
+func TestBuildQEMUKilled(t *testing.T) {
+	t.Parallel()
+	iso := installerISO(t)
+	work, tmp := t.TempDir(), t.TempDir()
+	_, err := Build(context.Background(), Options{
+		ISO: iso, Answers: answers(t, work, "d-i qimg/marker string M\n"), Output: filepath.Join(work, "out.qcow2"),
+		Size: 64 << 20, Memory: 256, TempDir: tmp, Console: killOn{"making ext4", tmp, t},
+	})
+	if !errors.Is(err, boot.ErrNotPoweredOff) || !strings.Contains(err.Error(), "signal: killed") {
+		t.Fatalf("error %v, want ErrNotPoweredOff after QEMU was killed", err)
+	}
+	leftovers(t, tmp)
+	leftovers(t, work, "preseed.cfg")
+}
+
+// killOn kills with SIGKILL the processes whose command line names dir
+// (QEMU: its sockets are there) when a console chunk contains s.
+type killOn struct {
+	s, dir string
+	t      *testing.T
+}
+
+func (k killOn) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte(k.s)) {
+		return len(p), nil
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	killed := 0
+	for _, c := range procs {
+		b, err := os.ReadFile(c)
+		if err != nil || !bytes.Contains(b, []byte(k.dir)) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+		if err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	if killed == 0 {
+		k.t.Errorf("no process runs on %s", k.dir)
+	}
+	return len(p), nil
 }
 
 // Bad options and an ISO without a known installer are refused before
