@@ -32,6 +32,15 @@
 // its own process group, so a Ctrl-C on the terminal reaches qimg, which
 // stops it, and the kernel kills it if qimg itself dies (PR_SET_PDEATHSIG).
 //
+// Run is the other use of the same machinery: a Machine whose disk is
+// written in place (an installer's target), with an installer ISO as a
+// CD-ROM, an optional seed and a directly booted kernel, runs until its
+// guest powers off. QEMU reports the power-off itself, as a SHUTDOWN event
+// (reason guest-shutdown) on a second QMP socket on which it waits for
+// Run before the guest starts, so a guest that reboots instead (-no-reboot
+// makes QEMU exit then too) is told apart and fails. Failure markers, the
+// time-out, ctx and the clean-up work as for Local.
+//
 // Security: the guest is untrusted code and its console untrusted text.
 // QEMU runs with -sandbox (no spawning, no privilege changes) and without
 // default devices. Console lines are cut at MaxLine bytes, only the last

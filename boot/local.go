@@ -119,16 +119,25 @@ func Local(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var log io.Writer = io.Discard
-	if o.Log != "" {
-		f, err := os.Create(o.Log)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		log = f
+	log, closeLog, err := openLog(o.Log)
+	if err != nil {
+		return nil, err
 	}
+	defer closeLog()
 	return run(ctx, o, m, log)
+}
+
+// openLog creates the console log at path, or discards the console when
+// path is empty.
+func openLog(path string) (io.Writer, func() error, error) {
+	if path == "" {
+		return io.Discard, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
 }
 
 // resolved checks the options and fills in the defaults.
@@ -221,13 +230,25 @@ func (o Options) machine(dir string) (machine, error) {
 	return m, nil
 }
 
-// run starts the machine and watches it.
+// run starts the machine and watches it until every expected marker has
+// appeared.
 func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, error) {
 	q, err := startQEMU(o.QEMU, m)
 	if err != nil {
 		return nil, err
 	}
 	con := NewConsole(NewWatcher(o.markers()), q.elapsed, o.Console)
+	elapsed, verdict := watch(ctx, q, m.qmp, con, log, o.Timeout, func(s State) bool { return s != Waiting })
+	return result(o, con, q, elapsed, verdict)
+}
+
+// watch copies q's console to log and con until decides(con.State()) holds,
+// QEMU exits, timeout passes or ctx ends; then it stops QEMU (through the
+// QMP socket at qmp) and reads the console to its end. It returns the time
+// of the verdict and the verdict: nil when decides held for a state other
+// than Failed, ErrFailed (after the console has had a moment to explain),
+// ErrExited, ErrTimeout or ctx's error.
+func watch(ctx context.Context, q *qemuProcess, qmp string, con *Console, log io.Writer, timeout time.Duration, decides func(State) bool) (time.Duration, error) {
 	decided := make(chan State, 1)
 	activity := make(chan struct{}, 1)
 	readDone := make(chan struct{})
@@ -238,7 +259,7 @@ func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, err
 			case activity <- struct{}{}:
 			default:
 			}
-			if s := con.State(); s != Waiting {
+			if s := con.State(); decides(s) {
 				select {
 				case decided <- s:
 				default:
@@ -247,7 +268,7 @@ func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, err
 		})
 	}()
 
-	timer := time.NewTimer(o.Timeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var verdict error
 	select {
@@ -257,18 +278,27 @@ func run(ctx context.Context, o Options, m machine, log io.Writer) (*Result, err
 			untilQuiet(activity, readDone)
 		}
 	case <-readDone:
-		verdict = ErrExited
+		// The console's last words were read before it ended: a marker
+		// in them decides, not the exit.
+		select {
+		case s := <-decided:
+			if s == Failed {
+				verdict = ErrFailed
+			}
+		default:
+			verdict = ErrExited
+		}
 	case <-timer.C:
 		verdict = ErrTimeout
 	case <-ctx.Done():
 		verdict = ctx.Err()
 	}
 	elapsed := q.elapsed()
-	q.stop(m.qmp)
+	q.stop(qmp)
 	<-readDone // the console has been read to its end: con is ours
 	con.Flush()
 	q.wait()
-	return result(o, con, q, elapsed, verdict)
+	return elapsed, verdict
 }
 
 // untilQuiet returns when the console has had no output for failureQuiet,

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,31 +22,11 @@ import (
 // (cached outside the clone; the first run builds it, which takes
 // minutes) under TCG, or KVM where it works.
 
-var fixture struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // bootImage returns the cached bootable Debian 12 qcow2, building it the
 // first time.
 func bootImage(t *testing.T) string {
 	t.Helper()
-	fixture.once.Do(func() {
-		var stderr bytes.Buffer
-		cmd := exec.Command("bash", filepath.Join("..", "scripts", "boot-image.sh"))
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			fixture.err = errors.New("scripts/boot-image.sh: " + err.Error() + "\n" + stderr.String())
-			return
-		}
-		fixture.path = strings.TrimSpace(string(out))
-	})
-	if fixture.err != nil {
-		t.Fatal(fixture.err)
-	}
-	return fixture.path
+	return qemutest.Script(t, filepath.Join("..", "scripts", "boot-image.sh"))
 }
 
 // layout reads a value from the fixture's layout file.
@@ -125,25 +103,6 @@ func checkCleanedUp(t *testing.T, tmp string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the console goroutine and the
-// test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The proof: the Debian 12 guest boots on a throwaway overlay with a
 // NoCloud seed and a new MAC; cloud-init finds the seed and runs the
 // user-data, which prints a marker, the hostname it set and the address
@@ -164,7 +123,7 @@ runcmd:
 `)
 	before := fileSum(t, img)
 	logFile := filepath.Join(t.TempDir(), "console.log")
-	var console syncBuffer
+	var console qemutest.SyncBuffer
 	marker := regexp.MustCompile(`QIMG-MARKER host=qimg-boot mac=` + regexp.QuoteMeta(mac) + ` ip=10\.0\.2\.15/24`)
 	res, err := Local(context.Background(), Options{
 		Image: img, Seed: seed, MAC: mac, Expect: []*regexp.Regexp{marker},
@@ -281,7 +240,7 @@ func TestLocalCancel(t *testing.T) {
 	tmp := privateTemp(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	res, err := Local(ctx, Options{Image: img, Console: cancelOn{"SeaBIOS", cancel}, TempDir: tmp})
+	res, err := Local(ctx, Options{Image: img, Console: qemutest.CancelOn("SeaBIOS", cancel), TempDir: tmp})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
@@ -289,19 +248,6 @@ func TestLocalCancel(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	checkCleanedUp(t, tmp)
-}
-
-// cancelOn cancels when a console line contains s.
-type cancelOn struct {
-	s      string
-	cancel context.CancelFunc
-}
-
-func (c cancelOn) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(c.s)) {
-		c.cancel()
-	}
-	return len(p), nil
 }
 
 // An image that is no image: Local refuses it before starting QEMU.

@@ -17,14 +17,28 @@ const (
 
 // machine is one QEMU virtual machine to start.
 type machine struct {
-	accel   string
-	memory  int // MiB
-	cpus    int
-	disk    string // the throwaway overlay, qcow2
-	seed    string // "" for none
-	seedISO bool   // attach the seed as a CD-ROM (else a read-only disk)
-	mac     string
-	qmp     string // path of the QMP socket
+	name   string // "" is qimg-boot-test
+	accel  string
+	memory int // MiB
+	cpus   int
+	disk   string // the throwaway overlay, or the disk an installer writes
+	// diskFormat is the disk's format, "" for qcow2; a disk that is
+	// written for good (not an overlay) is opened with cache=writeback,
+	// so that the guest's flushes reach it.
+	diskFormat string
+	keepDisk   bool
+	seed       string // "" for none
+	seedISO    bool   // attach the seed as a CD-ROM (else a read-only disk)
+	cdrom      string // an installer ISO, read-only; "" for none
+	// kernel, initrd and appendArgs boot a kernel directly (QEMU's
+	// -kernel, -initrd, -append) instead of the disk; kernel "" for none.
+	kernel, initrd, appendArgs string
+	mac                        string
+	qmp                        string // path of the QMP socket
+	// events, if not empty, is a second QMP socket on which QEMU waits
+	// for a client before it starts the guest, so that the client sees
+	// every event (the guest powering off).
+	events string
 }
 
 // args is QEMU's command line (without the program). The console is the
@@ -32,8 +46,18 @@ type machine struct {
 // (-nodefaults): no display, no default NIC or drives. -no-reboot makes a
 // guest that reboots (as on a panic) end the test instead of looping.
 func (m machine) args() []string {
+	name, diskFormat, cache := m.name, m.diskFormat, "unsafe"
+	if name == "" {
+		name = "qimg-boot-test"
+	}
+	if diskFormat == "" {
+		diskFormat = "qcow2"
+	}
+	if m.keepDisk {
+		cache = "writeback"
+	}
 	a := []string{
-		"-nodefaults", "-no-user-config", "-name", "qimg-boot-test",
+		"-nodefaults", "-no-user-config", "-name", name,
 		// graphics=off makes SeaBIOS write to the serial port too: its
 		// banner times the firmware, "No bootable device" fails fast.
 		"-machine", "pc,graphics=off", "-display", "none",
@@ -43,9 +67,9 @@ func (m machine) args() []string {
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 		"-qmp", "unix:" + qemuEscape(m.qmp) + ",server=on,wait=off",
-		// cache=unsafe: the overlay is thrown away, so flushes are
-		// wasted time.
-		"-drive", "file=" + qemuEscape(m.disk) + ",format=qcow2,if=none,id=disk,cache=unsafe,discard=unmap",
+		// cache=unsafe for an overlay: it is thrown away, so flushes
+		// are wasted time.
+		"-drive", "file=" + qemuEscape(m.disk) + ",format=" + diskFormat + ",if=none,id=disk,cache=" + cache + ",discard=unmap",
 		"-device", "virtio-blk-pci,drive=disk,bootindex=1",
 		"-netdev", "user,id=net0",
 		// romfile=: no iPXE, so a disk that does not boot is not
@@ -60,6 +84,18 @@ func (m machine) args() []string {
 		a = append(a, "-accel", "kvm", "-cpu", "host")
 	} else {
 		a = append(a, "-accel", "tcg,thread=multi")
+	}
+	if m.events != "" {
+		a = append(a, "-qmp", "unix:"+qemuEscape(m.events)+",server=on,wait=on")
+	}
+	if m.cdrom != "" {
+		a = append(a, "-drive", "file="+qemuEscape(m.cdrom)+",format=raw,if=ide,media=cdrom,readonly=on")
+	}
+	if m.kernel != "" {
+		a = append(a, "-kernel", m.kernel, "-append", m.appendArgs)
+		if m.initrd != "" {
+			a = append(a, "-initrd", m.initrd)
+		}
 	}
 	if m.seed != "" {
 		if m.seedISO {

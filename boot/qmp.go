@@ -31,14 +31,24 @@ func qmpQuit(ctx context.Context, path string, timeout time.Duration) error {
 			return fmt.Errorf("QMP: %w", err)
 		}
 	}
-	q := &qmpConn{conn: conn, r: bufio.NewReaderSize(conn, maxQMPLine)}
-	if err := q.greeting(); err != nil {
-		return err
-	}
-	if err := q.execute("qmp_capabilities"); err != nil {
+	q, err := newQMPConn(conn)
+	if err != nil {
 		return err
 	}
 	return q.execute("quit")
+}
+
+// newQMPConn reads QEMU's greeting on conn and leaves the capabilities
+// negotiation mode, so that commands can be run and events arrive.
+func newQMPConn(conn net.Conn) (*qmpConn, error) {
+	q := &qmpConn{conn: conn, r: bufio.NewReaderSize(conn, maxQMPLine)}
+	if err := q.greeting(); err != nil {
+		return nil, err
+	}
+	if err := q.execute("qmp_capabilities"); err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // qmpConn is one QMP session: JSON messages, one per line.
@@ -55,7 +65,8 @@ type qmpMessage struct {
 		Class string `json:"class"`
 		Desc  string `json:"desc"`
 	} `json:"error"`
-	Event string `json:"event"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
 }
 
 func (q *qmpConn) read() (qmpMessage, error) {

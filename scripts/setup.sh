@@ -24,7 +24,11 @@
 #     scripts/guest-image.sh builds the Debian 12 guest the guest tests edit;
 #     for the boot tests (package boot, qimg boot-test): qemu-system-x86
 #     (with SeaBIOS), and syslinux and syslinux-common, with which
-#     scripts/boot-image.sh makes a bootable Debian 12 guest
+#     scripts/boot-image.sh makes a bootable Debian 12 guest; for the
+#     install tests (package build, qimg build): isolinux, extlinux, cpio
+#     and kmod (modinfo), with which scripts/installer-iso.sh makes a small
+#     unattended installer ISO (it downloads the kernel and busybox-static
+#     as package files into the cache; neither is installed here)
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -37,7 +41,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 # --- apt packages ---------------------------------------------------------
 packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2 debootstrap
 	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init
-	qemu-system-x86 syslinux syslinux-common)
+	qemu-system-x86 syslinux syslinux-common isolinux extlinux cpio kmod)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

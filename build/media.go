@@ -1,0 +1,150 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/qimg/qimg/boot"
+	"github.com/qimg/qimg/customize/seed"
+	"github.com/qimg/qimg/guestfs/iso9660"
+	"github.com/qimg/qimg/image"
+)
+
+// maxBootFile bounds a kernel or initrd copied out of the ISO (Ubuntu's
+// initrd is about 100 MiB).
+const maxBootFile = 1 << 30
+
+// serialConsole comes last on the kernel command line: the last console=
+// is /dev/console, where installers talk.
+const serialConsole = "console=ttyS0,115200n8"
+
+// media is what the installer boots from, in the temporary directory.
+type media struct {
+	layout Layout
+	kernel string // the kernel, copied out of the ISO
+	initrd string // the initrd with the answer file appended
+	seed   string // a NoCloud seed holding the answers, or ""
+}
+
+// answersAt says where the answer file went, for the progress line.
+func (m media) answersAt() string {
+	if m.seed != "" {
+		return "a NoCloud seed (user-data)"
+	}
+	return "the initrd (/" + m.layout.Answers + ")"
+}
+
+// args is the kernel command line: the layout's arguments, the caller's,
+// and the serial console last.
+func (m media) args(extra string) string {
+	return strings.Join(strings.Fields(m.layout.Args+" "+extra+" "+serialConsole), " ")
+}
+
+// layoutFailures are messages installers print on the serial console
+// only when an install has failed.
+var layoutFailures = map[string][]boot.Marker{
+	"debian-installer": {{Name: "installation step failed", Pattern: regexp.MustCompile(`An installation step failed`)}},
+	"anaconda":         {{Name: "anaconda error", Pattern: regexp.MustCompile(`Pane is dead|The installation was stopped due to`)}},
+}
+
+// failures are the layout's failure markers and the caller's.
+func (m media) failures(extra []*regexp.Regexp) []boot.Marker {
+	fail := append([]boot.Marker(nil), layoutFailures[m.layout.Name]...)
+	for _, re := range extra {
+		fail = append(fail, boot.Marker{Name: "/" + re.String() + "/", Pattern: re})
+	}
+	return fail
+}
+
+// prepare reads the ISO, finds its installer and writes the kernel, the
+// initrd with the answers (or a seed) into dir.
+func prepare(ctx context.Context, o Options, answers []byte, dir string) (media, error) {
+	var m media
+	f, err := os.Open(o.ISO)
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return m, err
+	}
+	iso, err := iso9660.Open(f, st.Size(), o.ISO)
+	if err != nil {
+		return m, err
+	}
+	if o.Kernel != "" {
+		m.layout, err = CustomLayout(iso, o.ISO, o.Kernel, o.Initrd, filepath.Base(o.Answers))
+	} else {
+		m.layout, err = FindLayout(iso, o.ISO, iso.VolumeID())
+	}
+	if err != nil {
+		return m, err
+	}
+	m.kernel, m.initrd = filepath.Join(dir, "kernel"), filepath.Join(dir, "initrd")
+	if err := copyOut(iso, o.ISO, m.layout.Kernel, m.kernel, nil); err != nil {
+		return m, err
+	}
+	if m.layout.Answers == "" {
+		m.seed = filepath.Join(dir, "seed.iso")
+		return m, writeSeed(ctx, m.seed, answers)
+	}
+	var cpio bytes.Buffer
+	if err := writeNewc(&cpio, []cpioEntry{{Name: m.layout.Answers, Mode: 0o644, Data: answers}}); err != nil {
+		return m, image.FileErrorf(o.Answers, "%w: %w", err, image.ErrInvalidArgument)
+	}
+	return m, copyOut(iso, o.ISO, m.layout.Initrd, m.initrd, cpio.Bytes())
+}
+
+// copyOut copies the file p of iso to dst and appends tail. The kernel
+// unpacks every archive of an initrd in turn, compressed or not, so a cpio
+// archive appended to the distribution's adds its files (over the
+// initrd's own of the same name). Archives start on four-byte boundaries.
+func copyOut(iso fs.FS, isoName, p, dst string, tail []byte) error {
+	src, err := iso.Open(p)
+	if err != nil {
+		return image.FileErrorf(isoName, "%s: %w", p, err)
+	}
+	defer src.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	n, err := io.Copy(out, io.LimitReader(src, maxBootFile+1))
+	if err != nil {
+		return image.FileErrorf(isoName, "%s: %w", p, err)
+	}
+	if n > maxBootFile {
+		return image.FileErrorf(isoName, "%s is larger than %d MiB: %w", path.Base(p), maxBootFile>>20, image.ErrUnsupported)
+	}
+	if tail != nil {
+		if _, err := io.WriteString(out, pad4(int(n%4))); err != nil {
+			return err
+		}
+		if _, err := out.Write(tail); err != nil {
+			return err
+		}
+	}
+	return out.Close()
+}
+
+// writeSeed writes a NoCloud seed ISO whose user-data is answers.
+func writeSeed(ctx context.Context, path string, answers []byte) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := seed.Build(ctx, f, seed.Config{UserData: answers}, seed.Options{}); err != nil {
+		return err
+	}
+	return f.Close()
+}
