@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ func inspectLinux(d *guestfs.Disk, root string, fsys guestfs.FileSystem) (*OS, e
 // release files, in libguestfs's order: os-release first; a Debian or
 // CentOS os-release gives only the major version, so the minor comes
 // from debian_version or centos-release.
-func release(fsys guestfs.FileSystem, os *OS) {
+func release(fsys fs.FS, os *OS) {
 	osRelease := readSmall(fsys, "etc/os-release")
 	if osRelease == "" {
 		osRelease = readSmall(fsys, "usr/lib/os-release")
@@ -41,7 +42,7 @@ func release(fsys guestfs.FileSystem, os *OS) {
 	}
 	for _, t := range releaseFiles {
 		line := firstLine(readSmall(fsys, t.file))
-		if line == "" && !t.empty {
+		if line == "" && (!t.empty || !isRegular(fsys, t.file)) {
 			continue
 		}
 		if t.re != nil && !t.re.MatchString(line) {
@@ -218,4 +219,11 @@ func packaging(distro string, major int) (format, manager string) {
 		return "rpm", "urpmi"
 	}
 	return "", ""
+}
+
+// isRegular reports whether name is a regular file (an empty release file
+// still names its distribution; a missing one does not).
+func isRegular(fsys fs.FS, name string) bool {
+	fi, err := fs.Stat(fsys, name)
+	return err == nil && fi.Mode().IsRegular()
 }
