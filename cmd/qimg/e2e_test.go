@@ -294,7 +294,9 @@ func bootAndCheck(t *testing.T, bin, dir, seed, mac, marker, datasource string) 
 		`QIMG-E2E root-ssh=700 600 root 1`,
 		`Cloud-init .* finished at .*` + datasource,
 	}
-	args := []string{"boot-test", "--local", "guest.qcow2", "--seed", seed, "--mac", mac, "--log", console}
+	// Two TCG guests at once beside the rest of CI take about 250 s on
+	// a loaded 2-core machine; the default 10 minutes leaves too little.
+	args := []string{"boot-test", "--local", "guest.qcow2", "--seed", seed, "--mac", mac, "--log", console, "--timeout", "15m"}
 	for _, e := range expect {
 		args = append(args, "--expect", e)
 	}
