@@ -26,14 +26,24 @@ type debianGuest struct {
 // time (minutes: debootstrap) and then only prints where it is.
 func debian(t *testing.T) debianGuest {
 	t.Helper()
+	g := cachedGuest(t, "guest-image.sh")
+	g.rootfs = filepath.Join(filepath.Dir(g.image), "rootfs")
+	return g
+}
+
+// cachedGuest runs one of the scripts that build a guest image once and
+// cache it (scripts/guest-image.sh, scripts/boot-image.sh), and reads the
+// root partition's offset from the layout file next to the image.
+func cachedGuest(t *testing.T, script string) debianGuest {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := exec.Command("bash", "../../scripts/guest-image.sh")
+	cmd := exec.Command("bash", "../../scripts/"+script)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("scripts/guest-image.sh: %v\n%s", err, errb.String())
+		t.Fatalf("scripts/%s: %v\n%s", script, err, errb.String())
 	}
 	if errb.Len() > 0 {
-		t.Logf("scripts/guest-image.sh:\n%s", errb.String())
+		t.Logf("scripts/%s:\n%s", script, errb.String())
 	}
 	image := strings.TrimSpace(out.String())
 	dir := filepath.Dir(image)
@@ -41,8 +51,8 @@ func debian(t *testing.T) debianGuest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := debianGuest{image: image, rootfs: filepath.Join(dir, "rootfs")}
-	for _, line := range strings.Fields(string(layout)) {
+	g := debianGuest{image: image}
+	for _, line := range strings.Split(string(layout), "\n") {
 		if v, ok := strings.CutPrefix(line, "root_offset="); ok {
 			if g.rootOffset, err = strconv.ParseInt(v, 10, 64); err != nil {
 				t.Fatal(err)

@@ -54,7 +54,7 @@ func guestRaw(t *testing.T, dir, image string, offset int64) string {
 	}
 	if offset > 0 {
 		part := raw + ".part"
-		if out, err := exec.Command("dd", "if="+raw, "of="+part, "bs=1M", fmt.Sprintf("skip=%d", offset>>20), "status=none").CombinedOutput(); err != nil {
+		if out, err := exec.Command("dd", "if="+raw, "of="+part, "bs=1M", fmt.Sprintf("skip=%d", offset>>20), "conv=sparse", "status=none").CombinedOutput(); err != nil {
 			t.Fatalf("dd: %v %s", err, out)
 		}
 		raw = part

@@ -106,6 +106,7 @@ func sysprepRun(t *testing.T, dir, image string, args ...string) (guestState, re
 	return guestState{t, guestRaw(t, dir, image, 0)}, r
 }
 
+// cloudInitHeader starts the network files cloud-init writes.
 const cloudInitHeader = `# This file is generated from information provided by the datasource.  Changes
 # to it will not persist across an instance reboot.  To disable cloud-init's
 # network configuration capabilities, write a file
