@@ -7,7 +7,7 @@
 #   QIMG_CACHE=/somewhere bash scripts/boot-image.sh
 #
 # The result lives outside the clone, in
-#   ${QIMG_CACHE:-/var/cache/qimg}/debian12-boot-<first 16 hex of this script's sha256>/
+#   ${QIMG_CACHE:-/var/cache/qimg}/debian12-boot-<key: 16 hex of the sha256 of this script and lib/cached-build.sh>/
 #     debian12-boot.qcow2  2 GiB GPT disk that boots by itself under BIOS:
 #                          gptmbr.bin in LBA 0; p1 (vfat, 63 MiB, legacy BIOS
 #                          bootable) holds SYSLINUX, the kernel and the
@@ -41,10 +41,8 @@
 # $QIMG_DEBIAN_MIRROR.
 set -euo pipefail
 
-script=$(readlink -f "$0")
-key=$(sha256sum "$script" | cut -c1-16)
-cache=${QIMG_CACHE:-/var/cache/qimg}
-dir=$cache/debian12-boot-$key
+. "$(dirname "$(readlink -f "$0")")/lib/cached-build.sh"
+cached_setup debian12-boot
 image=$dir/debian12-boot.qcow2
 
 log() { printf 'boot-image: %s\n' "$*" >&2; }
@@ -58,20 +56,13 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 gptmbr=/usr/lib/syslinux/mbr/gptmbr.bin
-for tool in debootstrap mkfs.ext4 mkfs.vfat mcopy mmd syslinux sgdisk qemu-img flock; do
-	command -v "$tool" >/dev/null || {
-		echo "boot-image: $tool is missing (run scripts/setup.sh)" >&2
-		exit 1
-	}
-done
+need_tools boot-image debootstrap mkfs.ext4 mkfs.vfat mcopy mmd syslinux sgdisk qemu-img flock
 [ -f "$gptmbr" ] || {
 	echo "boot-image: $gptmbr is missing (install syslinux-common; run scripts/setup.sh)" >&2
 	exit 1
 }
 
-mkdir -p "$cache/debs"
-exec 9>"$cache/.lock" # one build at a time: builds share $cache/debs
-flock 9
+cached_lock
 if [ -f "$dir/done" ]; then # another caller built it while we waited
 	echo "$image"
 	exit 0
@@ -97,26 +88,6 @@ packages=linux-image-amd64,systemd-sysv,udev,dbus,cloud-init,python3-cffi-backen
 # python3-cffi-backend: debootstrap ignores virtual packages, and
 # python3-cryptography (ssh keys for cloud-init) needs it named.
 
-mirror() {
-	# The first http(s) URI apt uses for the main archive.
-	if [ -n "${QIMG_DEBIAN_MIRROR:-}" ]; then
-		echo "$QIMG_DEBIAN_MIRROR"
-		return
-	fi
-	local f uri
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")
-		[ -n "$uri" ] && { echo "$uri"; return; }
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		uri=$(awk '$1 == "deb" && $2 !~ /security/ && $2 ~ /^https?:/ { print $2; exit }' "$f")
-		[ -n "$uri" ] && { echo "$uri"; return; }
-	done
-	echo http://deb.debian.org/debian
-}
-
 work=$(mktemp -d "$cache/.debian12-boot-$key.XXXXXX")
 cleanup() {
 	# debootstrap and the chroot mount /proc (and more) inside the tree;
@@ -129,7 +100,7 @@ rootfs=$work/rootfs
 start=$(date +%s)
 
 # --- the root tree ---------------------------------------------------------
-m=$(mirror)
+m=$(debian_mirror)
 log "debootstrap --variant=minbase bookworm from $m with a kernel and cloud-init (minutes)"
 # apt's proxy, if it has one, is what debootstrap's wget should use too.
 proxy=$(apt-config shell p Acquire::http::Proxy 2>/dev/null | sed -n "s/^p='\(.*\)'$/\1/p")

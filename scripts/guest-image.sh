@@ -6,7 +6,7 @@
 #   QIMG_CACHE=/somewhere bash scripts/guest-image.sh
 #
 # The result lives outside the clone, in
-#   ${QIMG_CACHE:-/var/cache/qimg}/debian12-<first 16 hex of this script's sha256>/
+#   ${QIMG_CACHE:-/var/cache/qimg}/debian12-<key: 16 hex of the sha256 of this script and lib/cached-build.sh>/
 #     rootfs/          the debootstrap tree (the reference the tests compare with)
 #     debian12.qcow2   2 GiB GPT disk: p1 ESP (vfat, 63 MiB), p2 root (ext4,
 #                      made from rootfs/ by mkfs.ext4 -d); no bootloader
@@ -29,10 +29,8 @@
 # /etc/apt/sources.list), or $QIMG_DEBIAN_MIRROR.
 set -euo pipefail
 
-script=$(readlink -f "$0")
-key=$(sha256sum "$script" | cut -c1-16)
-cache=${QIMG_CACHE:-/var/cache/qimg}
-dir=$cache/debian12-$key
+. "$(dirname "$(readlink -f "$0")")/lib/cached-build.sh"
+cached_setup debian12
 image=$dir/debian12.qcow2
 
 log() { printf 'guest-image: %s\n' "$*" >&2; }
@@ -45,16 +43,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "guest-image: $dir is not built yet and building it needs root (debootstrap)" >&2
 	exit 1
 fi
-for tool in debootstrap mkfs.ext4 mkfs.vfat sgdisk qemu-img flock; do
-	command -v "$tool" >/dev/null || {
-		echo "guest-image: $tool is missing (run scripts/setup.sh)" >&2
-		exit 1
-	}
-done
+need_tools guest-image debootstrap mkfs.ext4 mkfs.vfat sgdisk qemu-img flock
 
-mkdir -p "$cache/debs"
-exec 9>"$cache/.lock" # one build at a time: they share $cache/debs
-flock 9
+cached_lock
 if [ -f "$dir/done" ]; then # another caller built it while we waited
 	echo "$image"
 	exit 0
@@ -76,26 +67,6 @@ root_end=$((disk_size - (1 << 20)))      # leave the backup GPT room
 esp_size=$((root_start - esp_start))
 root_size=$((root_end - root_start))
 
-mirror() {
-	# The first http(s) URI apt uses for the main archive.
-	if [ -n "${QIMG_DEBIAN_MIRROR:-}" ]; then
-		echo "$QIMG_DEBIAN_MIRROR"
-		return
-	fi
-	local f uri
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")
-		[ -n "$uri" ] && { echo "$uri"; return; }
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		uri=$(awk '$1 == "deb" && $2 !~ /security/ && $2 ~ /^https?:/ { print $2; exit }' "$f")
-		[ -n "$uri" ] && { echo "$uri"; return; }
-	done
-	echo http://deb.debian.org/debian
-}
-
 work=$(mktemp -d "$cache/.debian12-$key.XXXXXX")
 chmod 755 "$work"
 cleanup() {
@@ -109,7 +80,7 @@ rootfs=$work/rootfs
 start=$(date +%s)
 
 # --- the root tree ---------------------------------------------------------
-m=$(mirror)
+m=$(debian_mirror)
 log "debootstrap --variant=minbase bookworm from $m (a few minutes)"
 # apt's proxy, if it has one, is what debootstrap's wget should use too.
 proxy=$(apt-config shell p Acquire::http::Proxy 2>/dev/null | sed -n "s/^p='\(.*\)'$/\1/p")

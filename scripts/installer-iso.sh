@@ -6,7 +6,7 @@
 #   QIMG_CACHE=/somewhere bash scripts/installer-iso.sh
 #
 # The result lives outside the clone, in
-#   ${QIMG_CACHE:-/var/cache/qimg}/installer-<first 16 hex of this script's sha256>/
+#   ${QIMG_CACHE:-/var/cache/qimg}/installer-<key: 16 hex of the sha256 of this script and lib/cached-build.sh>/
 #     installer.iso   bootable (ISOLINUX, also on the serial port) in the
 #                     layout of Debian's installer: install.amd/vmlinuz and
 #                     install.amd/initrd.gz, which qimg build finds by itself
@@ -45,10 +45,8 @@
 # flock; scripts/setup.sh installs them.
 set -euo pipefail
 
-script=$(readlink -f "$0")
-key=$(sha256sum "$script" | cut -c1-16)
-cache=${QIMG_CACHE:-/var/cache/qimg}
-dir=$cache/installer-$key
+. "$(dirname "$(readlink -f "$0")")/lib/cached-build.sh"
+cached_setup installer
 
 log() { printf 'installer-iso: %s\n' "$*" >&2; }
 die() {
@@ -64,16 +62,12 @@ fi
 isolinux=/usr/lib/ISOLINUX/isolinux.bin
 bios=/usr/lib/syslinux/modules/bios
 mbr=/usr/lib/syslinux/mbr/mbr.bin
-for tool in apt-get dpkg-deb modinfo xorriso cpio gzip mke2fs sfdisk extlinux flock ldd; do
-	command -v "$tool" >/dev/null || die "$tool is missing (run scripts/setup.sh)"
-done
+need_tools installer-iso apt-get dpkg-deb modinfo xorriso cpio gzip mke2fs sfdisk extlinux flock ldd
 for f in "$isolinux" "$bios/ldlinux.c32" "$mbr"; do
 	[ -f "$f" ] || die "$f is missing (install isolinux and syslinux-common; run scripts/setup.sh)"
 done
 
-mkdir -p "$cache/debs"
-exec 9>"$cache/.lock" # one build at a time: builds share $cache/debs
-flock 9
+cached_lock
 if [ -f "$dir/done" ]; then
 	echo "$dir"
 	exit 0
