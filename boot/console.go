@@ -129,6 +129,17 @@ func (c *Console) Tail() []string {
 	return out
 }
 
+// Result is what the console has shown after elapsed: the Watcher's
+// sightings and the last lines. The fields about the machine are left to
+// the caller that knows it.
+func (c *Console) Result(elapsed time.Duration) *Result {
+	w := c.watcher
+	return &Result{
+		Phases: w.Phases(), Matched: w.Matched(), Missing: w.Missing(),
+		Failure: w.Failure(), Elapsed: elapsed, Tail: c.Tail(),
+	}
+}
+
 // Lines counts the lines ended so far.
 func (c *Console) Lines() int64 { return c.lines }
 

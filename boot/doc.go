@@ -17,7 +17,8 @@
 // marker has appeared (by default the login prompt and cloud-init's
 // "Cloud-init v. ... finished" line; Options.Expect adds regular
 // expressions, such as a marker the user-data prints), and fails at once
-// on a failure marker (a kernel panic or oops, an emergency or initramfs
+// on a failure marker (a kernel panic or oops, Windows' stop errors such
+// as INACCESSIBLE_BOOT_DEVICE on the serial port, an emergency or initramfs
 // shell, a cloud-init traceback, error or failed module; with a seed,
 // cloud-init finishing without a data source). The phases (boot loader,
 // kernel, initramfs, init, cloud-init start, login prompt, cloud-init

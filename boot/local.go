@@ -188,20 +188,10 @@ func (o Options) resolved() (Options, error) {
 	return o, nil
 }
 
-// markers are the default markers (unless NoDefaultExpect) and the
-// caller's.
+// markers are the default markers (unless NoDefaultExpect), the caller's,
+// and with a seed the failure to find it.
 func (o Options) markers() Markers {
-	m := DefaultMarkers()
-	if o.NoDefaultExpect {
-		m.Expect, m.Orders = nil, nil
-	}
-	for _, re := range o.Expect {
-		m.Expect = append(m.Expect, Marker{Name: "/" + re.String() + "/", Pattern: re})
-	}
-	if o.Seed != "" {
-		m.Fail = append(m.Fail, noDataSource())
-	}
-	return m
+	return WatchMarkers(o.Expect, o.NoDefaultExpect, o.Seed != "")
 }
 
 // machine prepares the overlay in dir and describes the machine.
@@ -324,12 +314,8 @@ func untilQuiet(activity <-chan struct{}, ended <-chan struct{}) {
 
 // result builds the Result and the error that goes with verdict.
 func result(o Options, con *Console, q *qemuProcess, elapsed time.Duration, verdict error) (*Result, error) {
-	w := con.watcher
-	r := &Result{
-		Accel: o.Accel, MAC: o.MAC, Phases: w.Phases(), Matched: w.Matched(),
-		Missing: w.Missing(), Failure: w.Failure(), Elapsed: elapsed,
-		Tail: con.Tail(), QEMUStderr: q.stderr.String(),
-	}
+	r := con.Result(elapsed)
+	r.Accel, r.MAC, r.QEMUStderr = o.Accel, o.MAC, q.stderr.String()
 	switch {
 	case verdict == nil:
 		r.Failure = nil // a failure marker after success came too late to count

@@ -40,6 +40,12 @@ func DefaultMarkers() Markers {
 		Fail: []Marker{
 			{"no bootable device", regexp.MustCompile(`^No bootable device\.`)},
 			{"kernel panic", regexp.MustCompile(`Kernel panic - not syncing`)},
+			// Windows' bug check as its Emergency Management Services
+			// print it on the serial port (0x7B: the boot disk's
+			// driver is missing, the commonest failure of a converted
+			// image), and the same stop code as Windows 10 words it.
+			{"inaccessible boot device", regexp.MustCompile(`INACCESSIBLE_BOOT_DEVICE|STOP: 0x0000007B|Stop code: INACCESSIBLE BOOT DEVICE`)},
+			{"Windows stop error", regexp.MustCompile(`\*\*\* STOP: 0x[0-9A-Fa-f]{8}`)},
 			{"kernel oops", regexp.MustCompile(`BUG: unable to handle|Oops: [0-9a-f]{4} \[#\d+\]`)},
 			{"emergency shell", regexp.MustCompile(`You are in (?:emergency|rescue) mode|Give root password for maintenance|Entering emergency mode|Cannot open access to console, the root account is locked`)},
 			{"initramfs shell", regexp.MustCompile(`Dropping to a shell!|Gave up waiting for root (?:file system )?device|^\(initramfs\) `)},
@@ -61,6 +67,25 @@ func DefaultMarkers() Markers {
 		// or missing, and will not finish.
 		Orders: []Order{{Earlier: PhaseCloudInit, Later: PhaseLogin, Failure: "cloud-init did not start"}},
 	}
+}
+
+// WatchMarkers are the markers of a boot test, wherever the machine runs:
+// the defaults, without their expected markers when noDefaultExpect (a
+// guest without cloud-init), each of expect as an expected marker, and,
+// when the guest was given a seed (a NoCloud drive, a config drive),
+// cloud-init finishing without a data source as a failure.
+func WatchMarkers(expect []*regexp.Regexp, noDefaultExpect, seeded bool) Markers {
+	m := DefaultMarkers()
+	if noDefaultExpect {
+		m.Expect, m.Orders = nil, nil
+	}
+	for _, re := range expect {
+		m.Expect = append(m.Expect, Marker{Name: "/" + re.String() + "/", Pattern: re})
+	}
+	if seeded {
+		m.Fail = append(m.Fail, noDataSource())
+	}
+	return m
 }
 
 // noDataSource fails a boot given a seed when cloud-init ran without

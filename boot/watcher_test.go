@@ -74,6 +74,10 @@ func TestWatcherFailureMarkers(t *testing.T) {
 	for _, line := range []string{
 		"No bootable device.",
 		"[    3.160452] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)",
+		"*** STOP: 0x0000007B (0xFFFFF880009A9928,0xFFFFFFFFC0000034,0x0000000000000000,0x0000000000000000)",
+		"INACCESSIBLE_BOOT_DEVICE",
+		"Stop code: INACCESSIBLE BOOT DEVICE",
+		"*** STOP: 0x000000D1 (0x00000000,0x00000002,0x00000000,0x00000000)",
 		"[    9.51] BUG: unable to handle page fault for address: ffffffffc0000000",
 		"[   12.1] Oops: 0002 [#1] PREEMPT SMP NOPTI",
 		"You are in emergency mode. After logging in, type \"journalctl -xb\" to view",
@@ -104,6 +108,15 @@ func TestWatcherFailureMarkers(t *testing.T) {
 		if got := w.Line(lineFinished, at(4)); got != Failed {
 			t.Errorf("%q then success markers: state %v", line, got)
 		}
+	}
+}
+
+// Windows' commonest failure after a conversion is named as such.
+func TestWatcherInaccessibleBootDevice(t *testing.T) {
+	w := NewWatcher(DefaultMarkers())
+	w.Line("*** STOP: 0x0000007B (0xFFFFF880009A9928,0xFFFFFFFFC0000034,0x0000000000000000,0x0000000000000000)", at(1))
+	if f := w.Failure(); f == nil || f.Name != "inaccessible boot device" {
+		t.Errorf("failure %+v, want inaccessible boot device", f)
 	}
 }
 
