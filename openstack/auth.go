@@ -295,7 +295,7 @@ func Connect(ctx context.Context, c Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding the image service: %w", err)
 	}
-	return &Client{provider: pc, image: img}, nil
+	return &Client{provider: pc, image: img, endpoint: r.endpoint}, nil
 }
 
 // roundTripper is the transport of every request: the caller's (or a

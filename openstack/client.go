@@ -15,11 +15,15 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 )
 
-// Client talks to one cloud's image service (Glance v2) with a token that
-// renews itself.
+// Client talks to one cloud's image service (Glance v2), and to its
+// compute and network services for boot tests, with a token that renews
+// itself.
 type Client struct {
 	provider *gophercloud.ProviderClient
 	image    *gophercloud.ServiceClient
+	// endpoint chooses the other services' endpoints in the catalog
+	// (region, interface).
+	endpoint gophercloud.EndpointOpts
 }
 
 // ImageEndpoint is the image service's URL as the catalog gives it.

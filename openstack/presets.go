@@ -91,8 +91,15 @@ func osVersion(o inspect.OS) string {
 	return fmt.Sprintf("%d.%d", o.MajorVersion, o.MinorVersion)
 }
 
-// uefiOnly reports a GPT disk with an EFI system partition and no BIOS
-// boot partition: it boots only with UEFI firmware.
+// legacyBIOSBootable is the GPT attribute bit that BIOS boot code in the
+// protective MBR (SYSLINUX's gptmbr.bin) looks for.
+const legacyBIOSBootable = 1 << 2
+
+// uefiOnly reports a GPT disk with an EFI system partition and no way for
+// a BIOS to boot it (no BIOS boot partition for GRUB, no partition marked
+// legacy BIOS bootable): it boots only with UEFI firmware. Nova gives a
+// hw_firmware_type=uefi image OVMF, so a wrong guess here makes a
+// BIOS-only disk fail to boot.
 func uefiOnly(d *guestfs.Disk) bool {
 	if d.Table == nil || d.Table.Scheme != partition.SchemeGPT {
 		return false
@@ -103,6 +110,9 @@ func uefiOnly(d *guestfs.Disk) bool {
 		case gptESP:
 			esp = true
 		case gptBIOSBoot:
+			bios = true
+		}
+		if p.Attributes&legacyBIOSBootable != 0 {
 			bios = true
 		}
 	}

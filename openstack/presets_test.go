@@ -14,11 +14,17 @@ import (
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
-// guestDisk builds a GPT disk with sgdisk: an EFI system partition
-// (mkfs.vfat) unless bios, a BIOS boot partition if bios, and a Debian 12
-// root (mkfs.ext4 -d) with /bin/sh from the host and, if agent, the QEMU
-// guest agent's binary.
-func guestDisk(t *testing.T, bios, agent bool) string {
+// Boot layouts of guestDisk.
+const (
+	bootUEFI     = "uefi"       // an EFI system partition
+	bootBIOS     = "bios"       // a BIOS boot partition (GRUB's)
+	bootSyslinux = "esp-legacy" // an ESP marked legacy BIOS bootable (SYSLINUX's gptmbr.bin)
+)
+
+// guestDisk builds a GPT disk with sgdisk: the first partition as boot
+// says, and a Debian 12 root (mkfs.ext4 -d) with /bin/sh from the host
+// and, if agent, the QEMU guest agent's binary.
+func guestDisk(t *testing.T, boot string, agent bool) string {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	files := map[string]string{
@@ -43,12 +49,15 @@ func guestDisk(t *testing.T, bios, agent bool) string {
 	disk := filepath.Join(dir, "disk.raw")
 	qemutest.Run(t, "truncate", "-s", "40M", disk)
 	first := []string{"-n", "1:2048:+8M", "-t", "1:ef00"}
-	if bios {
+	switch boot {
+	case bootBIOS:
 		first = []string{"-n", "1:2048:+1M", "-t", "1:ef02"}
+	case bootSyslinux:
+		first = append(first, "-A", "1:set:2")
 	}
 	args := append(append([]string{}, first...), "-n", "2:18432:+24M", "-t", "2:8300", disk)
 	qemutest.Run(t, "sgdisk", args...)
-	if !bios {
+	if boot != bootBIOS {
 		esp := filepath.Join(dir, "esp.vfat")
 		qemutest.Run(t, "mkfs.vfat", "-C", esp, "8192")
 		qemutest.Run(t, "dd", "if="+esp, "of="+disk, "bs=512", "seek=2048", "conv=notrunc", "status=none")
@@ -61,15 +70,17 @@ func guestDisk(t *testing.T, bios, agent bool) string {
 // real tools.
 func TestPresets(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		bios, agent bool
-		want        map[string]string
+		name, boot string
+		agent      bool
+		want       map[string]string
 	}{
-		{"uefi with agent", false, true, map[string]string{"hw_firmware_type": "uefi", "hw_qemu_guest_agent": "yes"}},
-		{"bios without agent", true, false, map[string]string{}},
+		{"uefi with agent", bootUEFI, true, map[string]string{"hw_firmware_type": "uefi", "hw_qemu_guest_agent": "yes"}},
+		{"bios without agent", bootBIOS, false, map[string]string{}},
+		// scripts/boot-image.sh's disk: SYSLINUX boots it under BIOS
+		{"esp marked legacy BIOS bootable", bootSyslinux, false, map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := guestDisk(t, tc.bios, tc.agent)
+			path := guestDisk(t, tc.boot, tc.agent)
 			img, _, err := format.Open(path, format.OpenOptions{Backing: image.RefuseBacking})
 			if err != nil {
 				t.Fatal(err)
@@ -100,7 +111,7 @@ func TestPresets(t *testing.T) {
 // TestUploadPresets: an upload of a guest disk carries the presets, and
 // a given property wins over a preset; the CLI shows them.
 func TestUploadPresets(t *testing.T) {
-	path := guestDisk(t, false, true)
+	path := guestDisk(t, bootUEFI, true)
 	c := connect(t, Config{})
 	res, err := c.Upload(context.Background(), path, UploadOptions{Name: uniqueName(t), Convert: "qcow2",
 		Properties: map[string]string{"hw_disk_bus": "scsi"}})

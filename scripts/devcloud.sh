@@ -41,14 +41,37 @@ set -euo pipefail
 
 STATE=${QIMG_DEVCLOUD:-/var/lib/qimg-devcloud}
 HOST=127.0.0.1
-KEYSTONE_PORT=5000
-GLANCE_PORT=9292
+# QIMG_DEVCLOUD_PORT_OFFSET moves every port, so that a second cloud (a
+# CI run beside a developer's) can run on the same machine.
+PORT_OFFSET=${QIMG_DEVCLOUD_PORT_OFFSET:-0}
+KEYSTONE_PORT=$((5000 + PORT_OFFSET))
+GLANCE_PORT=$((9292 + PORT_OFFSET))
+PLACEMENT_PORT=$((8778 + PORT_OFFSET))
+NOVA_PORT=$((8774 + PORT_OFFSET))
+NEUTRON_PORT=$((9696 + PORT_OFFSET))
+RABBIT_PORT=$((5672 + PORT_OFFSET))
+RABBIT_DIST_PORT=$((25672 + PORT_OFFSET))
 TOKEN_TTL=${QIMG_DEVCLOUD_TOKEN_TTL:-30}
 # Debian's interpreter: another python3 may come first on PATH.
 PY=/usr/bin/python3
 KEYSTONE_URL=http://$HOST:$KEYSTONE_PORT/v3
 GLANCE_URL=http://$HOST:$GLANCE_PORT
+PLACEMENT_URL=http://$HOST:$PLACEMENT_PORT
+NOVA_URL=http://$HOST:$NOVA_PORT/v2.1
+NEUTRON_URL=http://$HOST:$NEUTRON_PORT
+# Names that are machine-wide (libvirt domains, the Erlang node) carry a
+# tag of the state directory: two clouds never take each other's.
+TAG=$(printf '%s' "$STATE" | cksum | { read -r sum _ && printf '%08x' "$sum"; })
+INSTANCE_PREFIX=qimg-$TAG
+RABBIT_NODE=qimg-$TAG@localhost
+# The flavor the boot tests use: one vCPU, 768 MiB, a root disk for the
+# 2 GiB test image.
+FLAVOR=qimg.tiny
 PACKAGES=(keystone glance-api python3-openstackclient uwsgi-core uwsgi-plugin-python3 sqlite3 curl)
+# The second stage (start --nova): Placement, Nova with libvirt and QEMU
+# TCG, its message queue and database, and a neutron-server.
+NOVA_PACKAGES=(placement-api nova-api nova-conductor nova-scheduler nova-compute nova-compute-kvm
+	libvirt-daemon-system qemu-system-x86 rabbitmq-server mariadb-server neutron-server genisoimage)
 
 log() { printf '==> devcloud: %s\n' "$*" >&2; }
 die() { printf 'devcloud: %s\n' "$*" >&2; exit 1; }
@@ -232,17 +255,31 @@ running() {
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
 	case $1 in
 	keystone) want=keystone-wsgi-public ;;
+	placement) want=placement-api ;;
+	mariadb) want=mariadbd ;;
+	rabbitmq) want=rabbit ;;
 	*) want=$1 ;;
 	esac
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$want"
 }
 
-# spawn NAME CMD...: runs CMD in a new session (its own process group, so
-# stop can end it with its children), logging to $STATE/log/NAME.out.
+# port_taken PORT: something listens on 127.0.0.1:PORT.
+port_taken() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# spawn NAME [PORT] CMD...: runs CMD in a new session (its own process
+# group, so stop can end it with its children), logging to
+# $STATE/log/NAME.out. A PORT that another process holds is an error:
+# otherwise the wait for the daemon would greet a stranger (another
+# cloud; QIMG_DEVCLOUD_PORT_OFFSET moves them all).
 spawn() {
 	local name=$1
 	shift
+	local port=""
+	case $1 in [0-9]*) port=$1 && shift ;; esac
 	running "$name" && return 0
+	if [ -n "$port" ] && port_taken "$port"; then
+		die "$name: port $port is taken by another process (QIMG_DEVCLOUD_PORT_OFFSET moves every port)"
+	fi
 	log "starting $name"
 	# 9>&-: the daemon must not keep the lock (see locked) open.
 	setsid "$@" </dev/null >>"$STATE/log/$name.out" 2>&1 9>&- &
@@ -268,7 +305,7 @@ start_keystone() {
 	# across threads. lazy-apps: each worker opens its own database.
 	# uwsgi's --http-socket closes connections silently; "Connection:
 	# close" tells clients not to reuse them.
-	spawn keystone uwsgi --plugin python3 --http-socket "$HOST:$KEYSTONE_PORT" \
+	spawn keystone "$KEYSTONE_PORT" uwsgi --plugin python3 --http-socket "$HOST:$KEYSTONE_PORT" \
 		--wsgi-file /usr/bin/keystone-wsgi-public --master --processes 2 --threads 1 \
 		--lazy-apps --die-on-term --buffer-size 65535 --add-header "Connection: close" \
 		--env "OS_KEYSTONE_CONFIG_FILES=$STATE/etc/keystone.conf"
@@ -276,7 +313,7 @@ start_keystone() {
 }
 
 start_glance() {
-	spawn glance-api glance-api --config-file "$STATE/etc/glance-api.conf"
+	spawn glance-api "$GLANCE_PORT" glance-api --config-file "$STATE/etc/glance-api.conf"
 	wait_http glance-api "$GLANCE_URL/versions"
 }
 
@@ -298,14 +335,23 @@ stop_daemon() {
 
 # --- identities -------------------------------------------------------------
 
-# bootstrap_identities creates, if missing, the service and demo projects,
-# the glance and demo users, their roles, and Glance's catalog entry, with
-# Keystone's REST API (one python process instead of a dozen CLI calls).
-bootstrap_identities() {
-	[ -e "$STATE/run/identities.done" ] && return 0
-	log "creating projects, users, roles and the image endpoint"
-	ADMIN_PW=$(password admin) GLANCE_PW=$(password glance) DEMO_PW=$(password demo) \
-		KEYSTONE_URL=$KEYSTONE_URL GLANCE_URL=$GLANCE_URL "$PY" - <<'EOF'
+# ensure_identities MARKER SERVICE:TYPE:URL...: creates, if missing, the
+# service and demo projects, the demo user (member of demo), and for each
+# SERVICE its user (admin and service in project service) and its catalog
+# entry of TYPE at URL, with Keystone's REST API (one python process
+# instead of dozens of CLI calls). MARKER names the file that says it is
+# done.
+ensure_identities() {
+	local marker=$STATE/run/$1.done
+	shift
+	[ -e "$marker" ] && return 0
+	log "creating projects, users, roles and the endpoints of: ${*%%:*}"
+	local spec env=()
+	for spec in "$@"; do
+		env+=("PW_${spec%%:*}=$(password "${spec%%:*}")")
+	done
+	env "${env[@]}" ADMIN_PW="$(password admin)" DEMO_PW="$(password demo)" \
+		KEYSTONE_URL="$KEYSTONE_URL" SERVICES="$*" "$PY" - <<'EOF'
 import json, os, urllib.request, urllib.error
 
 ks = os.environ["KEYSTONE_URL"]
@@ -339,30 +385,447 @@ def ensure(kind, single, name, body, **query):
     _, created = call("POST", f"/{kind}", {single: {"name": name, **body}}, token=tok)
     return created[single]["id"]
 
+def user(name, password):
+    return ensure("users", "user", name, {"domain_id": "default", "password": password})
+
+def grant(project, user, role):
+    call("PUT", f"/projects/{project}/users/{user}/roles/{role}", token=tok)
+
 projects = {p: ensure("projects", "project", p, {"domain_id": "default"}) for p in ("service", "demo")}
-users = {
-    "glance": ensure("users", "user", "glance", {"domain_id": "default", "password": os.environ["GLANCE_PW"]}),
-    "demo": ensure("users", "user", "demo", {"domain_id": "default", "password": os.environ["DEMO_PW"]}),
-}
 roles = {r: find("roles", r) or ensure("roles", "role", r, {}) for r in ("admin", "member", "service")}
-for user, project, role in (("glance", "service", "admin"), ("glance", "service", "service"),
-                            ("demo", "demo", "member")):
-    call("PUT", f"/projects/{projects[project]}/users/{users[user]}/roles/{roles[role]}", token=tok)
-svc = find("services", "glance") or ensure("services", "service", "glance", {"type": "image"})
-_, eps = call("GET", f"/endpoints?service_id={svc}", token=tok)
-have = {e["interface"] for e in eps["endpoints"]}
-for iface in ("public", "internal", "admin"):
-    if iface not in have:
-        call("POST", "/endpoints", {"endpoint": {"service_id": svc, "interface": iface,
-                                                  "url": os.environ["GLANCE_URL"], "region_id": "RegionOne"}},
-             token=tok)
+grant(projects["demo"], user("demo", os.environ["DEMO_PW"]), roles["member"])
+for spec in os.environ["SERVICES"].split():
+    name, kind, url = spec.split(":", 2)
+    uid = user(name, os.environ["PW_" + name])
+    grant(projects["service"], uid, roles["admin"])
+    grant(projects["service"], uid, roles["service"])
+    svc = find("services", name) or ensure("services", "service", name, {"type": kind})
+    _, eps = call("GET", f"/endpoints?service_id={svc}", token=tok)
+    have = {e["interface"] for e in eps["endpoints"]}
+    for iface in ("public", "internal", "admin"):
+        if iface not in have:
+            call("POST", "/endpoints", {"endpoint": {"service_id": svc, "interface": iface,
+                                                      "url": url, "region_id": "RegionOne"}}, token=tok)
 EOF
-	touch "$STATE/run/identities.done"
+	touch "$marker"
+}
+
+# --- the second stage: Placement, Nova, Neutron -----------------------------
+
+make_nova_dirs() {
+	mkdir -p "$STATE"/{etc/placement,etc/nova,etc/neutron,mysql,rabbitmq,locks} \
+		"$STATE"/nova/instances "$STATE"/neutron
+	# QEMU runs as libvirt-qemu and must reach the instances' disks.
+	chmod 755 "$STATE" "$STATE/nova" "$STATE/nova/instances"
+}
+
+# db_url NAME DATABASE: SQLAlchemy's URL of a mariadb database, through
+# the unix socket.
+db_url() {
+	printf 'mysql+pymysql://%s:%s@localhost/%s?unix_socket=%s&charset=utf8' \
+		"$1" "$(password "$1-db")" "$2" "$STATE/run/mysqld.sock"
+}
+
+# auth_section USER: the keystoneauth options of a service user.
+auth_section() {
+	cat <<EOF
+auth_type = password
+auth_url = http://$HOST:$KEYSTONE_PORT
+user_domain_name = Default
+project_domain_name = Default
+project_name = service
+username = $1
+password = $(password "$1")
+region_name = RegionOne
+EOF
+}
+
+# authtoken_section USER: keystonemiddleware's options.
+authtoken_section() {
+	printf 'www_authenticate_uri = http://%s:%s\n' "$HOST" "$KEYSTONE_PORT"
+	auth_section "$1"
+}
+
+write_mariadb_conf() {
+	cat >"$STATE/etc/my.cnf" <<EOF
+# Written by qimg's scripts/devcloud.sh; rewritten at each start.
+[client]
+socket = $STATE/run/mysqld.sock
+[mysqld]
+user = root
+datadir = $STATE/mysql
+socket = $STATE/run/mysqld.sock
+pid-file = $STATE/run/mysqld.own.pid
+skip-networking
+log-error = $STATE/log/mariadb.log
+character-set-server = utf8mb3
+collation-server = utf8mb3_general_ci
+innodb_buffer_pool_size = 64M
+performance_schema = OFF
+max_connections = 500
+EOF
+}
+
+# sql runs mariadb's client as root on the socket.
+sql() { mariadb --defaults-file="$STATE/etc/my.cnf" -u root "$@"; }
+
+start_mariadb() {
+	write_mariadb_conf
+	if [ ! -d "$STATE/mysql/mysql" ]; then
+		log "mariadb-install-db"
+		mariadb-install-db --defaults-file="$STATE/etc/my.cnf" --auth-root-authentication-method=socket \
+			--skip-test-db >>"$STATE/log/mariadb-install.log" 2>&1 ||
+			{ tail -20 "$STATE/log/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
+	fi
+	spawn mariadb mariadbd --defaults-file="$STATE/etc/my.cnf"
+	local i
+	for i in $(seq 1 120); do
+		sql -e 'SELECT 1' >/dev/null 2>&1 && break
+		running mariadb || { tail -30 "$STATE/log/mariadb.log" >&2; die "mariadb died (log: $STATE/log/mariadb.log)"; }
+		sleep 0.5
+	done
+	sql -e 'SELECT 1' >/dev/null || die "mariadb does not answer on $STATE/run/mysqld.sock"
+	local db user
+	for db in nova_api:nova nova:nova nova_cell0:nova neutron:neutron; do
+		user=${db#*:}
+		db=${db%%:*}
+		sql -e "CREATE DATABASE IF NOT EXISTS $db;
+			CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY '$(password "$user-db")';
+			GRANT ALL PRIVILEGES ON $db.* TO '$user'@'localhost';"
+	done
+}
+
+# wait_port NAME PORT: waits until something listens on PORT.
+wait_port() {
+	local name=$1 port=$2 i
+	for i in $(seq 1 240); do
+		port_taken "$port" && return 0
+		running "$name" || { tail -30 "$STATE/log/$name.out" >&2; die "$name died (log: $STATE/log/$name.out)"; }
+		sleep 0.5
+	done
+	die "$name does not listen on port $port"
+}
+
+start_rabbitmq() {
+	cat >"$STATE/etc/rabbitmq.conf" <<EOF
+# Written by qimg's scripts/devcloud.sh; rewritten at each start.
+listeners.tcp.default = $HOST:$RABBIT_PORT
+disk_free_limit.absolute = 100MB
+EOF
+	printf '[].\n' >"$STATE/etc/rabbitmq-enabled-plugins"
+	: >"$STATE/etc/rabbitmq-env.conf"
+	# The broker itself, as root: Debian's wrapper would switch to the
+	# rabbitmq user, which cannot write $STATE. HOME holds the Erlang
+	# cookie; epmd (Erlang's port mapper, shared by every node on the
+	# machine) is started by the broker and outlives it.
+	spawn rabbitmq "$RABBIT_PORT" env HOME="$STATE/rabbitmq" RABBITMQ_NODENAME="$RABBIT_NODE" \
+		RABBITMQ_CONF_ENV_FILE="$STATE/etc/rabbitmq-env.conf" RABBITMQ_CONFIG_FILE="$STATE/etc/rabbitmq" \
+		RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/etc/rabbitmq-enabled-plugins" \
+		RABBITMQ_MNESIA_BASE="$STATE/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$STATE/log" RABBITMQ_LOGS=- \
+		RABBITMQ_PID_FILE="$STATE/rabbitmq/pid" RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT" \
+		ERL_EPMD_ADDRESS="$HOST" /usr/lib/rabbitmq/bin/rabbitmq-server
+	wait_port rabbitmq "$RABBIT_PORT"
+}
+
+write_placement_conf() {
+	cat >"$STATE/etc/placement/placement.conf" <<EOF
+# Written by qimg's scripts/devcloud.sh; rewritten at each start.
+[DEFAULT]
+log_file = $STATE/log/placement.log
+[api]
+auth_strategy = keystone
+[keystone_authtoken]
+$(authtoken_section placement)
+[placement_database]
+connection = sqlite:///$STATE/db/placement.db
+EOF
+}
+
+setup_placement() {
+	[ -e "$STATE/run/placement.synced" ] && return 0
+	log "placement-manage db sync"
+	placement-manage --config-file "$STATE/etc/placement/placement.conf" db sync \
+		>>"$STATE/log/placement-manage.log" 2>&1 ||
+		{ tail -20 "$STATE/log/placement-manage.log" >&2; die "placement-manage db sync failed"; }
+	wal "$STATE/db/placement.db"
+	touch "$STATE/run/placement.synced"
+}
+
+start_placement() {
+	# One process with one thread: sqlite, as for Keystone.
+	spawn placement "$PLACEMENT_PORT" uwsgi --plugin python3 --http-socket "$HOST:$PLACEMENT_PORT" \
+		--wsgi-file /usr/bin/placement-api --master --processes 1 --threads 1 \
+		--lazy-apps --die-on-term --buffer-size 65535 --add-header "Connection: close" \
+		--env "OS_PLACEMENT_CONFIG_DIR=$STATE/etc/placement"
+	wait_http placement "$PLACEMENT_URL/"
+}
+
+write_neutron_conf() {
+	cat >"$STATE/etc/neutron/neutron.conf" <<EOF
+# Written by qimg's scripts/devcloud.sh; rewritten at each start.
+[DEFAULT]
+bind_host = $HOST
+bind_port = $NEUTRON_PORT
+api_workers = 1
+rpc_workers = 0
+rpc_state_report_workers = 0
+core_plugin = ml2
+service_plugins =
+auth_strategy = keystone
+api_paste_config = /etc/neutron/api-paste.ini
+transport_url = rabbit://guest:guest@$HOST:$RABBIT_PORT/
+state_path = $STATE/neutron
+notify_nova_on_port_status_changes = false
+notify_nova_on_port_data_changes = false
+[database]
+connection = $(db_url neutron neutron)
+[keystone_authtoken]
+$(authtoken_section neutron)
+[oslo_concurrency]
+lock_path = $STATE/locks
+[oslo_messaging_notifications]
+driver = noop
+EOF
+	cat >"$STATE/etc/neutron/ml2_conf.ini" <<EOF
+# Written by qimg's scripts/devcloud.sh: networks exist as records only
+# (no mechanism driver, no agents); enough for servers without a NIC.
+[ml2]
+type_drivers = flat
+tenant_network_types =
+mechanism_drivers =
+extension_drivers =
+[ml2_type_flat]
+flat_networks = *
+EOF
+}
+
+neutron_files() { printf -- '--config-file\n%s\n--config-file\n%s\n' "$STATE/etc/neutron/neutron.conf" "$STATE/etc/neutron/ml2_conf.ini"; }
+
+setup_neutron() {
+	[ -e "$STATE/run/neutron.synced" ] && return 0
+	log "neutron-db-manage upgrade head"
+	local files
+	mapfile -t files < <(neutron_files)
+	neutron-db-manage "${files[@]}" upgrade head >>"$STATE/log/neutron-db-manage.log" 2>&1 ||
+		{ tail -20 "$STATE/log/neutron-db-manage.log" >&2; die "neutron-db-manage failed"; }
+	touch "$STATE/run/neutron.synced"
+}
+
+start_neutron() {
+	local files
+	mapfile -t files < <(neutron_files)
+	spawn neutron-server "$NEUTRON_PORT" neutron-server "${files[@]}" --log-file "$STATE/log/neutron-server.log"
+	wait_http neutron-server "$NEUTRON_URL/"
+}
+
+write_nova_conf() {
+	cat >"$STATE/etc/nova/nova.conf" <<EOF
+# Written by qimg's scripts/devcloud.sh; rewritten at each start.
+[DEFAULT]
+host = devcloud-$TAG
+my_ip = $HOST
+transport_url = rabbit://guest:guest@$HOST:$RABBIT_PORT/
+state_path = $STATE/nova
+instances_path = $STATE/nova/instances
+instance_name_template = $INSTANCE_PREFIX-%08x
+compute_driver = libvirt.LibvirtDriver
+enabled_apis = osapi_compute
+osapi_compute_listen = $HOST
+osapi_compute_listen_port = $NOVA_PORT
+osapi_compute_workers = 1
+# the instances' network info is never refreshed: they have no NIC
+heal_instance_info_cache_interval = -1
+# boot from the qcow2 as Glance has it: converting a 2 GiB test image to
+# raw first costs a minute on a busy machine
+force_raw_images = false
+[api]
+auth_strategy = keystone
+[wsgi]
+api_paste_config = /etc/nova/api-paste.ini
+[api_database]
+connection = $(db_url nova nova_api)
+[database]
+connection = $(db_url nova nova)
+[conductor]
+workers = 1
+[scheduler]
+workers = 1
+discover_hosts_in_cells_interval = -1
+[keystone_authtoken]
+$(authtoken_section nova)
+# Tokens live $TOKEN_TTL s: Nova sends a service token with the user's,
+# so that Glance takes a user token that expired during a build.
+[service_user]
+send_service_user_token = true
+$(auth_section nova)
+[placement]
+$(auth_section nova)
+[neutron]
+$(auth_section nova)
+[libvirt]
+virt_type = qemu
+cpu_mode = none
+[vnc]
+enabled = false
+[spice]
+enabled = false
+[oslo_concurrency]
+lock_path = $STATE/locks
+[oslo_messaging_notifications]
+driver = noop
+EOF
+}
+
+# nmanage runs nova-manage, its chatter in a log shown when it fails.
+nmanage() {
+	nova-manage --config-file "$STATE/etc/nova/nova.conf" "$@" >>"$STATE/log/nova-manage.log" 2>&1 ||
+		{ tail -20 "$STATE/log/nova-manage.log" >&2; die "nova-manage $* failed"; }
+}
+
+setup_nova() {
+	[ -e "$STATE/run/nova.synced" ] && return 0
+	log "nova-manage api_db sync, cells, db sync"
+	nmanage api_db sync
+	nmanage cell_v2 map_cell0 --database_connection "$(db_url nova nova_cell0)"
+	if ! nova-manage --config-file "$STATE/etc/nova/nova.conf" cell_v2 list_cells 2>/dev/null | grep -q ' cell1 '; then
+		nmanage cell_v2 create_cell --name cell1
+	fi
+	nmanage db sync
+	touch "$STATE/run/nova.synced"
+}
+
+# nova_spawn NAME: starts one of Nova's services with the configuration.
+nova_spawn() {
+	local name=$1
+	shift
+	spawn "$name" "$@" "$name" --config-file "$STATE/etc/nova/nova.conf" --log-file "$STATE/log/$name.log"
+}
+
+# libvirt_ours: libvirtd is ours to start and stop; one another cloud or
+# the system started is used as it is.
+libvirt_ours() {
+	running libvirtd && return 0
+	! virsh -c qemu:///system version >/dev/null 2>&1
+}
+
+start_libvirt() {
+	libvirt_ours || return 0
+	spawn virtlogd virtlogd
+	spawn libvirtd libvirtd
+	local i
+	for i in $(seq 1 120); do
+		virsh -c qemu:///system version >/dev/null 2>&1 && return 0
+		running libvirtd || { tail -30 "$STATE/log/libvirtd.out" >&2; die "libvirtd died (log: $STATE/log/libvirtd.out)"; }
+		sleep 0.5
+	done
+	die "libvirtd does not answer"
+}
+
+# wait_compute waits until nova-compute has registered its node, then maps
+# it to the cell (the scheduler finds no host before that).
+wait_compute() {
+	local i host=devcloud-$TAG
+	[ "$(sql -N -e "SELECT count(*) FROM nova_api.host_mappings WHERE host='$host'")" -gt 0 ] && return 0
+	for i in $(seq 1 240); do
+		if [ "$(sql -N -e "SELECT count(*) FROM nova.compute_nodes WHERE host='$host' AND deleted=0")" -gt 0 ]; then
+			nmanage cell_v2 discover_hosts
+			[ "$(sql -N -e "SELECT count(*) FROM nova_api.host_mappings WHERE host='$host'")" -gt 0 ] && return 0
+		fi
+		running nova-compute || { tail -30 "$STATE/log/nova-compute.log" >&2; die "nova-compute died (log: $STATE/log/nova-compute.log)"; }
+		sleep 1
+	done
+	die "nova-compute did not register (log: $STATE/log/nova-compute.log)"
+}
+
+# admin_cli runs the openstack CLI as admin.
+admin_cli() {
+	env $(print_env admin | sed -n 's/^export //p' | grep -v '^OS_CLIENT_CONFIG_FILE=') /usr/bin/openstack "$@"
+}
+
+ensure_flavor() {
+	[ -e "$STATE/run/flavor.done" ] && return 0
+	if ! admin_cli flavor show "$FLAVOR" >/dev/null 2>&1; then
+		admin_cli flavor create --vcpus 1 --ram 768 --disk 3 --public "$FLAVOR" >/dev/null
+	fi
+	touch "$STATE/run/flavor.done"
+}
+
+# warm_neutron: a neutron-server just started answers GET /ports with a
+# 500 ("Port has no attribute 'port_forwardings'") until some query has
+# made SQLAlchemy configure its mappers (the attribute is a backref):
+# listing the networks does that.
+warm_neutron() {
+	admin_cli network list >/dev/null
+	admin_cli port list >/dev/null
+}
+
+start_nova_stage() {
+	local t0=$SECONDS
+	install_packages "${NOVA_PACKAGES[@]}"
+	make_nova_dirs
+	# Nova's services make files QEMU (libvirt-qemu) reads.
+	umask 022
+	start_mariadb
+	start_rabbitmq
+	ensure_identities identities-nova "placement:placement:$PLACEMENT_URL" \
+		"nova:compute:$NOVA_URL" "neutron:network:$NEUTRON_URL"
+	write_placement_conf
+	write_neutron_conf
+	write_nova_conf
+	setup_placement
+	start_placement
+	setup_neutron
+	local fresh_neutron=""
+	running neutron-server || fresh_neutron=1
+	start_neutron
+	setup_nova
+	nova_spawn nova-api "$NOVA_PORT"
+	wait_http nova-api "$NOVA_URL/"
+	nova_spawn nova-conductor
+	nova_spawn nova-scheduler
+	start_libvirt
+	nova_spawn nova-compute
+	wait_compute
+	ensure_flavor
+	[ -z "$fresh_neutron" ] || warm_neutron
+	touch "$STATE/run/nova-stage"
+	log "Placement, Nova $NOVA_URL and Neutron up ($((SECONDS - t0)) s); flavor $FLAVOR"
+}
+
+# destroy_instances removes this cloud's libvirt domains: QEMU is not in
+# libvirtd's process group, and would outlive it.
+destroy_instances() {
+	virsh -c qemu:///system version >/dev/null 2>&1 || return 0
+	local dom
+	for dom in $(virsh -c qemu:///system list --all --name | grep "^$INSTANCE_PREFIX-" || true); do
+		log "removing domain $dom"
+		virsh -c qemu:///system destroy "$dom" >/dev/null 2>&1 || true
+		virsh -c qemu:///system undefine --nvram "$dom" >/dev/null 2>&1 ||
+			virsh -c qemu:///system undefine "$dom" >/dev/null 2>&1 || true
+	done
+}
+
+stop_nova_stage() {
+	stop_daemon nova-compute
+	destroy_instances
+	# libvirtd serves every cloud on the machine: it stops with the last
+	# domain.
+	if [ -z "$(virsh -c qemu:///system list --all --name 2>/dev/null | grep .)" ]; then
+		stop_daemon libvirtd
+		stop_daemon virtlogd
+	fi
+	local name
+	for name in nova-scheduler nova-conductor nova-api neutron-server placement rabbitmq mariadb; do
+		stop_daemon "$name"
+	done
+	rm -f "$STATE/run/nova-stage"
 }
 
 # --- client configuration -----------------------------------------------------
 
 write_clouds_yaml() {
+	local mask
+	mask=$(umask)
 	umask 077
 	cat >"$STATE/clouds.yaml.new" <<EOF
 # Written by qimg's scripts/devcloud.sh.
@@ -390,6 +853,7 @@ clouds:
     interface: public
     identity_api_version: 3
 EOF
+	umask "$mask"
 	mv "$STATE/clouds.yaml.new" "$STATE/clouds.yaml"
 }
 
@@ -417,9 +881,20 @@ EOF
 
 # --- commands -----------------------------------------------------------------
 
+# check_ports: the catalog in Keystone's database holds the URLs of the
+# first start, so a state directory keeps its port offset.
+check_ports() {
+	local f=$STATE/run/port-offset
+	if [ -e "$f" ] && [ "$(cat "$f")" != "$PORT_OFFSET" ]; then
+		die "$STATE was made with QIMG_DEVCLOUD_PORT_OFFSET=$(cat "$f"); use that, or another QIMG_DEVCLOUD"
+	fi
+	echo "$PORT_OFFSET" >"$f"
+}
+
 cmd_start() {
-	local t0=$SECONDS
+	local t0=$SECONDS nova=${1:-}
 	make_dirs
+	check_ports
 	install_packages "${PACKAGES[@]}"
 	write_keystone_conf
 	write_glance_conf
@@ -429,15 +904,26 @@ cmd_start() {
 		echo "$TOKEN_TTL" >"$STATE/run/token-ttl"
 	fi
 	start_keystone
-	bootstrap_identities
+	ensure_identities identities "glance:image:$GLANCE_URL"
 	start_glance
 	write_clouds_yaml
 	log "Keystone $KEYSTONE_URL and Glance $GLANCE_URL up ($((SECONDS - t0)) s); state in $STATE"
+	if [ "$nova" = --nova ]; then
+		start_nova_stage
+	fi
 }
 
+NOVA_DAEMONS=(mariadb rabbitmq placement neutron-server nova-api nova-conductor nova-scheduler virtlogd libvirtd nova-compute)
+
 cmd_status() {
-	local ok=0 name
-	for name in keystone glance-api; do
+	local ok=0 name names=(keystone glance-api)
+	if [ -e "$STATE/run/nova-stage" ]; then
+		names+=("${NOVA_DAEMONS[@]}")
+	fi
+	for name in "${names[@]}"; do
+		if [ "$name" = libvirtd ] || [ "$name" = virtlogd ]; then
+			libvirt_ours || { echo "$name: not ours (another cloud's or the system's)"; continue; }
+		fi
 		if running "$name"; then
 			echo "$name: running (pid $(cat "$STATE/run/$name.pid"))"
 		else
@@ -448,11 +934,17 @@ cmd_status() {
 	if [ "$ok" -eq 0 ]; then
 		curl -sf -o /dev/null --max-time 10 "$KEYSTONE_URL" || { echo "keystone: not answering"; ok=1; }
 		curl -s -o /dev/null --max-time 10 "$GLANCE_URL/versions" || { echo "glance-api: not answering"; ok=1; }
+		if [ -e "$STATE/run/nova-stage" ]; then
+			curl -s -o /dev/null --max-time 10 "$NOVA_URL/" || { echo "nova-api: not answering"; ok=1; }
+			curl -s -o /dev/null --max-time 10 "$NEUTRON_URL/" || { echo "neutron-server: not answering"; ok=1; }
+			curl -s -o /dev/null --max-time 10 "$PLACEMENT_URL/" || { echo "placement: not answering"; ok=1; }
+		fi
 	fi
 	return "$ok"
 }
 
 cmd_stop() {
+	stop_nova_stage
 	stop_daemon glance-api
 	stop_daemon keystone
 }
@@ -467,13 +959,17 @@ locked() {
 }
 
 case ${1:-} in
-start) locked cmd_start ;;
+start) locked cmd_start "${2:-}" ;;
 stop) locked cmd_stop ;;
 status) cmd_status ;;
 env) print_env "${2:-demo}" ;;
 install)
 	make_dirs
-	locked install_packages "${PACKAGES[@]}"
+	if [ "${2:-}" = --nova ]; then
+		locked install_packages "${PACKAGES[@]}" "${NOVA_PACKAGES[@]}"
+	else
+		locked install_packages "${PACKAGES[@]}"
+	fi
 	;;
 *)
 	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2

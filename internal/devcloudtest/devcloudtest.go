@@ -37,17 +37,27 @@ func Script() (string, error) {
 	}
 }
 
+// Flavor is the flavor devcloud.sh start --nova makes for boot tests (1
+// vCPU, 768 MiB, a 3 GB root disk), public.
+const Flavor = "qimg.tiny"
+
 // Start starts the cloud unless it runs (installing its packages the
 // first time on a machine). Its output goes to stderr.
-func Start() error {
+func Start() error { return start() }
+
+// StartNova starts the cloud with its second stage (Placement, Nova with
+// libvirt and QEMU, Neutron: devcloud.sh start --nova) for boot tests.
+func StartNova() error { return start("--nova") }
+
+func start(args ...string) error {
 	script, err := Script()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("bash", script, "start")
+	cmd := exec.Command("bash", append([]string{script, "start"}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("bash %s start: %w", script, err)
+		return fmt.Errorf("bash %s start %s: %w", script, strings.Join(args, " "), err)
 	}
 	return nil
 }
@@ -130,4 +140,22 @@ func ShowImage(t testing.TB, env map[string]string, id string) map[string]any {
 func ImagesNamed(t testing.TB, env map[string]string, name string) []string {
 	t.Helper()
 	return strings.Fields(CLI(t, env, "image", "list", "--name", name, "-f", "value", "-c", "ID"))
+}
+
+// ServersNamed lists the IDs of the servers with exactly that name the
+// identity sees, in any status.
+func ServersNamed(t testing.TB, env map[string]string, name string) []string {
+	t.Helper()
+	return strings.Fields(CLI(t, env, "server", "list", "--name", "^"+name+"$", "-f", "value", "-c", "ID"))
+}
+
+// KeyPairExists reports whether the identity has a keypair of that name.
+func KeyPairExists(t testing.TB, env map[string]string, name string) bool {
+	t.Helper()
+	for _, n := range strings.Fields(CLI(t, env, "keypair", "list", "-f", "value", "-c", "Name")) {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
