@@ -184,10 +184,8 @@ func (c *Client) DeleteServer(ctx context.Context, id string, poll time.Duration
 	}
 	err = apiError(servers.Delete(ctx, sc, id).ExtractErr())
 	for ; err == nil; _, err = c.GetServer(ctx, id) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("server %s is still being deleted: %w", id, ctx.Err())
-		case <-time.After(poll):
+		if err := sleep(ctx, poll); err != nil {
+			return fmt.Errorf("server %s is still being deleted: %w", id, err)
 		}
 	}
 	if errors.Is(err, ErrNotFound) {

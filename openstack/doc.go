@@ -1,5 +1,6 @@
 // Package openstack uploads disk images to an OpenStack cloud's image
-// service (Glance v2) and manages them, on gophercloud v2.
+// service (Glance v2), manages them, and boots them on its compute service
+// (Nova) to prove they work, on gophercloud v2.
 //
 // # Authentication
 //
@@ -42,6 +43,24 @@
 // for a GPT disk with an EFI system partition and no BIOS boot
 // partition, and min_disk from the virtual size. Given properties win.
 //
+// # Boot test
+//
+// BootTest creates a keypair (or uses a given one) and a server from an
+// image, with a flavor, a network or none at all ("networks": "none",
+// compute API microversion 2.37), a config drive and user-data. Its wait
+// for ACTIVE stops on ERROR with the server's fault (gophercloud's
+// WaitForStatus would wait on). Then it polls the console log
+// (os-getConsoleOutput), which Nova returns whole (its last 100 KiB): the
+// text new in each answer goes to package boot's Console and Watcher,
+// the same that judge a local boot, so success (the login prompt,
+// cloud-init's final message, the caller's markers such as a line the
+// user-data prints) and failure (a kernel panic, an emergency shell,
+// Windows' INACCESSIBLE_BOOT_DEVICE, ...) mean the same everywhere. The
+// server's status is read every 15 s besides: one that leaves ACTIVE ends
+// the test. The server and the keypair it made are deleted on every way
+// out, Ctrl-C included, unless Keep; a server whose create request failed
+// is looked for by its name, which is the test's own.
+//
 // # Security
 //
 // The image file is untrusted: it is opened with image.RefuseBacking, so
@@ -50,6 +69,11 @@
 // are only sent to the identity endpoint and, as tokens, to the catalog's
 // endpoints; gophercloud strips the token on cross-origin redirects.
 //
-// Tests run against a real Keystone and Glance (scripts/devcloud.sh),
-// with the openstack CLI as the judge.
+// The console log is the guest's text: package boot cleans it of
+// terminal control sequences before a line is matched, kept or shown, and
+// bounds what is kept.
+//
+// Tests run against a real Keystone and Glance (scripts/devcloud.sh), and
+// a real Nova and Neutron for boot tests (devcloud.sh start --nova), with
+// the openstack CLI as the judge.
 package openstack

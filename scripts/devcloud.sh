@@ -5,26 +5,47 @@
 # its own session (setsid) with a log and a PID file.
 #
 #   bash scripts/devcloud.sh start     # install if needed, configure, start, bootstrap
-#   bash scripts/devcloud.sh stop      # stop every daemon it started
-#   bash scripts/devcloud.sh status    # exit 0 when Keystone and Glance answer
+#   bash scripts/devcloud.sh start --nova   # and the second stage, for boot tests
+#   bash scripts/devcloud.sh stop      # stop every daemon it started (both stages)
+#   bash scripts/devcloud.sh status    # exit 0 when every daemon started answers
 #   bash scripts/devcloud.sh env [admin|demo]   # OS_* exports for a shell
-#   bash scripts/devcloud.sh install   # only the apt packages
+#   bash scripts/devcloud.sh install [--nova]   # only the apt packages
 #
-# State (configuration, sqlite databases, keys, images, logs, clouds.yaml)
-# lives in ${QIMG_DEVCLOUD:-/var/lib/qimg-devcloud}, never in the clone.
-# Everything listens on 127.0.0.1 only: Keystone on 5000, Glance on 9292.
+# State (configuration, databases, keys, images, instances, logs,
+# clouds.yaml) lives in ${QIMG_DEVCLOUD:-/var/lib/qimg-devcloud}, never in
+# the clone. Everything listens on 127.0.0.1 only: Keystone on 5000,
+# Glance on 9292, Placement 8778, Nova 8774, Neutron 9696, rabbitmq 5672
+# (QIMG_DEVCLOUD_PORT_OFFSET adds to each; a state directory keeps the
+# offset it was made with). A port another process holds stops the start.
 #
 # Identities (passwords are random, made once, kept in $STATE/passwords):
 #   admin / project admin   (role admin)      cloud "devcloud-admin"
 #   demo  / project demo    (role member)     cloud "devcloud"
-#   glance / project service (Glance's service user)
+#   glance, placement, nova, neutron / project service (service users)
 # $STATE/clouds.yaml names both clouds; OS_CLIENT_CONFIG_FILE points to it.
+#
+# The second stage (start --nova) runs, from Debian's packages too:
+# mariadb (skip-networking, a unix socket in $STATE/run; Nova on sqlite
+# fails "database is locked"), rabbitmq, Placement (uwsgi, sqlite),
+# neutron-server (ML2, type flat, no mechanism driver, no agents: Nova
+# needs a network endpoint even for servers without a NIC), nova-api,
+# -conductor, -scheduler and -compute (one worker each; libvirt,
+# virt_type=qemu, cpu_mode=none), virtlogd and libvirtd. It maps the
+# compute host to the cell (nova-manage cell_v2 discover_hosts) and makes
+# a public flavor "qimg.tiny" (1 vCPU, 768 MiB, 3 GB disk). Domains are
+# named qimg-<tag of $STATE>-%08x; stop destroys and undefines this
+# cloud's before it stops libvirtd (QEMU is not in libvirtd's process
+# group), and leaves a libvirtd alone that it did not start or that still
+# runs another cloud's domains.
 #
 # Tokens live ${QIMG_DEVCLOUD_TOKEN_TTL:-30} seconds (Keystone's [token]
 # expiration), short on purpose so that the tests see tokens expire during
 # long operations; a changed TTL takes effect at the next start after a stop.
 # For benchmarks start it with a long TTL: below 120 s Glance's
-# keystonemiddleware fetches a new service token for every request.
+# keystonemiddleware fetches a new service token for every request. Nova
+# sends a service token with the user's, so that a build outlives the
+# user's token; with a TTL this short the services authenticate on almost
+# every call between them, and Keystone is the stage's busiest daemon.
 #
 # Idempotent: start does only what is missing (packages, configuration,
 # databases, keys, users, running daemons). Needs root (apt, /var/lib).
@@ -33,10 +54,8 @@
 # on an idle machine (831 s measured while another apt ran beside it);
 # /usr/sbin/policy-rc.d keeps their postinst scripts from starting
 # services. Cold start after the install: 35-70 s; warm start ~20 s.
-#
-# Not yet: the second stage for boot tests (Placement, Nova with libvirt
-# and QEMU TCG, rabbitmq, mariadb, neutron-server; `start --nova`), see
-# ../shared/notes/devcloud.md.
+# The Nova stage adds about 140 packages: 218 s to install on a machine
+# with a load average of 5-7 (other jobs on its 2 cores). NOVA_TIMES
 set -euo pipefail
 
 STATE=${QIMG_DEVCLOUD:-/var/lib/qimg-devcloud}
@@ -455,7 +474,7 @@ socket = $STATE/run/mysqld.sock
 user = root
 datadir = $STATE/mysql
 socket = $STATE/run/mysqld.sock
-pid-file = $STATE/run/mysqld.own.pid
+pid-file = $STATE/mysql/mariadbd.pid
 skip-networking
 log-error = $STATE/log/mariadb.log
 character-set-server = utf8mb3

@@ -39,7 +39,7 @@ func TestBootTestCloud(t *testing.T) {
 	copyFile(t, cachedGuest(t, "boot-image.sh").image, filepath.Join(dir, "debian12.qcow2"))
 	nonce := randomHex(t, 6)
 	marker := "qimg-marker-" + nonce
-	if r := qimgIn(t, dir, "inject", "debian12.qcow2", "--write", "/etc/qimg-marker:"+marker+"\n"); r.code != 0 {
+	if r, _ := cloudRun(t, env, "inject", filepath.Join(dir, "debian12.qcow2"), "--write", "/etc/qimg-marker:"+marker+"\n"); r.code != 0 {
 		t.Fatalf("inject: %+v", r)
 	}
 	userData := filepath.Join(dir, "user-data")
