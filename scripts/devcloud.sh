@@ -62,10 +62,10 @@
 # stage's daemons 1.3 GiB (neutron-server 240 MiB, nova-compute 220,
 # nova-api 200, mariadb 165, conductor 130, scheduler 120, placement 100,
 # rabbitmq 95), 1.8 GiB with Keystone and Glance, plus each guest.
-# Boot tests under TCG on that busy machine: the Debian 12 test image
-# (qimg boot-test --cloud, --nic none, config drive) ACTIVE after 55-85 s
-# (most of it the image's download from Glance), its last marker at
-# 207-213 s; a kernel panic on the console seen at 54 s; a server delete
+# Boot tests under TCG: the Debian 12 test image (qimg boot-test --cloud,
+# --nic none, config drive) ACTIVE after 52-85 s (most of it the image's
+# download from Glance), its last marker at 117 s (load 1-3) to 207-213 s
+# (load 7-9); a kernel panic on the console seen at 54 s; a server delete
 # 30-90 s. Keystone (tokens of 30 s, see above) is the bottleneck then:
 # ~100 token requests a minute at ~0.9 s each.
 set -euo pipefail
