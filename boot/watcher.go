@@ -2,6 +2,7 @@ package boot
 
 import (
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -74,6 +75,12 @@ func NewWatcher(m Markers) *Watcher {
 // after it.
 func (w *Watcher) Line(line string, at time.Duration) State {
 	if w.failure != nil {
+		// A failure seen on a line still being written ("FAILED: " before
+		// its reason) is reported with the whole line once it is given
+		// again, grown.
+		if len(line) > len(w.failure.Line) && strings.HasPrefix(line, w.failure.Line) {
+			w.failure.Line = line
+		}
 		return Failed
 	}
 	for _, m := range w.markers.Fail {

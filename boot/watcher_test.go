@@ -324,3 +324,17 @@ func TestConsoleRealBoot(t *testing.T) {
 		}
 	}
 }
+
+// A failure marker seen on a line still being written is reported with
+// the line it grows into, not with its first bytes.
+func TestWatcherFailureLineCompletes(t *testing.T) {
+	w := NewWatcher(Markers{Fail: []Marker{{"installer failed", regexp.MustCompile(`^installer: FAILED: `)}}})
+	if w.Line("installer: FAILED: ", time.Second) != Failed {
+		t.Fatal("the marker on an unfinished line was not seen")
+	}
+	w.Line("installer: FAILED: no answer file", time.Second)
+	w.Line("later output", 2*time.Second)
+	if got := w.Failure().Line; got != "installer: FAILED: no answer file" {
+		t.Errorf("failure line %q", got)
+	}
+}
