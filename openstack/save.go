@@ -11,8 +11,8 @@ import (
 )
 
 // Save streams the image's data to w and verifies it as it goes: the
-// byte count against size, md5 against checksum and sha512 against
-// os_hash_value (when Glance's os_hash_algo is sha512). On a mismatch it
+// byte count against size, and md5 against checksum (or, when Glance
+// keeps no checksum, sha512 against os_hash_value). On a mismatch it
 // returns ErrHashMismatch after w has received the bad bytes: the caller
 // removes what it wrote.
 func (c *Client) Save(ctx context.Context, im Image, w io.Writer, progress func(done, total int64)) (Digests, error) {
@@ -26,7 +26,7 @@ func (c *Client) Save(ctx context.Context, im Image, w io.Writer, progress func(
 		return Digests{}, fmt.Errorf("image %s has no data", im.ID())
 	}
 	total, _ := im.Int("size")
-	d, err := copyHashed(w, resp.Body, total, progress)
+	d, err := copyHashed(w, resp.Body, total, newHashersFor(im), progress)
 	if err != nil {
 		return Digests{}, fmt.Errorf("downloading image %s: %w", im.ID(), err)
 	}
@@ -35,8 +35,7 @@ func (c *Client) Save(ctx context.Context, im Image, w io.Writer, progress func(
 
 // copyHashed copies r to w, hashing in goroutines of their own while the
 // writes go on in a third, through the bounded pool of chunks.
-func copyHashed(w io.Writer, r io.Reader, total int64, progress func(done, total int64)) (Digests, error) {
-	h := newHashers()
+func copyHashed(w io.Writer, r io.Reader, total int64, h *hashers, progress func(done, total int64)) (Digests, error) {
 	pw := &progressWriter{w: w, total: total, progress: progress}
 	fan := newFanout(append(h.consumers(), func(b []byte) error {
 		_, err := pw.Write(b)

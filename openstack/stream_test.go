@@ -93,8 +93,49 @@ func TestHashingReaderSourceShrank(t *testing.T) {
 func TestCopyHashed(t *testing.T) {
 	data := randomBytes(5*chunkSize + 7)
 	var out bytes.Buffer
-	d, err := copyHashed(&out, bytes.NewReader(data), int64(len(data)), nil)
+	d, err := copyHashed(&out, bytes.NewReader(data), int64(len(data)), newHashers(), nil)
 	if err != nil || d != digestsOf(data) || !bytes.Equal(out.Bytes(), data) {
 		t.Errorf("copyHashed: %v, %+v", err, d)
 	}
+}
+
+// A download computes one digest the record holds (md5 when there is a
+// checksum), and verify compares what was computed.
+func TestHashersForSave(t *testing.T) {
+	data := randomBytes(3*chunkSize + 1)
+	want := digestsOf(data)
+	for _, c := range []struct {
+		record  Image
+		md5, sh bool
+	}{
+		{Image{"checksum": want.MD5, "os_hash_algo": "sha512", "os_hash_value": want.SHA512, "size": float64(len(data))}, true, false},
+		{Image{"os_hash_algo": "sha512", "os_hash_value": want.SHA512, "size": float64(len(data))}, false, true},
+	} {
+		d, err := copyHashed(io.Discard, bytes.NewReader(data), int64(len(data)), newHashersFor(c.record), nil)
+		if err != nil || (d.MD5 != "") != c.md5 || (d.SHA512 != "") != c.sh {
+			t.Fatalf("%v: digests %+v, %v", c.record, d, err)
+		}
+		if err := verify(c.record, d); err != nil {
+			t.Errorf("verify: %v", err)
+		}
+		bad := Image{}
+		for k, v := range c.record {
+			bad[k] = v
+		}
+		bad["checksum"], bad["os_hash_value"] = damaged(want.MD5), damaged(want.SHA512)
+		if c.sh {
+			delete(bad, "checksum")
+		}
+		if err := verify(bad, d); !errors.Is(err, ErrHashMismatch) {
+			t.Errorf("verify of a damaged record: %v", err)
+		}
+	}
+}
+
+// damaged changes a hex digest's first digit.
+func damaged(hex string) string {
+	if hex[0] == '0' {
+		return "1" + hex[1:]
+	}
+	return "0" + hex[1:]
 }
