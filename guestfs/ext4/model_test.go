@@ -60,8 +60,14 @@ func TestModel(t *testing.T) {
 		must(t, err)
 		iters = n
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(modelSeedEnv); s != "" {
+	// A fixed seed keeps CI's verdict reproducible; set the variable to
+	// "random" to explore new sequences (as the one below was found).
+	seed := uint64(1796565289326818030)
+	switch s := os.Getenv(modelSeedEnv); s {
+	case "":
+	case "random":
+		seed = uint64(time.Now().UnixNano())
+	default:
 		n, err := strconv.ParseUint(s, 10, 64)
 		must(t, err)
 		seed = n

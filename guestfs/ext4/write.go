@@ -348,6 +348,7 @@ func (f *FS) release(in *Inode, now time.Time) error {
 		return err
 	}
 	f.inodes.Delete(in.Ino)
+	f.dirs.Forget(in.Ino) // its number may come back as a new directory
 	return f.freeInode(in.Ino, in.IsDir())
 }
 

@@ -79,6 +79,10 @@ func (d *Dirs[N]) Changed(dir N, name string, ino N, removed bool) {
 	})
 }
 
+// Forget drops directory dir, whose inode was freed: a new directory
+// may get its number.
+func (d *Dirs[N]) Forget(dir N) { d.cache.Delete(dir) }
+
 // Clear forgets every directory (after a commit or a rollback).
 func (d *Dirs[N]) Clear() { d.cache.Clear() }
 
