@@ -42,7 +42,10 @@ func toolPath(name string) string {
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(toolPath(name), args...)
-	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8")
+	// BLKID_FILE=/dev/null: blkid (run by cloud-init to find a seed by
+	// label) must probe the loop device, not trust a cache entry from an
+	// earlier image attached to the same device number.
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "LC_ALL=C.UTF-8", "BLKID_FILE=/dev/null")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
