@@ -8,34 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qimg/qimg/internal/qemutest"
 )
 
 // The judges are isoinfo (genisoimage), blkid, fsck.fat and mtools,
 // xorriso, and cloud-init's own datasource code. A missing tool skips
 // the test on a developer's machine and fails it in CI, where
 // scripts/setup.sh installs them.
-func need(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err == nil {
-			continue
-		}
-		if _, err := os.Stat("/usr/sbin/" + tool); err == nil {
-			continue
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (scripts/setup.sh installs it)", tool)
-		}
-		t.Skipf("%s not installed", tool)
-	}
-}
+func need(t testing.TB, tools ...string) { t.Helper(); qemutest.Need(t, tools...) }
 
-func toolPath(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	return "/usr/sbin/" + name
-}
+func toolPath(name string) string { return qemutest.ToolPath(name) }
 
 // run runs a tool and returns its standard output, failing the test on
 // error.

@@ -10,34 +10,17 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/qimg/qimg/internal/qemutest"
 )
 
 // The judges are dosfstools (mkfs.vfat, fsck.fat) and mtools (mcopy,
 // mmd, mdir, mtype). A missing tool skips the test on a developer's
 // machine and fails it in CI (CI=true), where scripts/setup.sh installs
 // them.
-func need(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err == nil {
-			continue
-		}
-		if _, err := os.Stat("/usr/sbin/" + tool); err == nil {
-			continue
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (scripts/setup.sh installs it)", tool)
-		}
-		t.Skipf("%s not installed", tool)
-	}
-}
+func need(t testing.TB, tools ...string) { t.Helper(); qemutest.Need(t, tools...) }
 
-func toolPath(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	return "/usr/sbin/" + name
-}
+func toolPath(name string) string { return qemutest.ToolPath(name) }
 
 // toolEnv runs mtools without its geometry checks and in a UTF-8
 // locale, so long names keep their accents.
