@@ -9,20 +9,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/qimg/qimg/internal/qemutest"
 )
 
-// need skips the test when a judge (e2fsprogs, qemu-img) is missing.
-func need(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + tool); err == nil {
-				continue
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
+// need checks for the judges (e2fsprogs, qemu-img): a missing one fails
+// the test in CI and skips it elsewhere.
+func need(t testing.TB, tools ...string) { t.Helper(); qemutest.Need(t, tools...) }
 
 // run runs a command and returns its standard output, failing the test
 // on error.

@@ -11,20 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qimg/qimg/internal/qemutest"
+
 	"github.com/qimg/qimg/guestfs/iso9660"
 )
 
 // The real tools judge the writer: isoinfo (genisoimage), xorriso's
-// osirrox and blkid. Tests skip when a tool is missing.
+// osirrox and blkid. A missing tool fails the test in CI and skips it
+// elsewhere.
 
-func need(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
+func need(t *testing.T, tools ...string) { t.Helper(); qemutest.Need(t, tools...) }
 
 func output(t *testing.T, name string, args ...string) string {
 	t.Helper()
