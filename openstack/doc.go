@@ -28,8 +28,10 @@
 //
 // The data is then sent with a Content-Length (gophercloud alone sends
 // chunked) from an io.ReaderAt, in constant memory, and hashed on the way
-// (md5 and sha512); when the image is active its size, checksum and
-// os_hash_value must equal what was sent (ErrHashMismatch otherwise).
+// (sha512: one digest proves the bytes, and a second would take CPU from
+// Glance, which hashes them too); when the image is active its size and
+// os_hash_value must equal what was sent (ErrHashMismatch otherwise). A
+// cloud that keeps only an md5 checksum gets it from a second pass.
 // --convert raw streams the guest disk through the format layer;
 // --convert qcow2 writes a temporary file. Every failure after the
 // record exists deletes it, also when the context is cancelled (Ctrl-C):

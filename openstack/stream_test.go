@@ -57,8 +57,10 @@ func TestHashingReader(t *testing.T) {
 		if _, err := io.CopyBuffer(&got, h, make([]byte, 32<<10)); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got.Bytes(), data) || h.Digests() != digestsOf(data) || progressed != int64(size) {
-			t.Errorf("size %d: data equal %v, digests %+v want %+v, progress %d", size, bytes.Equal(got.Bytes(), data), h.Digests(), digestsOf(data), progressed)
+		want := digestsOf(data)
+		want.MD5 = "" // an upload computes sha512 only
+		if !bytes.Equal(got.Bytes(), data) || h.Digests() != want || progressed != int64(size) {
+			t.Errorf("size %d: data equal %v, digests %+v want %+v, progress %d", size, bytes.Equal(got.Bytes(), data), h.Digests(), want, progressed)
 		}
 		h.Close()
 		// Close in the middle of a pass.
@@ -93,14 +95,15 @@ func TestHashingReaderSourceShrank(t *testing.T) {
 func TestCopyHashed(t *testing.T) {
 	data := randomBytes(5*chunkSize + 7)
 	var out bytes.Buffer
-	d, err := copyHashed(&out, bytes.NewReader(data), int64(len(data)), newHashers(), nil)
+	d, err := copyHashed(&out, bytes.NewReader(data), int64(len(data)), &hashers{md5: md5.New(), sha: sha512.New()}, nil)
 	if err != nil || d != digestsOf(data) || !bytes.Equal(out.Bytes(), data) {
 		t.Errorf("copyHashed: %v, %+v", err, d)
 	}
 }
 
-// A download computes one digest the record holds (md5 when there is a
-// checksum), and verify compares what was computed.
+// A download computes one digest the record holds (sha512 when there is
+// an os_hash_value of that algorithm, else md5), and verify compares what
+// was computed.
 func TestHashersForSave(t *testing.T) {
 	data := randomBytes(3*chunkSize + 1)
 	want := digestsOf(data)
@@ -108,8 +111,10 @@ func TestHashersForSave(t *testing.T) {
 		record  Image
 		md5, sh bool
 	}{
-		{Image{"checksum": want.MD5, "os_hash_algo": "sha512", "os_hash_value": want.SHA512, "size": float64(len(data))}, true, false},
+		{Image{"checksum": want.MD5, "os_hash_algo": "sha512", "os_hash_value": want.SHA512, "size": float64(len(data))}, false, true},
 		{Image{"os_hash_algo": "sha512", "os_hash_value": want.SHA512, "size": float64(len(data))}, false, true},
+		{Image{"checksum": want.MD5, "size": float64(len(data))}, true, false},
+		{Image{"checksum": want.MD5, "os_hash_algo": "sha256", "os_hash_value": "ab", "size": float64(len(data))}, true, false},
 	} {
 		d, err := copyHashed(io.Discard, bytes.NewReader(data), int64(len(data)), newHashersFor(c.record), nil)
 		if err != nil || (d.MD5 != "") != c.md5 || (d.SHA512 != "") != c.sh {
@@ -138,4 +143,31 @@ func damaged(hex string) string {
 		return "1" + hex[1:]
 	}
 	return "0" + hex[1:]
+}
+
+// An upload hashes sha512 only; a record without one (an old Glance, or
+// another os_hash_algo) gets its md5 from a second pass over the source.
+func TestCompleteDigests(t *testing.T) {
+	data := randomBytes(2*chunkSize + 3)
+	want := digestsOf(data)
+	sent := Digests{SHA512: want.SHA512, Size: want.Size}
+	for _, c := range []struct {
+		record  Image
+		wantMD5 string
+	}{
+		{Image{"checksum": want.MD5, "os_hash_algo": "sha512", "os_hash_value": want.SHA512}, ""},
+		{Image{"checksum": want.MD5}, want.MD5},
+		{Image{"checksum": want.MD5, "os_hash_algo": "sha256", "os_hash_value": "ab"}, want.MD5},
+	} {
+		d, err := completeDigests(c.record, bytes.NewReader(data), int64(len(data)), sent)
+		if err != nil || d.MD5 != c.wantMD5 || d.SHA512 != want.SHA512 {
+			t.Errorf("%v: %+v, %v", c.record, d, err)
+		}
+		if err := verify(c.record, d); err != nil {
+			t.Errorf("verify %v: %v", c.record, err)
+		}
+	}
+	if _, err := completeDigests(Image{"checksum": want.MD5}, shortReader{10}, 100, sent); err == nil {
+		t.Error("a source that shrank: no error")
+	}
 }

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 work=${1:-/dev/shm/qimg-bench-cloud}
 size_mib=${SIZE_MIB:-1024}
 mkdir -p "$work" bin
-go build -o bin/qimg ./cmd/qimg
+CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
 qimg=$PWD/bin/qimg
 bash scripts/devcloud.sh start >&2
 eval "$(bash scripts/devcloud.sh env demo)"

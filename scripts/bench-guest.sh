@@ -61,7 +61,7 @@ mkdir -p "$work" bin
 log() { printf '==> %s\n' "$*" >&2; }
 
 image=$(bash "$image_script")
-go build -o bin/qimg ./cmd/qimg
+CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
 qimg=$PWD/bin/qimg
 
 # --- libguestfs -------------------------------------------------------------

@@ -37,7 +37,7 @@ out_dir=${OUT_DIR:-$work}
 sections=${SECTIONS:-convert guest}
 qemu_flags=${QEMU_FLAGS--m 8 -W}
 mkdir -p "$work" bin
-go build -o bin/qimg ./cmd/qimg
+CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
 qimg=$PWD/bin/qimg
 
 bench_convert() {

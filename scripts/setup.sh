@@ -92,8 +92,8 @@ log "using $(go version)"
 # --- modules and build ----------------------------------------------------
 log "go mod download"
 go mod download
-log "go build -o bin/qimg ./cmd/qimg"
-go build -o bin/qimg ./cmd/qimg
+log "CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg (static)"
+CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
 dirname "$GO" >bin/go-dir  # .ci/run uses the same toolchain
 qimg=$root/bin/qimg
 

@@ -358,8 +358,9 @@ func newImageSaveCmd(e *env) *cobra.Command {
 		Use:   "save [--file FILE] IMAGE",
 		Short: "Download an image's data, verified against its checksums",
 		Long: `Download an image's data to FILE (standard output without --file),
-streaming, and compare its size, md5 and sha512 with Glance's size,
-checksum and os_hash_value. A FILE is written beside its final name and
+streaming, and compare its size and a digest with Glance's record (sha512
+with os_hash_value, or md5 with checksum when the cloud keeps no sha512).
+A FILE is written beside its final name and
 renamed into place only when the data matched; on a mismatch nothing is
 left at FILE and the exit code is 1.`,
 		Args: exactArgs(1, "Expecting an image name or ID"),

@@ -31,8 +31,9 @@ other files (VMDK extents) or that 'qimg check' finds corrupt; zstd
 compression gives a warning.
 
 The data is streamed with a Content-Length in constant memory, hashed on
-the way (md5 and sha512), and compared with Glance's checksum and
-os_hash_value once the image is active; a mismatch deletes the image.
+the way (sha512), and compared with Glance's os_hash_value (its md5
+checksum on a cloud without one) once the image is active; a mismatch
+deletes the image.
 Ctrl-C deletes the half-made image; a transfer cut by the network or a
 server error is retried. Guest inspection suggests properties (os_type,
 os_distro, os_version, architecture, hw_disk_bus, hw_vif_model,
