@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine (run as root) for qimg, builds bin/qimg and
 # runs the demo: converts testdata/demo/disk.raw to a compressed qcow2 and
-# shows qimg info, qimg check and qemu-img's independent verdict; then adds
-# a file inside a guest image (qimg inject) and lets qemu-img check and
-# e2fsck judge the result.
+# shows qimg info, qimg check and qemu-img's independent verdict; then
+# scripts/demo.sh, the seed workflow: a Debian 12 cloud template sysprepped,
+# a file and an ssh key injected, booted under QEMU with a NoCloud seed
+# until the guest prints the file, and compressed for upload.
 #
 #   bash scripts/setup.sh            # install, build, demo
 #   SKIP_DEMO=1 bash scripts/setup.sh
@@ -129,19 +130,7 @@ qemu-img check "$target"
 log "qemu-img compare $disk $target"
 qemu-img compare -f raw -F qcow2 "$disk" "$target"
 
-# The guest half of the main job: a file added inside an image, checked.
-guest=$out/guest.raw
-log "mkfs.ext4 -d $demo/guest $guest (a small guest root filesystem)"
-mkfs.ext4 -q -F -U 6f1b3a52-9c1e-4d2a-8b7f-2e4c5d6a7b8c -E hash_seed=1d2c3b4a-5e6f-4a1b-9c8d-7e6f5a4b3c2d \
-	-d "$demo/guest" "$guest" 32M
-"$qimg" convert -f raw -O qcow2 -c "$guest" "$out/guest.qcow2"
-log "qimg inject $out/guest.qcow2 --write /etc/branch:... --append-line /etc/hosts:..."
-"$qimg" inject "$out/guest.qcow2" --write /etc/branch:"main
-" --append-line /etc/hosts:"10.0.0.2 server" --mkdir /etc/cloud/cloud.cfg.d
-log "qimg cat $out/guest.qcow2 /etc/branch /etc/hosts"
-"$qimg" cat "$out/guest.qcow2" /etc/branch /etc/hosts
-log "qemu-img check and e2fsck -fn of the edited image (independent verdict)"
-qemu-img check "$out/guest.qcow2"
-qemu-img convert -O raw "$out/guest.qcow2" "$out/guest-check.raw"
-e2fsck -fn "$out/guest-check.raw"
+# The rest of the main job: a cloud template made ready, a file added
+# inside, and a boot that proves it (scripts/demo.sh says how).
+bash scripts/demo.sh "$out/cloud"
 log "demo output kept in $out"
