@@ -11,6 +11,15 @@
 #
 # QIMG_DEBIAN_MIRROR overrides the mirror (host and directory are taken
 # from it). The ISO and the disk stay in WORKDIR.
+#
+# Run on 2026-12-06 on a CI machine (2 cores, TCG, load 8-10): d-i booted,
+# took DHCP, read the mirror's Release files and the udeb index, then
+# stopped at "[!!] Download installer components" after ~9 minutes: the
+# package proxy these machines reach serves .debs but answers 404 for most
+# udebs the index names (anna_1.91, apt-mirror-setup_0.182,
+# network-preseed_1.117; the kernel's udeb came), so no install can finish
+# here. On a machine with a real Debian mirror the same command runs to
+# the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
