@@ -167,6 +167,10 @@ func fixtures(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first write makes them stale; it rewrites what is there.
+	if _, err := w.WriteAt(bytes.Repeat([]byte{1}, 512), 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,10 @@ type Image struct {
 	// for holes in data clusters (read.go, fileHoles).
 	preallocOnce sync.Once
 	prealloc     bool
+	// staleOnce marks the persistent bitmaps stale before the first
+	// change (write.go, staleBitmaps); staleErr is how that went.
+	staleOnce sync.Once
+	staleErr  error
 }
 
 var _ image.WritableImage = (*Image)(nil)

@@ -30,10 +30,14 @@ func (img *Image) Resize(newSize int64, shrink bool) error {
 	switch {
 	case newSize == old:
 		return nil
-	case newSize > old:
-		return img.grow(newSize)
-	case !shrink:
+	case newSize < old && !shrink:
 		return img.errorf(image.ErrInvalidArgument, "use the --shrink option to perform a shrink operation")
+	}
+	if err := img.staleBitmaps(); err != nil {
+		return err
+	}
+	if newSize > old {
+		return img.grow(newSize)
 	}
 	return img.shrink(newSize)
 }

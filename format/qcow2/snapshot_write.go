@@ -77,6 +77,10 @@ func (img *Image) ApplySnapshot(ctx context.Context, id string) error {
 			return img.errorf(ErrSnapshotNotFound, "no snapshot has the ID or name %q", id)
 		}
 		s := snaps[i]
+		// The active layer's data changes: the bitmaps go stale.
+		if err := img.staleBitmaps(); err != nil {
+			return err
+		}
 		l1, err := img.snapshotL1(s)
 		if err != nil {
 			return err
@@ -215,8 +219,18 @@ func (img *Image) writeL1Copy(l1 []uint64) (uint64, error) {
 }
 
 // writeNewClusters writes buf into newly allocated clusters (its tail
-// zeroed to a whole cluster) and returns their offset.
+// zeroed to a whole cluster), syncs, and returns their offset.
 func (img *Image) writeNewClusters(buf []byte) (uint64, error) {
+	off, err := img.putNewClusters(buf)
+	if err != nil {
+		return 0, err
+	}
+	return off, img.wfile.Sync()
+}
+
+// putNewClusters is writeNewClusters without the sync, for callers that
+// write several structures and sync once before the header names them.
+func (img *Image) putNewClusters(buf []byte) (uint64, error) {
 	cs := img.hdr.ClusterSize()
 	n := (int64(len(buf)) + cs - 1) / cs
 	first, err := img.allocClusters(n)
@@ -236,7 +250,7 @@ func (img *Image) writeNewClusters(buf []byte) (uint64, error) {
 	if err := img.alloc.flush(); err != nil {
 		return 0, err
 	}
-	return uint64(first * cs), img.wfile.Sync()
+	return uint64(first * cs), nil
 }
 
 // switchActive points the header at a new active L1 table and size.

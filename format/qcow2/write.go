@@ -33,11 +33,10 @@ func (img *Image) openForWrite() error {
 		return err
 	}
 	// Unknown autoclear bits must be cleared by a writer that does not
-	// understand them. Bitmaps go stale with the first write: they are
-	// marked in use (bitmaps.go), or, if their directory does not parse,
-	// dropped by clearing their bit as an old QEMU would.
+	// understand them; the bitmaps' bit waits for the first change
+	// (staleBitmaps).
 	clear := h.AutoclearFeatures &^ (AutoclearDataFileRaw | AutoclearBitmaps)
-	if h.AutoclearFeatures&AutoclearBitmaps != 0 && (h.Bitmaps == nil || img.markBitmapsInUse() != nil) {
+	if h.AutoclearFeatures&AutoclearBitmaps != 0 && h.Bitmaps == nil {
 		clear |= AutoclearBitmaps
 	}
 	if clear != 0 {
@@ -47,6 +46,23 @@ func (img *Image) openForWrite() error {
 		}
 	}
 	return nil
+}
+
+// staleBitmaps runs before the first change of guest data or size: the
+// persistent bitmaps, which qimg does not maintain, go stale then. They
+// are marked in use (bitmaps.go), or, if their directory does not parse,
+// dropped by clearing their bit as an old QEMU would. Opening for writing
+// alone leaves them valid, so that EditBitmaps can change them.
+func (img *Image) staleBitmaps() error {
+	img.staleOnce.Do(func() {
+		h := img.hdr
+		if h.AutoclearFeatures&AutoclearBitmaps == 0 || img.markBitmapsInUse() == nil {
+			return
+		}
+		h.AutoclearFeatures &^= AutoclearBitmaps
+		img.staleErr = img.writeBE64(88, h.AutoclearFeatures)
+	})
+	return img.staleErr
 }
 
 // findEnd moves alloc.end past the last cluster with a refcount, so
@@ -174,7 +190,7 @@ func (img *Image) checkWrite(off, n int64) error {
 	if off < 0 || n < 0 || off > img.Size() || n > img.Size()-off {
 		return img.errorf(image.ErrInvalidArgument, "write [%d,+%d) outside the virtual size %d", off, n, img.Size())
 	}
-	return nil
+	return img.staleBitmaps()
 }
 
 // WriteAt writes guest data, allocating clusters and copying on write from
