@@ -76,6 +76,8 @@ func TestSnapshotCrashChild(t *testing.T) {
 		err = img.ApplySnapshot(ctx, "s0")
 	case "delete":
 		err = img.DeleteSnapshot(ctx, "s0")
+	case "bitmaps":
+		err = img.EditBitmaps(ctx, "b1", bitmapCrashChanges, nil)
 	}
 	if err == nil {
 		err = img.Close()

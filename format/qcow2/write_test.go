@@ -606,6 +606,9 @@ func TestWriteMarksBitmapsInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	img = openRW(t, p)
+	if _, err := img.WriteAt(make([]byte, 512), 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := img.Close(); err != nil {
 		t.Fatal(err)
 	}
