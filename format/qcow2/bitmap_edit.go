@@ -72,8 +72,9 @@ type bitmapEdit struct {
 	changed  bool
 	diskN    int   // bitmaps in the directory on disk, as QEMU counts them
 	diskSize int64 // and its size
-	from     *Image
+	from     *Image // the merge source's image: this one if nil
 	fromList []*bitmapEntry
+	fromNone bool // the source is of a format without bitmaps
 }
 
 // EditBitmaps applies changes in order to the bitmap called name, as
@@ -91,7 +92,9 @@ func (img *Image) EditBitmaps(ctx context.Context, name string, changes []Bitmap
 	}
 	ed := &bitmapEdit{img: img, list: list, diskN: len(list), diskSize: int64(len(encodeBitmapDirectory(list)))}
 	if from != nil {
-		if ed.from, _ = from.(*Image); ed.from != nil {
+		ed.from, _ = from.(*Image)
+		ed.fromNone = ed.from == nil
+		if ed.from != nil {
 			if ed.fromList, err = ed.from.loadBitmapList(); err != nil {
 				return err
 			}
@@ -245,7 +248,7 @@ func (ed *bitmapEdit) merge(dst *bitmapEntry, source string, fail func(error, st
 		srcImg, srcList = ed.from, ed.fromList
 	}
 	i := findBitmap(srcList, source)
-	if i < 0 {
+	if i < 0 || ed.fromNone {
 		return fail(ErrBitmapNotFound, "Dirty bitmap '%s' not found", source)
 	}
 	src := srcList[i]
