@@ -70,8 +70,8 @@ type bitmapEdit struct {
 	img      *Image
 	list     []*bitmapEntry
 	changed  bool
-	diskN    int   // bitmaps in the directory on disk, as QEMU counts them
-	diskSize int64 // and its size
+	diskN    int    // bitmaps in the directory on disk, as QEMU counts them
+	diskSize int64  // and its size
 	from     *Image // the merge source's image: this one if nil
 	fromList []*bitmapEntry
 	fromNone bool // the source is of a format without bitmaps

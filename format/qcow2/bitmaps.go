@@ -10,10 +10,10 @@ import (
 
 // Persistent dirty bitmaps (docs/interop/qcow2.rst, "Bitmaps extension")
 // record which clusters changed since a backup. qimg does not maintain
-// them, so a writer marks every bitmap in_use, which QEMU reads as "not
-// saved correctly, may be inconsistent": it keeps the bitmap, shows it in
-// `qemu-img info` with the in-use flag, will not use it for incremental
-// backups, and `qemu-img check` stays clean. Clearing the autoclear bit
+// them, so a writer marks every bitmap in_use before its first change,
+// which QEMU reads as "not saved correctly, may be inconsistent": it keeps
+// the bitmap, shows it in `qemu-img info` with the in-use flag, will not
+// use it for incremental backups, and `qemu-img check` stays clean. Clearing the autoclear bit
 // instead, as a program that does not know bitmaps does, makes QEMU drop
 // the whole extension and count its clusters as leaks.
 

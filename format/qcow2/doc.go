@@ -20,6 +20,8 @@
 //   - external data files, raw (data_file_raw) or not;
 //   - internal snapshots, listed by Snapshots (the active layer is what
 //     ReadAt reads);
+//   - persistent dirty bitmaps, listed by Bitmaps and changed by
+//     EditBitmaps as qemu-img bitmap changes them;
 //   - unknown header extensions and unknown compatible and autoclear
 //     feature bits, which are ignored as the specification requires (a
 //     writer clears unknown autoclear bits). An unknown incompatible bit
@@ -68,6 +70,8 @@
 //     layout for map);
 //   - snapshot.go: the internal snapshot table;
 //   - bitmaps.go: persistent dirty bitmaps (listed, marked in use by writers);
+//     bitmap_dir.go, bitmap_data.go, bitmap_edit.go: their directory,
+//     their contents, and EditBitmaps (qemu-img bitmap's changes);
 //   - rebase.go, commit.go: moving an overlay onto another backing file,
 //     and writing it into its backing file;
 //   - check.go: Check (image.Checker) and one check pass;

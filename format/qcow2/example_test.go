@@ -499,3 +499,51 @@ func ExampleImage_CreateSnapshot() {
 	fmt.Println(string(buf), len(snaps), snaps[0].Name)
 	// Output: hello, qcow2 1 golden
 }
+
+// ExampleImage_EditBitmaps adds two persistent dirty bitmaps, as
+// `qemu-img bitmap --add` would, then merges one into the other and stops
+// it recording writes, in one call: the changes run in order.
+func ExampleImage_EditBitmaps() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "disk.qcow2")
+	if err := qcow2.Create(path, qcow2.CreateOptions{Size: 1 << 30}); err != nil {
+		log.Fatal(err)
+	}
+	img, err := qcow2.Open(path, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	add := []qcow2.BitmapChange{{Action: qcow2.BitmapAdd}}
+	if err := img.EditBitmaps(ctx, "daily", add, nil); err != nil {
+		log.Fatal(err)
+	}
+	full := []qcow2.BitmapChange{
+		{Action: qcow2.BitmapAdd, Granularity: 1 << 20},
+		{Action: qcow2.BitmapMerge, Source: "daily"},
+		{Action: qcow2.BitmapDisable},
+	}
+	if err := img.EditBitmaps(ctx, "full", full, nil); err != nil {
+		log.Fatal(err)
+	}
+	err = img.EditBitmaps(ctx, "full", add, nil)
+	fmt.Println(err.(*qcow2.BitmapError).Reason)
+	bitmaps, err := img.Bitmaps()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, b := range bitmaps {
+		fmt.Printf("%s: %d bytes per bit, recording %v\n", b.Name, b.Granularity, b.Auto)
+	}
+	if err := img.Close(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// Bitmap already exists: full
+	// daily: 65536 bytes per bit, recording true
+	// full: 1048576 bytes per bit, recording false
+}
