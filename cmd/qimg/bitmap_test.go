@@ -56,6 +56,8 @@ func TestBitmapMatchesQemu(t *testing.T) {
 		{"bitmap", "--merge", "u0", "u.qcow2", "u1"},
 		{"bitmap", "--remove", "u.qcow2", "u0"},
 		{"bitmap", "--add", "missing.qcow2", "b0"},
+		{"bitmap", "--image-opts", "--add", "--disable", "driver=qcow2,file.filename=t.qcow2", "b7"},
+		{"bitmap", "--image-opts", "--remove", "driver=qcow2,file.driver=file,file.filename=t.qcow2", "b7"},
 		{"bitmap", "--remove", "t.qcow2", "b0"},
 		{"bitmap", "--remove", "t.qcow2", "b1"},
 		{"bitmap", "--remove", "t.qcow2", "b2"},

@@ -185,3 +185,39 @@ func infoBitmaps(t *testing.T, path string) string {
 	}
 	return string(info.FormatSpecific.Data.Bitmaps)
 }
+
+// TestOpenForWritingKeepsBitmaps: opening an image for writing, and even
+// changing its bitmaps, leaves the others valid; only the first change of
+// guest data marks them in use.
+func TestOpenForWritingKeepsBitmaps(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "k.qcow2")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", p, "1M")
+	qemutest.Img(t, "bitmap", "--add", p, "b0")
+	img, err := Open(p, &OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := img.EditBitmaps(context.Background(), "b1", []BitmapChange{{Action: BitmapAdd}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := infoBitmaps(t, p); !strings.Contains(got, `"b0"`) || !strings.Contains(got, `"b1"`) || strings.Contains(got, "in-use") {
+		t.Fatalf("bitmaps after an edit: %s", got)
+	}
+	img, err = Open(p, &OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.WriteAt(make([]byte, 512), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := infoBitmaps(t, p); strings.Count(got, "in-use") != 2 {
+		t.Fatalf("bitmaps after a write: %s", got)
+	}
+	qemutest.Check(t, p)
+}
