@@ -212,7 +212,7 @@ func (o Options) machine(dir string) (machine, error) {
 		if err != nil {
 			return m, err
 		}
-		if m.seedISO, err = isISO9660(seed); err != nil {
+		if m.seedISO, err = IsISO9660(seed); err != nil {
 			return m, err
 		}
 		m.seed = seed

@@ -41,10 +41,10 @@ func createOverlay(path, base, baseFormat string) error {
 	return t.Close()
 }
 
-// isISO9660 reports whether the image at path is an ISO 9660 file system
+// IsISO9660 reports whether the image at path is an ISO 9660 file system
 // (its first volume descriptor says CD001), which a guest expects on a
 // CD-ROM.
-func isISO9660(path string) (bool, error) {
+func IsISO9660(path string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err

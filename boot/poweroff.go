@@ -36,12 +36,27 @@ type Machine struct {
 	// second CD-ROM, or a FAT image, attached as a read-only disk) for an
 	// installer that reads its answers through cloud-init; "" for none.
 	Seed string
+	// CDROMs are more ISO 9660 images attached read-only, on a SATA
+	// controller: an autounattend medium, a driver ISO, --extra-iso.
+	CDROMs []string
 	// Kernel, Initrd and Append boot a kernel directly, as QEMU's
-	// -kernel, -initrd and -append do; Kernel "" boots the disk.
+	// -kernel, -initrd and -append do; Kernel "" boots the disk and,
+	// while the disk holds nothing to boot, the CD-ROM.
 	Kernel, Initrd, Append string
-	Memory                 int // MiB; 0 is DefaultMemory
-	CPUs                   int // 0 is DefaultCPUs
-	Accel                  string
+	// DiskBus is the disk's bus: "virtio" ("" too) or "sata", for a
+	// guest without virtio drivers (Windows' installer); NIC is the
+	// network card: "virtio" ("" too) or "e1000".
+	DiskBus, NIC string
+	// UEFI boots the machine with UEFI firmware instead of SeaBIOS; nil
+	// for BIOS.
+	UEFI *UEFI
+	// Reboots lets the guest reboot, as Windows' setup does between its
+	// phases: only a power-off ends the run then. Otherwise a reboot
+	// fails it.
+	Reboots bool
+	Memory  int // MiB; 0 is DefaultMemory
+	CPUs    int // 0 is DefaultCPUs
+	Accel   string
 	// Fail are console lines that end the run as failed at once, besides
 	// a kernel panic or oops and the other failures of DefaultMarkers
 	// that a running installer can show.
@@ -56,6 +71,25 @@ type Machine struct {
 	// is where the private temporary directory (the QMP sockets) is made.
 	QEMU, TempDir string
 }
+
+// UEFI is the firmware of a UEFI machine: OVMF's code, read-only, and a
+// writable copy of its variable store that the guest may change (boot
+// entries).
+type UEFI struct {
+	Code, Vars string
+}
+
+// Disk buses and NIC models of a Machine.
+const (
+	BusVirtio = "virtio"
+	BusSATA   = "sata"
+	NICVirtio = "virtio"
+	NICE1000  = "e1000"
+)
+
+// maxCDROMs bounds Machine.CDROMs: the SATA controller's six ports, one
+// of them kept for a SATA disk.
+const maxCDROMs = 5
 
 // Run starts m and waits until its guest powers off (success), a failure
 // marker appears on the console, QEMU exits otherwise, the time-out passes
@@ -89,7 +123,7 @@ func Run(ctx context.Context, m Machine) (*Result, error) {
 	}
 	shutdown := make(chan string, 1)
 	go func() { shutdown <- shutdownReason(vm.events, q.exited) }()
-	con := NewConsole(NewWatcher(Markers{Fail: m.failures(), Phases: DefaultMarkers().Phases}), q.elapsed, m.Console)
+	con := NewConsole(NewWatcher(m.Markers()), q.elapsed, m.Console)
 	elapsed, verdict := watch(ctx, q, vm.qmp, con, log, o.Timeout, func(s State) bool { return s == Failed })
 	reason := <-shutdown // QEMU has exited: the socket is closed
 	w := con.watcher
@@ -111,6 +145,9 @@ func (m Machine) options() (Options, error) {
 	if m.Kernel == "" && (m.Initrd != "" || m.Append != "") {
 		return Options{}, image.Errorf(image.ErrInvalidArgument, "boot: an initrd or kernel arguments without a kernel")
 	}
+	if err := m.checkDevices(); err != nil {
+		return Options{}, err
+	}
 	if m.Timeout == 0 {
 		m.Timeout = DefaultRunTimeout
 	}
@@ -120,20 +157,50 @@ func (m Machine) options() (Options, error) {
 	}.resolved()
 }
 
+// fileRef is a file the caller names and where its absolute path goes.
+type fileRef struct {
+	from string
+	to   *string
+}
+
+// checkDevices checks the buses, the NIC and the number of CD-ROMs.
+func (m Machine) checkDevices() error {
+	switch {
+	case m.DiskBus != "" && m.DiskBus != BusVirtio && m.DiskBus != BusSATA:
+		return image.Errorf(image.ErrInvalidArgument, "boot: disk bus %q is neither virtio nor sata", m.DiskBus)
+	case m.NIC != "" && m.NIC != NICVirtio && m.NIC != NICE1000:
+		return image.Errorf(image.ErrInvalidArgument, "boot: NIC model %q is neither virtio nor e1000", m.NIC)
+	case len(m.CDROMs) > maxCDROMs:
+		return image.Errorf(image.ErrInvalidArgument, "boot: %d more CD-ROMs, at most %d fit", len(m.CDROMs), maxCDROMs)
+	case m.UEFI != nil && (m.UEFI.Code == "" || m.UEFI.Vars == ""):
+		return image.Errorf(image.ErrInvalidArgument, "boot: UEFI needs the firmware's code and a variable store")
+	}
+	return nil
+}
+
 // machine describes the QEMU machine for m, its sockets in dir.
 func (m Machine) machine(o Options, dir string) (machine, error) {
 	vm := machine{
 		name: "qimg-run", accel: o.Accel, memory: o.Memory, cpus: o.CPUs, mac: o.MAC,
 		diskFormat: m.DiskFormat, keepDisk: true, appendArgs: m.Append,
 		qmp: filepath.Join(dir, "qmp.sock"), events: filepath.Join(dir, "events.sock"),
+		diskBus: m.DiskBus, nic: m.NIC, reboots: m.Reboots, bootCDROM: m.Kernel == "",
+		cdroms: make([]string, len(m.CDROMs)),
+	}
+	if m.UEFI != nil {
+		vm.uefi = &UEFI{}
 	}
 	if len(vm.events) > maxSocketPath {
 		return vm, fmt.Errorf("boot: temporary directory %s is too deep for a unix socket (set TMPDIR or Machine.TempDir)", dir)
 	}
-	for _, f := range []struct {
-		from string
-		to   *string
-	}{{m.Disk, &vm.disk}, {m.CDROM, &vm.cdrom}, {m.Seed, &vm.seed}, {m.Kernel, &vm.kernel}, {m.Initrd, &vm.initrd}} {
+	files := []fileRef{{m.Disk, &vm.disk}, {m.CDROM, &vm.cdrom}, {m.Seed, &vm.seed}, {m.Kernel, &vm.kernel}, {m.Initrd, &vm.initrd}}
+	for i := range m.CDROMs {
+		files = append(files, fileRef{m.CDROMs[i], &vm.cdroms[i]})
+	}
+	if m.UEFI != nil {
+		files = append(files, fileRef{m.UEFI.Code, &vm.uefi.Code}, fileRef{m.UEFI.Vars, &vm.uefi.Vars})
+	}
+	for _, f := range files {
 		if f.from == "" {
 			continue
 		}
@@ -150,11 +217,19 @@ func (m Machine) machine(o Options, dir string) (machine, error) {
 	}
 	if vm.seed != "" {
 		var err error
-		if vm.seedISO, err = isISO9660(vm.seed); err != nil {
+		if vm.seedISO, err = IsISO9660(vm.seed); err != nil {
 			return vm, err
 		}
 	}
 	return vm, nil
+}
+
+// Markers are what a run of m watches its console for: the phases of a
+// boot, and as failures m.Fail and the default failure markers but
+// cloud-init's. A backend other than QEMU's (libvirt) watches with them
+// too, so that both judge a console alike.
+func (m Machine) Markers() Markers {
+	return Markers{Fail: m.failures(), Phases: DefaultMarkers().Phases}
 }
 
 // failures are m.Fail and the default failure markers, but cloud-init's:

@@ -136,3 +136,36 @@ func hasPhase(r *Result, name string) bool {
 	}
 	return false
 }
+
+// A Windows-style machine: booted from its installer CD-ROM after the
+// empty disk, the disk on SATA, an e1000 NIC, UEFI, more ISOs on the SATA
+// controller's other ports, and reboots allowed.
+func TestMachineArgsWindowsStyle(t *testing.T) {
+	m := machine{
+		name: "qimg-run", accel: TCG, memory: 2048, cpus: 2, disk: "/t/d.qcow2", keepDisk: true,
+		cdrom: "/i/win.iso", bootCDROM: true, cdroms: []string{"/t/autounattend.iso", "/i/virtio,win.iso"},
+		diskBus: BusSATA, nic: NICE1000, uefi: &UEFI{Code: "/fw/CODE.fd", Vars: "/t/VARS.fd"}, reboots: true,
+		mac: "02:00:00:00:00:01", qmp: "/t/q", events: "/t/e",
+	}
+	args := strings.Join(m.args(), " ")
+	for _, want := range []string{
+		"-device ahci,id=sata -device ide-hd,drive=disk,bus=sata.0,bootindex=1",
+		"-device e1000,netdev=net0,romfile=,mac=02:00:00:00:00:01",
+		"-drive if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,unit=1,file=/t/VARS.fd",
+		"file=/i/win.iso,format=raw,if=none,id=cdrom,media=cdrom,readonly=on -device ide-cd,drive=cdrom,bus=ide.1,unit=0,bootindex=2",
+		"file=/t/autounattend.iso,format=raw,if=none,id=cd0,media=cdrom,readonly=on -device ide-cd,drive=cd0,bus=sata.1",
+		"file=/i/virtio,,win.iso,format=raw,if=none,id=cd1,media=cdrom,readonly=on -device ide-cd,drive=cd1,bus=sata.2",
+	} {
+		if !strings.Contains(args, want) {
+			t.Errorf("%s lacks %q", args, want)
+		}
+	}
+	for _, bad := range []string{"-no-reboot", "virtio-blk-pci", "virtio-net-pci"} {
+		if strings.Contains(args, bad) {
+			t.Errorf("%s has %q", args, bad)
+		}
+	}
+	if n := strings.Count(args, "ahci"); n != 1 {
+		t.Errorf("%d AHCI controllers in %s", n, args)
+	}
+}

@@ -30,6 +30,14 @@ type machine struct {
 	seed       string // "" for none
 	seedISO    bool   // attach the seed as a CD-ROM (else a read-only disk)
 	cdrom      string // an installer ISO, read-only; "" for none
+	// bootCDROM boots cdrom when the disk holds nothing to boot (an
+	// installer that is booted from its medium, not directly).
+	bootCDROM bool
+	cdroms    []string // more ISOs, read-only, on the SATA controller
+	diskBus   string   // "" or BusVirtio, or BusSATA
+	nic       string   // "" or NICVirtio, or NICE1000
+	uefi      *UEFI    // nil for SeaBIOS
+	reboots   bool     // a guest reboot restarts it (else QEMU exits)
 	// kernel, initrd and appendArgs boot a kernel directly (QEMU's
 	// -kernel, -initrd, -append) instead of the disk; kernel "" for none.
 	kernel, initrd, appendArgs string
@@ -70,16 +78,17 @@ func (m machine) args() []string {
 		// cache=unsafe for an overlay: it is thrown away, so flushes
 		// are wasted time.
 		"-drive", "file=" + qemuEscape(m.disk) + ",format=" + diskFormat + ",if=none,id=disk,cache=" + cache + ",discard=unmap",
-		"-device", "virtio-blk-pci,drive=disk,bootindex=1",
 		"-netdev", "user,id=net0",
-		// romfile=: no iPXE, so a disk that does not boot is not
-		// followed by seconds of network boot attempts.
-		"-device", "virtio-net-pci,netdev=net0,romfile=,mac=" + m.mac,
-		"-boot", "strict=on", // the disk only, not the seed or a floppy
+		"-boot", "strict=on", // the disk (and a bootCDROM) only, not the seed or a floppy
 		// Entropy for a guest that makes ssh host keys on first boot.
 		"-device", "virtio-rng-pci",
-		"-no-reboot",
 	}
+	a = append(a, m.diskArgs()...)
+	a = append(a, m.nicArgs()...)
+	if !m.reboots {
+		a = append(a, "-no-reboot")
+	}
+	a = append(a, m.firmwareArgs()...)
 	if m.accel == KVM {
 		a = append(a, "-accel", "kvm", "-cpu", "host")
 	} else {
@@ -88,14 +97,58 @@ func (m machine) args() []string {
 	if m.events != "" {
 		a = append(a, "-qmp", "unix:"+qemuEscape(m.events)+",server=on,wait=on")
 	}
-	if m.cdrom != "" {
-		a = append(a, "-drive", "file="+qemuEscape(m.cdrom)+",format=raw,if=ide,media=cdrom,readonly=on")
-	}
+	a = append(a, m.cdromArgs()...)
 	if m.kernel != "" {
 		a = append(a, "-kernel", m.kernel, "-append", m.appendArgs)
 		if m.initrd != "" {
 			a = append(a, "-initrd", m.initrd)
 		}
+	}
+	return a
+}
+
+// diskArgs attach the disk, first in the boot order, on virtio or on a
+// SATA (AHCI) controller, whose other ports take the CD-ROMs of cdroms.
+func (m machine) diskArgs() []string {
+	if m.diskBus != BusSATA {
+		return []string{"-device", "virtio-blk-pci,drive=disk,bootindex=1"}
+	}
+	return []string{"-device", "ahci,id=sata", "-device", "ide-hd,drive=disk,bus=sata.0,bootindex=1"}
+}
+
+// nicArgs attach one NIC on QEMU's user network. romfile=: no iPXE, so a
+// disk that does not boot is not followed by seconds of network boot
+// attempts.
+func (m machine) nicArgs() []string {
+	model := "virtio-net-pci"
+	if m.nic == NICE1000 {
+		model = "e1000"
+	}
+	return []string{"-device", model + ",netdev=net0,romfile=,mac=" + m.mac}
+}
+
+// firmwareArgs load OVMF as two flash devices (code read-only, variables
+// writable) for UEFI; nothing for SeaBIOS.
+func (m machine) firmwareArgs() []string {
+	if m.uefi == nil {
+		return nil
+	}
+	return []string{
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + qemuEscape(m.uefi.Code),
+		"-drive", "if=pflash,format=raw,unit=1,file=" + qemuEscape(m.uefi.Vars),
+	}
+}
+
+// cdromArgs attach the installer's ISO and the seed on the IDE buses, the
+// installer's bootable after the disk when bootCDROM, and the other ISOs
+// on the SATA controller (after a SATA disk's port).
+func (m machine) cdromArgs() []string {
+	var a []string
+	if m.cdrom != "" && m.bootCDROM {
+		a = append(a, "-drive", "file="+qemuEscape(m.cdrom)+",format=raw,if=none,id=cdrom,media=cdrom,readonly=on",
+			"-device", "ide-cd,drive=cdrom,bus=ide.1,unit=0,bootindex=2")
+	} else if m.cdrom != "" {
+		a = append(a, "-drive", "file="+qemuEscape(m.cdrom)+",format=raw,if=ide,media=cdrom,readonly=on")
 	}
 	if m.seed != "" {
 		if m.seedISO {
@@ -103,6 +156,14 @@ func (m machine) args() []string {
 		} else {
 			a = append(a, "-drive", "file="+qemuEscape(m.seed)+",format=raw,if=virtio,readonly=on")
 		}
+	}
+	if len(m.cdroms) > 0 && m.diskBus != BusSATA {
+		a = append(a, "-device", "ahci,id=sata")
+	}
+	for i, iso := range m.cdroms {
+		id := "cd" + strconv.Itoa(i)
+		a = append(a, "-drive", "file="+qemuEscape(iso)+",format=raw,if=none,id="+id+",media=cdrom,readonly=on",
+			"-device", "ide-cd,drive="+id+",bus=sata."+strconv.Itoa(i+1))
 	}
 	return a
 }
