@@ -99,6 +99,10 @@ const maxCDROMs = 5
 // temporary directory removed before Run returns; once QEMU has started
 // the Result is never nil, so that callers can show the console's tail.
 func Run(ctx context.Context, m Machine) (*Result, error) {
+	m, err := m.Resolved()
+	if err != nil {
+		return nil, err
+	}
 	o, err := m.options()
 	if err != nil {
 		return nil, err
@@ -157,12 +161,6 @@ func (m Machine) options() (Options, error) {
 	}.resolved()
 }
 
-// fileRef is a file the caller names and where its absolute path goes.
-type fileRef struct {
-	from string
-	to   *string
-}
-
 // checkDevices checks the buses, the NIC and the number of CD-ROMs.
 func (m Machine) checkDevices() error {
 	switch {
@@ -178,42 +176,58 @@ func (m Machine) checkDevices() error {
 	return nil
 }
 
-// machine describes the QEMU machine for m, its sockets in dir.
+// Resolved checks m and returns it with the absolute paths of its files,
+// each a regular file that exists, and the defaults filled in (memory,
+// CPUs, time-out): what any backend starts from.
+func (m Machine) Resolved() (Machine, error) {
+	o, err := m.options()
+	if err != nil {
+		return m, err
+	}
+	m.Memory, m.CPUs, m.Timeout = o.Memory, o.CPUs, o.Timeout
+	m.CDROMs = append([]string(nil), m.CDROMs...)
+	if m.UEFI != nil {
+		u := *m.UEFI
+		m.UEFI = &u
+	}
+	files := []*string{&m.Disk, &m.CDROM, &m.Seed, &m.Kernel, &m.Initrd}
+	for i := range m.CDROMs {
+		files = append(files, &m.CDROMs[i])
+	}
+	if m.UEFI != nil {
+		files = append(files, &m.UEFI.Code, &m.UEFI.Vars)
+	}
+	for _, f := range files {
+		if *f == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*f)
+		if err != nil {
+			return m, err
+		}
+		if st, err := os.Stat(abs); err != nil {
+			return m, err
+		} else if !st.Mode().IsRegular() {
+			return m, image.FileErrorf(abs, "not a regular file: %w", image.ErrInvalidArgument)
+		}
+		*f = abs
+	}
+	return m, nil
+}
+
+// machine describes the QEMU machine for m (resolved), its sockets in
+// dir.
 func (m Machine) machine(o Options, dir string) (machine, error) {
 	vm := machine{
 		name: "qimg-run", accel: o.Accel, memory: o.Memory, cpus: o.CPUs, mac: o.MAC,
-		diskFormat: m.DiskFormat, keepDisk: true, appendArgs: m.Append,
+		disk: m.Disk, diskFormat: m.DiskFormat, keepDisk: true, cdrom: m.CDROM, seed: m.Seed,
+		kernel: m.Kernel, initrd: m.Initrd, appendArgs: m.Append,
 		qmp: filepath.Join(dir, "qmp.sock"), events: filepath.Join(dir, "events.sock"),
 		diskBus: m.DiskBus, nic: m.NIC, reboots: m.Reboots, bootCDROM: m.Kernel == "",
-		cdroms: make([]string, len(m.CDROMs)),
-	}
-	if m.UEFI != nil {
-		vm.uefi = &UEFI{}
+		cdroms: m.CDROMs, uefi: m.UEFI,
 	}
 	if len(vm.events) > maxSocketPath {
 		return vm, fmt.Errorf("boot: temporary directory %s is too deep for a unix socket (set TMPDIR or Machine.TempDir)", dir)
-	}
-	files := []fileRef{{m.Disk, &vm.disk}, {m.CDROM, &vm.cdrom}, {m.Seed, &vm.seed}, {m.Kernel, &vm.kernel}, {m.Initrd, &vm.initrd}}
-	for i := range m.CDROMs {
-		files = append(files, fileRef{m.CDROMs[i], &vm.cdroms[i]})
-	}
-	if m.UEFI != nil {
-		files = append(files, fileRef{m.UEFI.Code, &vm.uefi.Code}, fileRef{m.UEFI.Vars, &vm.uefi.Vars})
-	}
-	for _, f := range files {
-		if f.from == "" {
-			continue
-		}
-		abs, err := filepath.Abs(f.from)
-		if err != nil {
-			return vm, err
-		}
-		if st, err := os.Stat(abs); err != nil {
-			return vm, err
-		} else if !st.Mode().IsRegular() {
-			return vm, image.FileErrorf(abs, "not a regular file: %w", image.ErrInvalidArgument)
-		}
-		*f.to = abs
 	}
 	if vm.seed != "" {
 		var err error

@@ -33,8 +33,20 @@ type Options struct {
 	Size    int64  // virtual size in bytes; 0 is DefaultSize
 	Memory  int    // MiB; 0 is DefaultMemory
 	CPUs    int    // 0 is DefaultCPUs
-	// OS is the installer's operating system: "" or "linux".
+	// OS is the installer's operating system: "" or "linux", or
+	// "windows" (see windows.go: an autounattend medium, no kernel).
 	OS string
+	// Drivers is a driver ISO for Windows (virtio-win): with it the disk
+	// and the NIC are virtio, without SATA and e1000.
+	Drivers string
+	// ExtraISOs are attached as more CD-ROMs, read-only.
+	ExtraISOs []string
+	// Firmware is BIOS ("" too) or UEFI (OVMF, with a copy of its
+	// variable store in the temporary directory).
+	Firmware string
+	// Backend runs the installer's machine: QEMUBackend (nil too),
+	// LibvirtBackend, or what AutoBackend picks.
+	Backend Backend
 	// Kernel and Initrd, paths inside the ISO, name the installer's
 	// kernel and initrd for a layout FindLayout does not know; the
 	// answer file then goes into the initrd's root under its own base
@@ -74,6 +86,10 @@ type Result struct {
 	Layout  Layout
 	Install *boot.Result // the installer's run; nil if it did not start
 	Output  string
+	// Properties are the Glance image properties the result needs to
+	// boot on OpenStack as it was installed (hw_disk_bus, hw_vif_model,
+	// os_type, hw_firmware_type); empty when the defaults do.
+	Properties map[string]string
 }
 
 // Build installs the operating system of o.ISO into a new disk image at
@@ -100,7 +116,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	o.progress("%s: %s layout (kernel %s, initrd %s); answers in %s", o.ISO, media.layout.Name, media.layout.Kernel, media.layout.Initrd, media.answersAt())
+	res.Properties = glanceProperties(o, media)
+	o.progress("%s", media.describe(o.ISO))
 	disk, err := newDisk(o.Output, o.Size)
 	if err != nil {
 		return res, err
@@ -124,8 +141,14 @@ func (o Options) resolved() (Options, error) {
 	switch {
 	case o.ISO == "" || o.Answers == "" || o.Output == "":
 		return o, image.Errorf(image.ErrInvalidArgument, "build: an installer ISO, an answer file and an output are needed")
-	case o.OS != "" && o.OS != "linux":
-		return o, image.Errorf(image.ErrUnsupported, "build: %q installers are not supported yet (linux only)", o.OS)
+	case o.OS != "" && o.OS != "linux" && o.OS != "windows":
+		return o, image.Errorf(image.ErrUnsupported, "build: %q installers are not supported (linux or windows)", o.OS)
+	case o.OS == "windows" && (o.Kernel != "" || o.Append != ""):
+		return o, image.Errorf(image.ErrInvalidArgument, "build: a Windows installer boots from its ISO: no kernel or kernel arguments")
+	case o.OS != "windows" && o.Drivers != "":
+		return o, image.Errorf(image.ErrInvalidArgument, "build: a driver ISO is for Windows installs")
+	case o.Firmware != "" && o.Firmware != BIOS && o.Firmware != UEFI:
+		return o, image.Errorf(image.ErrInvalidArgument, "build: firmware %q is neither bios nor uefi", o.Firmware)
 	case (o.Kernel == "") != (o.Initrd == ""):
 		return o, image.Errorf(image.ErrInvalidArgument, "build: name both the kernel and the initrd in the ISO, or neither")
 	case o.Size < 0 || o.Size > 0 && o.Size < 1<<20:
@@ -139,6 +162,9 @@ func (o Options) resolved() (Options, error) {
 	}
 	if o.CPUs == 0 {
 		o.CPUs = DefaultCPUs
+	}
+	if o.Backend == nil {
+		o.Backend = QEMUBackend{}
 	}
 	return o, nil
 }
@@ -189,26 +215,35 @@ func newDisk(output string, size int64) (string, error) {
 
 // install runs the installer until it powers off.
 func install(ctx context.Context, o Options, media media, disk string) (*boot.Result, error) {
-	m := boot.Machine{
-		Disk: disk, DiskFormat: format.QCOW2, CDROM: o.ISO, Seed: media.seed,
-		Kernel: media.kernel, Initrd: media.initrd, Append: media.args(o.Append),
-		Memory: o.Memory, CPUs: o.CPUs, Accel: o.Accel, Fail: media.failures(o.Fail),
-		Log: o.Log, Timeout: o.Timeout, QEMU: o.QEMU, TempDir: o.TempDir,
-	}
-	o.progress("installing into a %d MiB disk (%d MiB of memory, %d CPUs)", o.Size>>20, o.Memory, o.CPUs)
+	m := o.machine(media, disk)
+	o.progress("installing into a %d MiB disk (%d MiB of memory, %d CPUs, %s disk, %s) through %s",
+		o.Size>>20, o.Memory, o.CPUs, media.bus(), firmwareName(media.uefi), o.Backend)
 	status := &lastLine{}
 	m.Console = status
 	if o.Console != nil {
 		m.Console = io.MultiWriter(o.Console, status)
 	}
 	stop := o.reportStatus(status)
-	r, err := boot.Run(ctx, m)
+	r, err := o.Backend.Run(ctx, m)
 	stop()
 	if err != nil {
 		return r, fmt.Errorf("build: install from %s: %w", o.ISO, err)
 	}
-	o.progress("installed under %s in %.1fs", r.Accel, r.Elapsed.Seconds())
+	o.progress("installed under %s (%s) in %.1fs", r.Accel, o.Backend, r.Elapsed.Seconds())
 	return r, nil
+}
+
+// machine is the installer's machine: the disk the installer writes, the
+// ISO, what prepare made, the caller's other ISOs.
+func (o Options) machine(media media, disk string) boot.Machine {
+	return boot.Machine{
+		Disk: disk, DiskFormat: format.QCOW2, CDROM: o.ISO, Seed: media.seed,
+		CDROMs: append(append([]string(nil), media.cdroms...), o.ExtraISOs...),
+		Kernel: media.kernel, Initrd: media.initrd, Append: media.args(o.Append),
+		DiskBus: media.diskBus, NIC: media.nic, UEFI: media.uefi, Reboots: media.reboots,
+		Memory: o.Memory, CPUs: o.CPUs, Accel: o.Accel, Fail: media.failures(o.Fail),
+		Log: o.Log, Timeout: o.Timeout, QEMU: o.QEMU, TempDir: o.TempDir,
+	}
 }
 
 // finish puts the installed disk in place: converted to a compressed

@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -31,10 +32,36 @@ type media struct {
 	kernel string // the kernel, copied out of the ISO
 	initrd string // the initrd with the answer file appended
 	seed   string // a NoCloud seed holding the answers, or ""
+	// cdroms are more ISOs for the machine (a Windows answer medium, a
+	// driver ISO); diskBus and nic its devices ("" for virtio); reboots
+	// lets the guest reboot (Windows' setup).
+	cdroms       []string
+	diskBus, nic string
+	reboots      bool
+	uefi         *boot.UEFI // nil for BIOS
+}
+
+// bus is the disk's bus as Glance's hw_disk_bus names it.
+func (m media) bus() string {
+	if m.diskBus == "" {
+		return boot.BusVirtio
+	}
+	return m.diskBus
+}
+
+// nicModel is the NIC's model as Glance's hw_vif_model names it.
+func (m media) nicModel() string {
+	if m.nic == "" {
+		return boot.NICVirtio
+	}
+	return m.nic
 }
 
 // answersAt says where the answer file went, for the progress line.
 func (m media) answersAt() string {
+	if m.layout.Name == "windows" {
+		return "an autounattend medium (/" + autounattendName + ")"
+	}
 	if m.seed != "" {
 		return "a NoCloud seed (user-data)"
 	}
@@ -42,8 +69,11 @@ func (m media) answersAt() string {
 }
 
 // args is the kernel command line: the layout's arguments, the caller's,
-// and the serial console last.
+// and the serial console last; none without a kernel to boot.
 func (m media) args(extra string) string {
+	if m.kernel == "" {
+		return ""
+	}
 	return strings.Join(strings.Fields(m.layout.Args+" "+extra+" "+serialConsole), " ")
 }
 
@@ -66,6 +96,19 @@ func (m media) failures(extra []*regexp.Regexp) []boot.Marker {
 // prepare reads the ISO, finds its installer and writes the kernel, the
 // initrd with the answers (or a seed) into dir.
 func prepare(ctx context.Context, o Options, answers []byte, dir string) (media, error) {
+	m, err := prepareOS(ctx, o, answers, dir)
+	if err != nil || o.Firmware != UEFI {
+		return m, err
+	}
+	m.uefi, err = uefiFirmware(dir)
+	return m, err
+}
+
+// prepareOS prepares what the installer of o.OS boots from.
+func prepareOS(ctx context.Context, o Options, answers []byte, dir string) (media, error) {
+	if o.OS == "windows" {
+		return prepareWindows(o, answers, dir)
+	}
 	var m media
 	f, err := os.Open(o.ISO)
 	if err != nil {
@@ -147,4 +190,20 @@ func writeSeed(ctx context.Context, path string, answers []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// describe is the progress line about what was found and prepared.
+func (m media) describe(iso string) string {
+	if m.layout.Name == "windows" {
+		return iso + ": Windows installer, booted from its ISO; answers on " + m.answersAt()
+	}
+	return fmt.Sprintf("%s: %s layout (kernel %s, initrd %s); answers in %s", iso, m.layout.Name, m.layout.Kernel, m.layout.Initrd, m.answersAt())
+}
+
+// firmwareName names the machine's firmware for the progress line.
+func firmwareName(u *boot.UEFI) string {
+	if u != nil {
+		return "UEFI"
+	}
+	return "BIOS"
 }
