@@ -197,4 +197,3 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
-
