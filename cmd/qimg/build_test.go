@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qimg/qimg/internal/libvirttest"
 	"github.com/qimg/qimg/internal/qemutest"
 )
 
@@ -33,7 +34,7 @@ func TestBuildSysprepCompressBoots(t *testing.T) {
 	}
 	start := time.Now()
 	r := qimgIn(t, dir, "build", "--iso", iso, "--answers", "preseed.cfg", "-o", "out.qcow2", "--size", "128M",
-		"--memory", "256", "--timeout", "15m", "--sysprep", "--compress", "--log", "install.log")
+		"--memory", "256", "--timeout", "15m", "--sysprep", "--compress", "--log", "install.log", "--backend", "qemu")
 	if r.code != 0 {
 		t.Fatalf("qimg build: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -69,6 +70,58 @@ func TestBuildSysprepCompressBoots(t *testing.T) {
 	}
 }
 
+// The same through the libvirt backend, against a private libvirtd
+// (internal/libvirttest): qimg build installs under TCG as a transient
+// domain (with one more CD-ROM attached), leaves no domain and no
+// temporary file, and the disk boots by itself.
+func TestBuildLibvirtBoots(t *testing.T) {
+	iso := installerISO(t)
+	d := libvirttest.Start(t)
+	dir, tmp := t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	preseed := "d-i qimg/marker string QIMG-LIBVIRT-1618\nd-i qimg/hostname string virtbuilt\n"
+	if err := os.WriteFile(filepath.Join(dir, "preseed.cfg"), []byte(preseed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := qimgIn(t, dir, "build", "--iso", iso, "--answers", "preseed.cfg", "-o", "out.qcow2", "--size", "128M",
+		"--memory", "256", "--timeout", "15m", "--log", "install.log", "--backend", "libvirt", "--connect", d.URI(),
+		"--extra-iso", iso, "--firmware", "bios")
+	if r.code != 0 {
+		log, _ := os.ReadFile(filepath.Join(dir, "install.log"))
+		t.Fatalf("qimg build: exit %d\n%s%s\n%s", r.code, r.stdout, r.stderr, log)
+	}
+	t.Logf("qimg build took %v:\n%s", time.Since(start), r.stdout)
+	for _, want := range []string{"through libvirt", "installed under tcg (libvirt)", "wrote out.qcow2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stdout, "Glance properties") {
+		t.Errorf("a BIOS Linux install needs no properties:\n%s", r.stdout)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "install.log")); err != nil || !bytes.Contains(b, []byte("qimg-installer: done: installed QIMG-LIBVIRT-1618")) {
+		t.Errorf("install.log: %v, %d bytes", err, len(b))
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left behind in TMPDIR: %v", left)
+	}
+	if names, err := d.Domains(); err != nil || len(names) != 0 {
+		t.Errorf("domains left: %v %v", names, err)
+	}
+	if check := qemutest.Img(t, "check", filepath.Join(dir, "out.qcow2")); !strings.Contains(check, "No errors were found") {
+		t.Errorf("qemu-img check:\n%s", check)
+	}
+	if r := qimgIn(t, dir, "cat", "out.qcow2", "/etc/qimg-marker"); r.code != 0 || r.stdout != "QIMG-LIBVIRT-1618\n" {
+		t.Errorf("qimg cat: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = qimgIn(t, dir, "boot-test", "--local", "out.qcow2", "--no-default-expect", "--expect", "^qimg-payload: QIMG-LIBVIRT-1618$",
+		"--expect", "^virtbuilt login: ", "--memory", "256")
+	if r.code != 0 {
+		t.Fatalf("boot-test: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestBuildRefuses(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -76,11 +129,15 @@ func TestBuildRefuses(t *testing.T) {
 		want string
 	}{
 		{[]string{"build", "--answers", "a", "-o", "o.qcow2"}, "build needs --iso, --answers and -o"},
-		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--backend", "libvirt"}, "only qemu is implemented"},
+		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--backend", "vmware"}, `--backend "vmware"`},
+		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--connect", "qemu+ssh://h/system"}, "only a local qemu:///system"},
+		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--connect", "qemu:///system?x=1"}, "unknown parameter x"},
+		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--firmware", "coreboot"}, `firmware "coreboot"`},
+		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--drivers", "virtio-win.iso"}, "driver ISO is for Windows"},
 		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--size", "ten"}, `--size "ten"`},
 		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--fail", "("}, `--fail "("`},
 		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--timeout", "0s"}, "--timeout must be positive"},
-		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--os", "windows"}, `"windows" installers are not supported`},
+		{[]string{"build", "--iso", "i", "--answers", "a", "-o", "o", "--os", "beos"}, `"beos" installers are not supported`},
 		{[]string{"build", "--iso", "missing.iso", "--answers", "missing.cfg", "-o", "o"}, "missing.cfg"},
 		{[]string{"build", "extra"}, "Unexpected argument: extra"},
 	} {
