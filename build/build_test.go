@@ -256,3 +256,30 @@ func TestBuildRefuses(t *testing.T) {
 	}
 	leftovers(t, work, "preseed.cfg", "not.iso", "unknown.iso")
 }
+
+// UEFI through the QEMU backend: OVMF boots the installer's kernel
+// (whose EFI stub says so on the console), with one more CD-ROM on the
+// SATA controller; the installer powers off at once (qimg.end=poweroff),
+// and OVMF's variable store copy goes with the temporary directory.
+func TestBuildUEFIQEMU(t *testing.T) {
+	t.Parallel()
+	iso := installerISO(t)
+	work, tmp := t.TempDir(), t.TempDir()
+	log := filepath.Join(work, "console.log")
+	res, err := Build(context.Background(), Options{
+		ISO: iso, Answers: answers(t, work, "d-i qimg/marker string M\n"), Output: filepath.Join(work, "out.qcow2"),
+		Size: 64 << 20, Memory: 256, TempDir: tmp, Firmware: UEFI, Append: "qimg.end=poweroff", Log: log,
+		ExtraISOs: []string{iso}, Timeout: 5 * time.Minute,
+	})
+	b, _ := os.ReadFile(log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !bytes.Contains(b, []byte("EFI stub: ")) || !bytes.Contains(b, []byte("qimg-installer: powering off as asked")) {
+		t.Errorf("no UEFI boot seen:\n%s", b)
+	}
+	if res.Properties["hw_firmware_type"] != "uefi" {
+		t.Errorf("properties %v", res.Properties)
+	}
+	leftovers(t, tmp)
+}

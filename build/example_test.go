@@ -55,3 +55,18 @@ func ExampleBuild() {
 		log.Fatal(err)
 	}
 }
+
+// A Windows install through libvirtd: qimg writes autounattend.xml onto a
+// small ISO medium, attaches it and the virtio-win drivers beside the
+// installer's ISO, and says which Glance properties the image needs.
+func ExampleBuild_windows() {
+	res, err := build.Build(context.Background(), build.Options{
+		ISO: "Win10_22H2_English_x64.iso", Answers: "autounattend.xml", Output: "windows10.qcow2",
+		OS: "windows", Drivers: "virtio-win.iso", Firmware: build.UEFI, Size: 40 << 30, Memory: 4096,
+		Backend: build.LibvirtBackend{}, Timeout: 3 * time.Hour, Progress: os.Stdout,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Properties) // map[hw_disk_bus:virtio hw_firmware_type:uefi hw_vif_model:virtio os_type:windows]
+}

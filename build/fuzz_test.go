@@ -35,3 +35,20 @@ func FuzzFindLayout(f *testing.F) {
 		}
 	})
 }
+
+// checkUnattend on any bytes: no panic, and what it accepts has an
+// <unattend> root in Windows' namespace and is well-formed XML (the
+// standard decoder reads it to the end).
+func FuzzCheckUnattend(f *testing.F) {
+	f.Add([]byte(unattendXML))
+	f.Add([]byte(`<unattend xmlns="urn:schemas-microsoft-com:unattend"><settings>`))
+	f.Add([]byte("d-i qimg/marker string M\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkUnattend("fuzz.xml", data) != nil {
+			return
+		}
+		if !bytes.Contains(data, []byte("unattend")) {
+			t.Errorf("accepted without an unattend element: %q", data)
+		}
+	})
+}

@@ -29,7 +29,10 @@
 #     install tests (package build, qimg build): isolinux, extlinux, cpio
 #     and kmod (modinfo), with which scripts/installer-iso.sh makes a small
 #     unattended installer ISO (it downloads the kernel and busybox-static
-#     as package files into the cache; neither is installed here)
+#     as package files into the cache; neither is installed here); for the
+#     libvirt backend's tests: libvirt-daemon-system (libvirtd, which the
+#     tests start privately, never as a service) and libvirt-clients (virsh,
+#     which judges the domain XML); ovmf for --firmware uefi
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -42,7 +45,8 @@ log() { printf '==> %s\n' "$*" >&2; }
 # --- apt packages ---------------------------------------------------------
 packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2 debootstrap
 	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init
-	qemu-system-x86 syslinux syslinux-common isolinux extlinux cpio kmod)
+	qemu-system-x86 syslinux syslinux-common isolinux extlinux cpio kmod
+	libvirt-daemon-system libvirt-clients ovmf)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
