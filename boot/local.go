@@ -119,7 +119,7 @@ func Local(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, closeLog, err := openLog(o.Log)
+	log, closeLog, err := OpenLog(o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +127,10 @@ func Local(ctx context.Context, opts Options) (*Result, error) {
 	return run(ctx, o, m, log)
 }
 
-// openLog creates the console log at path, or discards the console when
-// path is empty.
-func openLog(path string) (io.Writer, func() error, error) {
+// OpenLog creates the console log at path, or discards the console when
+// path is empty: where a run, of any backend, puts the console's raw
+// bytes.
+func OpenLog(path string) (io.Writer, func() error, error) {
 	if path == "" {
 		return io.Discard, func() error { return nil }, nil
 	}

@@ -116,7 +116,7 @@ func Run(ctx context.Context, m Machine) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, closeLog, err := openLog(m.Log)
+	log, closeLog, err := OpenLog(m.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 
@@ -25,9 +24,6 @@ var ovmfFiles = []struct{ code, vars string }{
 	{"/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"},
 }
 
-// maxVars bounds the variable store copied (OVMF's are 128 KiB to 4 MiB).
-const maxVars = 64 << 20
-
 // uefiFirmware finds OVMF and copies its variable store template into dir:
 // the guest writes its boot entries there, never into the template.
 func uefiFirmware(dir string) (*boot.UEFI, error) {
@@ -36,34 +32,11 @@ func uefiFirmware(dir string) (*boot.UEFI, error) {
 			continue
 		}
 		vars := filepath.Join(dir, "OVMF_VARS.fd")
-		if err := copyFile(f.vars, vars); err != nil {
+		if err := copyOut(os.DirFS(filepath.Dir(f.vars)), f.vars, filepath.Base(f.vars), vars, nil); err != nil {
 			return nil, err
 		}
 		return &boot.UEFI{Code: f.code, Vars: vars}, nil
 	}
 	return nil, image.Errorf(image.ErrUnsupported, "build: no UEFI firmware (OVMF) found in %s or %s (install the ovmf package)",
 		filepath.Dir(ovmfFiles[0].code), filepath.Dir(ovmfFiles[2].code))
-}
-
-// copyFile copies src to the new file dst (mode 0600), at most maxVars
-// bytes.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	n, err := io.Copy(out, io.LimitReader(in, maxVars+1))
-	if err != nil {
-		return err
-	}
-	if n > maxVars {
-		return image.FileErrorf(src, "larger than %d MiB: %w", maxVars>>20, image.ErrUnsupported)
-	}
-	return out.Close()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -126,7 +125,7 @@ func (b LibvirtBackend) Run(ctx context.Context, m boot.Machine) (*boot.Result, 
 	if err != nil {
 		return nil, err
 	}
-	log, closeLog, err := createLog(m.Log)
+	log, closeLog, err := boot.OpenLog(m.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -194,19 +193,6 @@ func offersKVM(l *libvirt.Libvirt) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// createLog creates the console log at path, or discards the console when
-// path is empty.
-func createLog(path string) (io.Writer, func() error, error) {
-	if path == "" {
-		return io.Discard, func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, f.Close, nil
 }
 
 // accel names the domain's accelerator as boot does.
