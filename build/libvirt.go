@@ -52,8 +52,8 @@ func (b LibvirtBackend) socket() string {
 
 // Limits of the libvirt backend.
 const (
-	// handshakeTimeout bounds connecting to libvirtd when ctx has no
-	// deadline: a socket whose server does not answer is not libvirtd.
+	// handshakeTimeout bounds connecting to libvirtd: a socket whose
+	// server does not answer is not libvirtd.
 	handshakeTimeout = 10 * time.Second
 	// consolePoll is how often the console file is read for more.
 	consolePoll = 50 * time.Millisecond
@@ -77,18 +77,31 @@ func (b LibvirtBackend) connect(ctx context.Context) (*libvirt.Libvirt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("libvirt: %w", err)
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(handshakeTimeout)
-	}
-	conn.SetDeadline(deadline)
+	// No deadline on conn: go-libvirt's reader takes a timeout for a
+	// temporary error and reads again, for ever. Closing conn ends a
+	// handshake that gets no answer.
 	l := libvirt.NewWithDialer(dialers.NewAlreadyConnected(conn))
-	if err := l.ConnectToURI(libvirt.QEMUSystem); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("libvirt: %s: %w", b.socket(), err)
+	done := make(chan error, 1)
+	go func() { done <- l.ConnectToURI(libvirt.QEMUSystem) }()
+	timer := time.NewTimer(handshakeTimeout)
+	defer timer.Stop()
+	finished := false
+	select {
+	case err = <-done:
+		finished = true
+	case <-timer.C:
+		err = errors.New("no answer")
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
-	conn.SetDeadline(time.Time{})
-	return l, nil
+	if err == nil {
+		return l, nil
+	}
+	conn.Close()
+	if !finished {
+		<-done // the handshake fails now that conn is closed
+	}
+	return nil, fmt.Errorf("libvirt: %s: %w", b.socket(), err)
 }
 
 // Ping connects to libvirtd and asks its version: nil when a libvirtd

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,9 @@ func TestLibvirtBackend(t *testing.T) {
 	backend := LibvirtBackend{Socket: d.Socket}
 	if err := backend.Ping(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if b := AutoBackend(context.Background(), d.Socket); b.String() != "libvirt" {
+		t.Errorf("AutoBackend with a libvirtd took %s", b)
 	}
 	noDomains := func(t *testing.T) {
 		t.Helper()
@@ -128,4 +132,34 @@ func TestLibvirtBackend(t *testing.T) {
 		leftovers(t, tmp)
 		leftovers(t, work, "preseed.cfg")
 	})
+}
+
+// Without a libvirtd (no socket, or one whose server says nothing),
+// AutoBackend takes QEMU, in bounded time.
+func TestAutoBackendWithoutLibvirtd(t *testing.T) {
+	dir := t.TempDir()
+	silent := filepath.Join(dir, "silent.sock")
+	ln, err := net.Listen("unix", silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	for _, socket := range []string{filepath.Join(dir, "missing.sock"), silent} {
+		start := time.Now()
+		if b := AutoBackend(context.Background(), socket); b.String() != "qemu" {
+			t.Errorf("AutoBackend(%s) took %s", socket, b)
+		}
+		if el := time.Since(start); el > 2*autoProbe {
+			t.Errorf("AutoBackend(%s) took %v", socket, el)
+		}
+	}
 }

@@ -150,3 +150,50 @@ func TestBuildRefuses(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// qimg killed (SIGKILL) while its installer runs through libvirt (here
+// one that hangs, so that it never ends by itself): the domain was created
+// with autodestroy, so libvirtd destroys it when qimg's connection drops,
+// and no output appears.
+func TestBuildLibvirtKilled(t *testing.T) {
+	iso := installerISO(t)
+	bin := qimgBinary(t)
+	d := libvirttest.Start(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "preseed.cfg"), []byte("d-i qimg/marker string M\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "install.log")
+	cmd := exec.Command(bin, "build", "--iso", iso, "--answers", "preseed.cfg", "-o", "out.qcow2", "--size", "64M",
+		"--memory", "256", "--log", log, "--backend", "libvirt", "--connect", d.URI(), "--append", "qimg.end=hang")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "TMPDIR="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if b, _ := os.ReadFile(log); bytes.Contains(b, []byte("qimg-installer: hanging as asked")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the installer did not start")
+		}
+	}
+	if names, err := d.Domains(); err != nil || len(names) != 1 {
+		t.Fatalf("domains while installing: %v %v", names, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		names, err := d.Domains()
+		if err == nil && len(names) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("domains left after qimg was killed: %v %v", names, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.qcow2")); !os.IsNotExist(err) {
+		t.Errorf("out.qcow2: %v", err)
+	}
+}
