@@ -80,8 +80,15 @@ func (m media) args(extra string) string {
 // layoutFailures are messages installers print on the serial console
 // only when an install has failed.
 var layoutFailures = map[string][]boot.Marker{
-	"debian-installer": {{Name: "installation step failed", Pattern: regexp.MustCompile(`An installation step failed`)}},
-	"anaconda":         {{Name: "anaconda error", Pattern: regexp.MustCompile(`Pane is dead|The installation was stopped due to`)}},
+	"debian-installer": {
+		{Name: "installation step failed", Pattern: regexp.MustCompile(`An installation step failed`)},
+		// With priority=critical, a dialog d-i still shows (its title
+		// marked [!!]) is an error or a question the answers left open:
+		// nobody will answer it, so the install is stuck. Seen here when
+		// the mirror lacked udebs: "[!!] Download installer components".
+		{Name: "installer dialog", Pattern: regexp.MustCompile(`\[!!\] \S.*`)},
+	},
+	"anaconda": {{Name: "anaconda error", Pattern: regexp.MustCompile(`Pane is dead|The installation was stopped due to`)}},
 }
 
 // failures are the layout's failure markers and the caller's.

@@ -84,3 +84,36 @@ func TestPrepareSubiquitySeed(t *testing.T) {
 		t.Errorf("seed %q holds user-data %q", seedFS.VolumeID(), got)
 	}
 }
+
+// d-i's markers stop an install at an error dialog, as its newt frontend
+// draws one on the serial console (line-drawing characters around it),
+// and not at a progress screen.
+func TestDebianInstallerFailures(t *testing.T) {
+	m := media{layout: Layout{Name: "debian-installer"}}
+	matches := func(line string) bool {
+		for _, f := range m.failures(nil) {
+			if f.Pattern.MatchString(line) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, line := range []string{
+		"\x1b(0lqqqqqqqqqqqqqqqqqu\x1b(B [!!] Download installer components \x1b(0tqqqqqqqqqqqqqqqqqqk",
+		"[!!] Partition disks",
+		"An installation step failed. You can try to run the failing item again",
+	} {
+		if !matches(line) {
+			t.Errorf("%q: not a failure", line)
+		}
+	}
+	for _, line := range []string{
+		"\x1b(0lqqqqqqqqqqqqqqqqqqqqu\x1b(B Loading additional components \x1b(0tqqqqqqqqqqqqqqqqqqqqk",
+		"[.] Choose language",
+		"Retrieving apt-mirror-setup",
+	} {
+		if matches(line) {
+			t.Errorf("%q: a failure", line)
+		}
+	}
+}
