@@ -75,7 +75,11 @@ func OpenChain(path string, o OpenOptions) (Chain, error) {
 			return nil, errors.Join(&LoopError{Name: name}, c.Close())
 		}
 		seen[name] = true
-		img, f, err := openLayer(name, OpenOptions{Format: format, Backing: policy, MetadataOnly: o.MetadataOnly}, depth)
+		lo := OpenOptions{Format: format, Backing: policy, MetadataOnly: o.MetadataOnly}
+		if depth == 0 {
+			lo.Key = o.Key // the key is the top image's alone
+		}
+		img, f, err := openLayer(name, lo, depth)
 		if err != nil {
 			if depth > 0 {
 				err = &BackingError{Name: name, Err: err}

@@ -34,6 +34,10 @@ type OpenOptions struct {
 	// file, an image marked corrupt) is left for Check to report or
 	// repair, and guest writes are refused.
 	ForCheck bool
+	// Key is the password of an encrypted image (qcow2 with LUKS or
+	// legacy AES encryption): see qcow2.OpenOptions.Key. It applies to
+	// this image only, never to its backing files.
+	Key []byte
 }
 
 // Open opens an image of any supported format and returns it with the
@@ -75,7 +79,7 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 	switch format {
 	case QCOW2:
 		return asImage(qcow2.Open(path, &qcow2.OpenOptions{
-			Writable: o.Writable, Backing: o.Backing, MetadataOnly: o.MetadataOnly, ForCheck: o.ForCheck,
+			Writable: o.Writable, Backing: o.Backing, MetadataOnly: o.MetadataOnly, ForCheck: o.ForCheck, Key: o.Key,
 			OpenBacking: backingOpener(path, o.Backing, depth),
 		}))
 	case Raw:

@@ -44,6 +44,9 @@ func (img *Image) WriteCompressedData(plain, comp []byte, off int64) error {
 	if img.hdr.IncompatibleFeatures&IncompatDataFile != 0 {
 		return img.errorf(image.ErrUnsupported, "compressed clusters cannot be stored with an external data file")
 	}
+	if img.Encrypted() {
+		return img.errorf(image.ErrUnsupported, "Compression and encryption not supported at the same time")
+	}
 	if err := img.checkWrite(off, int64(len(plain))); err != nil {
 		return err
 	}

@@ -43,6 +43,8 @@ type CreateOptions struct {
 	// through it); name and format are BackingFile and BackingFormat.
 	// format.BackingOpener makes one for any format. Needed unless Unsafe.
 	OpenBacking func(name, format string) (image.Image, error)
+	// Encrypt, when set, makes an encrypted image (-o encrypt.format=...).
+	Encrypt *Encryption
 }
 
 // header validates the options and builds the header of a new image of
@@ -138,6 +140,9 @@ func CreateFile(f File, name string, opts CreateOptions) (*Image, error) {
 		prealloc = PreallocMetadata // a raw data file needs every cluster mapped
 	}
 	err = img.grow(size)
+	if err == nil && opts.Encrypt != nil {
+		err = img.encrypt(opts.Encrypt)
+	}
 	if err == nil && prealloc != "" && prealloc != PreallocOff {
 		err = img.preallocate(prealloc)
 	}

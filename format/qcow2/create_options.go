@@ -48,6 +48,11 @@ func (o *CreateOptions) Validate() error {
 	if err := o.validateV2(v3); err != nil {
 		return err
 	}
+	if o.Encrypt != nil {
+		if err := o.Encrypt.validate(); err != nil {
+			return err
+		}
+	}
 	if o.ExtendedL2 && o.EffectiveClusterSize() < 16384 {
 		return bad("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes")
 	}

@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"github.com/qimg/qimg/format/luks"
 	"github.com/qimg/qimg/image"
 )
 
@@ -51,12 +52,12 @@ func (img *Image) Describe() (image.Description, error) {
 	if err != nil {
 		return d, err
 	}
-	d.Specific = specificInfo(h, bitmaps)
+	d.Specific = specificInfo(h, bitmaps, img.luks)
 	return d, nil
 }
 
 // specificInfo is QEMU's ImageInfoSpecificQCow2, members in schema order.
-func specificInfo(h *Header, bitmaps []Bitmap) image.Fields {
+func specificInfo(h *Header, bitmaps []Bitmap, lh *luks.Header) image.Fields {
 	var d image.Fields
 	if h.Version == 2 {
 		d = d.Add("compat", "0.10")
@@ -75,12 +76,37 @@ func specificInfo(h *Header, bitmaps []Bitmap) image.Fields {
 		d = d.Add("refcount-bits", int64(h.RefcountBits()))
 	}
 	if h.CryptMethod != cryptNone {
-		d = d.Add("encrypt", image.Fields{}.Add("format", h.EncryptionName()))
+		d = d.Add("encrypt", encryptInfo(h, lh))
 	}
 	if h.Version >= 3 && len(bitmaps) > 0 {
 		d = d.Add("bitmaps", bitmapList(bitmaps))
 	}
 	return d.Add("compression-type", h.CompressionName())
+}
+
+// encryptInfo is QEMU's QCryptoBlockInfo: the format, and for LUKS the
+// header's algorithms and key slots, members in schema order.
+func encryptInfo(h *Header, lh *luks.Header) image.Fields {
+	f := image.Fields{}.Add("format", h.EncryptionName())
+	if lh == nil {
+		return f
+	}
+	in := lh.Info()
+	f = f.Add("cipher-alg", in.CipherAlg).Add("cipher-mode", in.CipherMode).Add("ivgen-alg", in.IVGenAlg)
+	if in.IVGenHashAlg != "" {
+		f = f.Add("ivgen-hash-alg", in.IVGenHashAlg)
+	}
+	f = f.Add("hash-alg", in.HashAlg).Add("payload-offset", in.PayloadOffset).
+		Add("master-key-iters", int64(in.MasterKeyIter)).Add("uuid", in.UUID)
+	slots := make([]any, len(in.Slots))
+	for i, s := range in.Slots {
+		sf := image.Fields{}.Add("active", s.Active)
+		if s.Active {
+			sf = sf.Add("iters", int64(s.Iters)).Add("stripes", int64(s.Stripes))
+		}
+		slots[i] = sf.Add("key-offset", s.KeyOffset)
+	}
+	return f.Add("slots", slots)
 }
 
 // bitmapList is a list of Qcow2BitmapInfo, members in schema order.

@@ -28,9 +28,16 @@
 //     makes Open fail with image.ErrUnsupported naming the bit (and its
 //     name, when the image's feature name table has one).
 //
-// Encrypted images (legacy AES and LUKS) open so that their header can be
-// shown, but ReadAt fails with an error wrapping image.ErrEncrypted: qimg
-// has no key support.
+// Encrypted images: with OpenOptions.Key (the secret qemu-img's
+// encrypt.key-secret names) LUKS images (crypt_method 2, the LUKS1 header
+// of package luks in clusters named by the crypto header extension) are
+// read and written, and legacy AES-CBC images (crypt_method 1) too; data
+// clusters are encrypted per 512-byte sector, the IV from the host offset
+// for LUKS and from the guest offset for AES, as QEMU does (crypt.go).
+// CreateOptions.Encrypt makes new ones. Without a key they open so that
+// their header can be shown, but ReadAt fails with an error wrapping
+// image.ErrEncrypted; a wrong LUKS key fails Open with
+// luks.ErrWrongPassword before anything is written.
 //
 // # API
 //
@@ -68,6 +75,8 @@
 //   - describe.go: what the image says of itself through the optional
 //     interfaces of package image (info's description, backing name, host
 //     layout for map);
+//   - crypt.go, create_crypt.go: encrypted guest data and new encrypted
+//     images;
 //   - snapshot.go: the internal snapshot table;
 //   - bitmaps.go: persistent dirty bitmaps (listed, marked in use by writers);
 //     bitmap_dir.go, bitmap_data.go, bitmap_edit.go: their directory,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/qimg/qimg/format/luks"
 	"github.com/qimg/qimg/image"
 )
 
@@ -39,6 +40,14 @@ type OpenOptions struct {
 	// opened, so a missing one does not stop Open, and guest reads fail.
 	// It cannot be combined with Writable.
 	MetadataOnly bool
+	// Key is the password of an encrypted image: the data of the secret
+	// qemu-img's encrypt.key-secret names. A LUKS image is unlocked with
+	// it at open (a wrong key fails with luks.ErrWrongPassword and nothing
+	// is written); a legacy AES image takes its first 16 bytes as the key.
+	// Without it an encrypted image opens, but guest reads fail with
+	// image.ErrEncrypted. Backing files never get it. It is never logged
+	// or put in an error.
+	Key []byte
 }
 
 // File is the storage an Image lives in; *os.File implements it.
@@ -72,6 +81,8 @@ type Image struct {
 	mu      sync.RWMutex
 	alloc   *refcounts  // write state, nil when read-only
 	readErr error       // set when guest data cannot be read (encryption)
+	luks    *luks.Header // the LUKS header of a LUKS-encrypted image
+	crypt   *crypt       // the key, once unlocked (crypt.go)
 	meta    metadataSet // metadata clusters, for the overlap check (overlap.go)
 	closed  bool
 	// noHostFiles is set by NewReader: the image is not a host file, so
@@ -175,7 +186,9 @@ func (img *Image) init(opts *OpenOptions) error {
 		return err
 	}
 	if h.CryptMethod != cryptNone {
-		img.readErr = img.errorf(image.ErrEncrypted, "guest data is encrypted (%s) and qimg has no key support", h.EncryptionName())
+		if err := img.openCrypt(opts); err != nil {
+			return err
+		}
 	}
 	if opts.Writable && !opts.ForCheck {
 		if h.IncompatibleFeatures&IncompatCorrupt != 0 {

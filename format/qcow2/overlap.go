@@ -79,6 +79,9 @@ func (img *Image) buildMetadataSet() error {
 	if h.Bitmaps != nil {
 		s.addRange(int64(h.Bitmaps.DirectoryOff), int64(h.Bitmaps.DirectorySize), cs)
 	}
+	if h.Crypto != nil && h.CryptMethod == CryptLUKS {
+		s.addRange(int64(h.Crypto.Offset), int64(min(h.Crypto.Length, maxCryptoHeader)), cs)
+	}
 	img.meta = s
 	return nil
 }

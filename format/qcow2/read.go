@@ -213,6 +213,9 @@ func (img *Image) readMapping(p []byte, off int64, m mapping) error {
 	case kindUnallocated:
 		return img.readBacking(p, off)
 	case kindNormal:
+		if img.crypt != nil {
+			return img.readEncrypted(p, off, m.host)
+		}
 		return img.readHost(p, m.host)
 	case kindCompressed:
 		if int64(len(p)) == img.hdr.ClusterSize() {
@@ -316,13 +319,10 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	e := image.Extent{Start: start, Length: m.length, Allocated: true, HostOffset: -1}
 	switch m.kind {
 	case kindZero:
-		e.Zero = true
-		if m.mapped {
-			e.HostOffset = m.host
-		}
+		e.Zero, e.HostOffset = true, img.hostOffset(m)
 	case kindNormal:
-		e.Data, e.HostOffset = true, m.host
-		if img.metadataPreallocated() {
+		e.Data, e.HostOffset = true, img.hostOffset(m)
+		if e.HostOffset >= 0 && img.metadataPreallocated() {
 			e = img.fileHoles(e)
 		}
 	case kindCompressed:
@@ -331,6 +331,16 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 		return img.backingExtent(start, m)
 	}
 	return e, nil
+}
+
+// hostOffset is where m's bytes are in the file, as qemu-img map reports
+// it, or -1: QEMU gives no offset for encrypted images, whose host bytes
+// are not the guest's.
+func (img *Image) hostOffset(m mapping) int64 {
+	if !m.mapped || img.Encrypted() {
+		return -1
+	}
+	return m.host
 }
 
 // metadataPreallocated reports, once per image, whether a read-only image
@@ -413,11 +423,7 @@ func (img *Image) backingExtent(start int64, m mapping) (image.Extent, error) {
 		// reports it: this one, when there is no backing file or the
 		// run lies past its end. Unallocated subclusters of an allocated
 		// cluster keep its host offset there, as QEMU reports them.
-		e := image.Extent{Start: start, Length: length, Zero: true, HostOffset: -1}
-		if m.mapped {
-			e.HostOffset = m.host
-		}
-		return e, nil
+		return image.Extent{Start: start, Length: length, Zero: true, HostOffset: img.hostOffset(m)}, nil
 	}
 	e, err := img.backing.Extent(start, min(length, img.backing.Size()-start))
 	if err != nil {

@@ -3,6 +3,7 @@ package qcow2
 import (
 	"encoding/binary"
 
+	"github.com/qimg/qimg/format/luks"
 	"github.com/qimg/qimg/image"
 )
 
@@ -395,18 +396,18 @@ func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64) err
 	w := img.dataWriter()
 	for i := 0; i < len(plan); {
 		cw := plan[i]
-		whole := cw.from == 0 && cw.to == cs
-		if cw.inPlace && !img.hdr.ExtendedL2() || whole {
+		if img.direct(cw) {
 			// Extend the run while clusters stay contiguous in guest and
 			// host space and are written whole (or in place).
 			j := i + 1
 			for j < len(plan) && plan[j].host == plan[j-1].host+cs && plan[j].from == 0 &&
-				(plan[j].to == cs || plan[j].inPlace && !img.hdr.ExtendedL2()) && plan[j-1].to == cs {
+				img.direct(plan[j]) && plan[j-1].to == cs {
 				j++
 			}
 			start := cw.guest + cw.from - off
 			end := plan[j-1].guest + plan[j-1].to - off
-			if _, err := w.WriteAt(p[start:end], cw.host+cw.from); err != nil {
+			data := img.encrypted(p[start:end], cw.guest+cw.from, cw.host+cw.from)
+			if _, err := w.WriteAt(data, cw.host+cw.from); err != nil {
 				return image.FileErrorf(img.name, "writing data: %w", err)
 			}
 			i = j
@@ -417,12 +418,27 @@ func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64) err
 			return err
 		}
 		copy(buf[cw.from:cw.to], p[cw.guest+cw.from-off:])
+		if img.crypt != nil {
+			img.crypt.cipher.Encrypt(buf, img.crypt.sector(cw.guest, cw.host))
+		}
 		if _, err := w.WriteAt(buf, cw.host); err != nil {
 			return image.FileErrorf(img.name, "writing data: %w", err)
 		}
 		i++
 	}
 	return nil
+}
+
+// direct reports whether the bytes cw writes can go straight to its host
+// cluster: it is written whole, or in place (without subclusters, whose
+// unwritten part must be allocated too) and, in an encrypted image, in
+// whole sectors.
+func (img *Image) direct(cw clusterWrite) bool {
+	if cw.from == 0 && cw.to == img.hdr.ClusterSize() {
+		return true
+	}
+	aligned := img.crypt == nil || (cw.from|cw.to)%luks.SectorSize == 0
+	return cw.inPlace && !img.hdr.ExtendedL2() && aligned
 }
 
 func (img *Image) dataWriter() File {
