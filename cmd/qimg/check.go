@@ -15,6 +15,7 @@ import (
 func newCheckCmd(e *env) *cobra.Command {
 	var format, output, repair string
 	var quiet, forceShare bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "check [-f FMT] [--output=human|json] [-r leaks|all] [-q] [-U] FILENAME",
 		Short: "Check a qcow2 image for consistency, and optionally repair it",
@@ -28,10 +29,14 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 (raw).`,
 		Args: exactArgs(1, "Expecting one image file name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := args[0]
 			if err := checkOutput(output); err != nil {
 				return err
 			}
+			spec, err := keys.resolve(args[0], format)
+			if err != nil {
+				return err
+			}
+			path, format := spec.path, spec.format
 			mode := image.RepairNone
 			switch repair {
 			case "":
@@ -43,26 +48,27 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 				return usageError("Unknown option value for -r (expecting 'leaks' or 'all'): %s", repair)
 			}
 			if format != "" && !imgfmt.Known(format) {
-				return fail("Could not open '%s': Unknown driver '%s'", path, format)
+				return fail("Could not open '%s': Unknown driver '%s'", spec.name, format)
 			}
 			if format == "" {
 				f, err := imgfmt.Probe(path)
 				if err != nil {
-					return openFailure(path, "", err)
+					return openFailureAs(spec.name, path, "", err)
 				}
 				format = f
 			}
-			img, opened, err := openChecker(path, format, false)
+			spec.format = format
+			img, opened, err := openChecker(spec, false)
 			if err == nil && mode != image.RepairNone {
 				// Opened read-only first, so that a format without checks
 				// is refused as such; a repair needs it open for writing.
 				opened.Close()
-				img, opened, err = openChecker(path, format, true)
+				img, opened, err = openChecker(spec, true)
 			}
 			if err != nil {
 				return err
 			}
-			if err := refuseUnopenable(path, format, opened, true, e.untrusted); err != nil {
+			if err := refuseUnopenable(spec, opened, true, e.untrusted); err != nil {
 				opened.Close()
 				return err
 			}
@@ -102,13 +108,14 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 	f.StringVarP(&repair, "repair", "r", "", "repair: leaks (free leaked clusters) or all (also fix corruptions)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	keys.add(f)
 	return cmd
 }
 
 // openChecker opens path for check, as an image.Checker, with qemu-img's
 // messages when it does not open or the format has no checks.
-func openChecker(path, format string, writable bool) (image.Checker, image.Image, error) {
-	opened, _, err := openWith(path, imgfmt.OpenOptions{Format: format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking})
+func openChecker(s imageSpec, writable bool) (image.Checker, image.Image, error) {
+	opened, _, err := openNamed(s.name, s.path, imgfmt.OpenOptions{Format: s.format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking, Key: s.key})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 func newCompareCmd(e *env) *cobra.Command {
 	var fmt1, fmt2 string
 	var strict, quiet, progress, forceShare bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "compare [-f FMT] [-F FMT] [-s] [-q] [-p] FILENAME1 FILENAME2",
 		Short: "Tell whether two images have the same guest content",
@@ -37,12 +38,20 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 				}
 				return &exitError{code: 2, msg: err.Error()}
 			}
-			a, _, err := openData(args[0], fmt1, false, e.chainPolicy())
+			sa, err := keys.resolve(args[0], fmt1)
+			if err != nil {
+				return asCode2(err)
+			}
+			sb, err := keys.resolve(args[1], fmt2)
+			if err != nil {
+				return asCode2(err)
+			}
+			a, _, err := openDataSpec(sa, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}
 			defer a.Close()
-			b, _, err := openData(args[1], fmt2, false, e.chainPolicy())
+			b, _, err := openDataSpec(sb, false, e.chainPolicy())
 			if err != nil {
 				return asCode2(err)
 			}
@@ -77,6 +86,7 @@ Exit codes: 0 identical, 1 different, 2 error (qemu-img's).`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing; only the exit code tells")
 	f.BoolVarP(&progress, "progress", "p", false, "show progress (only when standard error is a terminal)")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	keys.add(f)
 	return cmd
 }
 

@@ -21,6 +21,7 @@ func newConvertCmd(e *env) *cobra.Command {
 		quiet, ooo, forceShare                      bool
 		workers                                     int
 		cache, srcCache                             string
+		keys                                        keyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "convert [-f FMT] [-O FMT] [-c] [-o OPTIONS] [-B BACKING -F FMT] [-S SIZE] [-m N] [-W] [-n] [--target-is-zero] [-p] [-q] SRC DST",
@@ -91,6 +92,14 @@ place when complete: an interrupted convert leaves no partial DST.`,
 					o.SparseSize = -1
 				}
 			}
+			secrets, err := keys.secrets()
+			if err != nil {
+				return err
+			}
+			spec, err := keys.resolve(src, srcFmt)
+			if err != nil {
+				return err
+			}
 			opts := qfmt.NewOpts(createOptsFor(outFmt))
 			if optList != "" {
 				if err := opts.Parse(optList); err != nil {
@@ -107,9 +116,12 @@ place when complete: an interrupted convert leaves no partial DST.`,
 				opts.Set("backing_fmt", backingFmt)
 			}
 			if outFmt == "qcow2" {
-				c, err := qcow2Options(opts)
+				c, err := qcow2Options(opts, secrets)
 				if err != nil {
 					return fail("%s: error while converting qcow2: %s", dst, err.(*exitError).msg)
+				}
+				if c.Encrypt != nil && compress {
+					return fail("Compression and encryption not supported at the same time")
 				}
 				o.Create.QCOW2 = c
 			} else if outFmt == "vmdk" {
@@ -130,7 +142,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if _, err := os.Stat(dst); noCreate && err != nil {
 				return openFailure(dst, outFmt, err)
 			}
-			img, _, err := openData(src, srcFmt, false, e.chainPolicy())
+			img, _, err := openDataSpec(spec, false, e.chainPolicy())
 			if err != nil {
 				return err
 			}
@@ -165,6 +177,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
 	f.StringVarP(&cache, "cache", "t", "unsafe", "output cache mode: unsafe (no flush), or none, writeback, writethrough, directsync (flush DST to disk before renaming it into place)")
 	f.StringVarP(&srcCache, "source-cache", "T", "", "source cache mode, accepted for compatibility (sources are only read)")
+	keys.add(f)
 	return cmd
 }
 

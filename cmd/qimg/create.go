@@ -19,6 +19,7 @@ func newCreateCmd(e *env) *cobra.Command {
 	var format, backing, backingFmt string
 	var options []string
 	var unsafe, quiet bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "create [-q] -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT] [-u] FILENAME [SIZE]",
 		Short: "Create a new, empty image",
@@ -41,6 +42,14 @@ qcow2 options (-o key=value,...; "-o help" lists them):
   backing_file=NAME, backing_fmt=FMT  same as -b and -F
   data_file=NAME           keep guest data in a separate file
   data_file_raw=on|off     keep that data file a valid raw image
+  encrypt.format=luks|aes  encrypt the image (LUKS1, or legacy AES-CBC),
+                           with the secret encrypt.key-secret=ID names
+                           (--object secret,id=ID,data=...); LUKS takes
+                           encrypt.cipher-alg (aes-128, aes-192, aes-256),
+                           encrypt.cipher-mode (xts, cbc), encrypt.ivgen-alg
+                           (plain, plain64, essiv), encrypt.ivgen-hash-alg,
+                           encrypt.hash-alg and encrypt.iter-time (ms of
+                           PBKDF2 to unlock, default 2000)
 raw options: preallocation=off|falloc|full.
 
 Prints qemu-img's "Formatting 'FILENAME', fmt=..." line unless -q.`,
@@ -84,7 +93,11 @@ Prints qemu-img's "Formatting 'FILENAME', fmt=..." line unless -q.`,
 				}
 				size = int64(n)
 			}
-			return create(e, path, format, optList, backing, backingFmt, size, unsafe, quiet)
+			secrets, err := keys.secrets()
+			if err != nil {
+				return err
+			}
+			return create(e, path, format, optList, backing, backingFmt, size, unsafe, quiet, secrets)
 		},
 	}
 	f := cmd.Flags()
@@ -94,6 +107,8 @@ Prints qemu-img's "Formatting 'FILENAME', fmt=..." line unless -q.`,
 	f.StringVarP(&backingFmt, "backing-format", "F", "", "format of the backing file")
 	f.BoolVarP(&unsafe, "unsafe", "u", false, "do not open the backing file (size must be given)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "do not print the Formatting line")
+	f.StringArrayVar(&keys.objects, "object", nil,
+		"define a secret for -o encrypt.key-secret: secret,id=ID,data=STRING or secret,id=ID,file=PATH (format=base64 for base64 data)")
 	return cmd
 }
 
@@ -109,7 +124,7 @@ func joinOptions(l []string) string {
 	return s
 }
 
-func create(e *env, path, format, optList, backing, backingFmt string, size int64, unsafe, quiet bool) error {
+func create(e *env, path, format, optList, backing, backingFmt string, size int64, unsafe, quiet bool, secrets map[string][]byte) error {
 	opts := qfmt.NewOpts(createOptsFor(format))
 	if optList != "" {
 		if err := opts.Parse(optList); err != nil {
@@ -173,7 +188,7 @@ func create(e *env, path, format, optList, backing, backingFmt string, size int6
 	if format == "raw" {
 		return createRaw(path, size, opts.String("preallocation", "off"))
 	}
-	c, err := qcow2Options(opts)
+	c, err := qcow2Options(opts, secrets)
 	if err != nil {
 		return fail("%s: %s", path, err.(*exitError).msg)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	"github.com/qimg/qimg/format/luks"
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/format/vhd"
 	"github.com/qimg/qimg/format/vmdk"
@@ -12,6 +13,15 @@ import (
 // qcow2CreateOpts lists qemu-img's qcow2 creation options in the order
 // qemu-img prints them on the "Formatting" line, with their defaults.
 var qcow2CreateOpts = []qfmt.OptDesc{
+	{Name: "encryption", Type: qfmt.OptBool, Help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"},
+	{Name: "encrypt.format", Type: qfmt.OptString, Help: "Encrypt the image, format choices: 'aes', 'luks'"},
+	{Name: "encrypt.key-secret", Type: qfmt.OptString, Help: "ID of secret providing qcow AES key or LUKS passphrase"},
+	{Name: "encrypt.cipher-alg", Type: qfmt.OptString, Help: "Name of encryption cipher algorithm"},
+	{Name: "encrypt.cipher-mode", Type: qfmt.OptString, Help: "Name of encryption cipher mode"},
+	{Name: "encrypt.ivgen-alg", Type: qfmt.OptString, Help: "Name of IV generator algorithm"},
+	{Name: "encrypt.ivgen-hash-alg", Type: qfmt.OptString, Help: "Name of IV generator hash algorithm"},
+	{Name: "encrypt.hash-alg", Type: qfmt.OptString, Help: "Name of encryption hash algorithm"},
+	{Name: "encrypt.iter-time", Type: qfmt.OptNumber, Help: "Time to spend in PBKDF in milliseconds"},
 	{Name: "cluster_size", Type: qfmt.OptSize, Help: "qcow2 cluster size", Default: "65536"},
 	{Name: "extended_l2", Type: qfmt.OptBool, Help: "Extended L2 tables", Default: "off"},
 	{Name: "preallocation", Type: qfmt.OptString, Help: "Preallocation mode (allowed values: off, metadata, falloc, full)"},
@@ -98,6 +108,38 @@ func vpcOptions(o *qfmt.Opts) (vhd.CreateOptions, error) {
 	return c, nil
 }
 
+// encryptOptions turns -o encrypt.* (and the deprecated encryption=on)
+// into qcow2.Encryption, taking the key from the --object secrets; nil
+// when the image is not to be encrypted.
+func encryptOptions(o *qfmt.Opts, secrets map[string][]byte) (*qcow2.Encryption, error) {
+	format := o.String("encrypt.format", "")
+	if o.Bool("encryption", false) {
+		if format != "" && format != qcow2.EncryptAES {
+			return nil, fail("Parameter 'encrypt.format' does not accept value '%s' with encryption=on", format)
+		}
+		format = qcow2.EncryptAES
+	}
+	if format == "" {
+		return nil, nil
+	}
+	e := &qcow2.Encryption{Format: format, LUKS: luks.Options{
+		CipherAlg:    o.String("encrypt.cipher-alg", ""),
+		CipherMode:   o.String("encrypt.cipher-mode", ""),
+		IVGenAlg:     o.String("encrypt.ivgen-alg", ""),
+		IVGenHashAlg: o.String("encrypt.ivgen-hash-alg", ""),
+		HashAlg:      o.String("encrypt.hash-alg", ""),
+		IterTime:     int64(o.Number("encrypt.iter-time", 0)),
+	}}
+	if id := o.String("encrypt.key-secret", ""); id != "" {
+		key, ok := secrets[id]
+		if !ok {
+			return nil, fail("No secret with id '%s'", id)
+		}
+		e.Key = key
+	}
+	return e, nil
+}
+
 // optionsHelp prints the creation options of format when the -o list asks
 // for help (-o help, -o ?), and reports whether it did.
 func (e *env) optionsHelp(format, optList string) (bool, error) {
@@ -122,7 +164,7 @@ func createHelp(format string) string {
 
 // qcow2Options turns parsed -o options into qcow2.CreateOptions (Size not
 // set), validated by CreateOptions.Validate with qemu-img's messages.
-func qcow2Options(o *qfmt.Opts) (qcow2.CreateOptions, error) {
+func qcow2Options(o *qfmt.Opts, secrets map[string][]byte) (qcow2.CreateOptions, error) {
 	c := qcow2.CreateOptions{
 		Compat:          o.String("compat", ""),
 		ClusterSize:     int64(o.Number("cluster_size", 65536)),
@@ -136,6 +178,11 @@ func qcow2Options(o *qfmt.Opts) (qcow2.CreateOptions, error) {
 		DataFile:        o.String("data_file", ""),
 		DataFileRaw:     o.Bool("data_file_raw", false),
 	}
+	enc, err := encryptOptions(o, secrets)
+	if err != nil {
+		return c, err
+	}
+	c.Encrypt = enc
 	// An explicit 0 is invalid in qemu-img; in CreateOptions 0 means the
 	// default, so make it a value Validate refuses with the same message.
 	if c.ClusterSize == 0 {

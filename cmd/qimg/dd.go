@@ -22,6 +22,7 @@ type ddOperands struct {
 func newDDCmd(e *env) *cobra.Command {
 	var srcFmt, outFmt string
 	var forceShare bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "dd [-U] [-f FMT] [-O OUTPUT_FMT] [bs=BLOCK_SIZE] [count=BLOCKS] [skip=BLOCKS] if=INPUT of=OUTPUT",
 		Short: "Copy a byte range of an image into a new image, as qemu-img dd does",
@@ -49,7 +50,11 @@ renamed into place when complete.`,
 			if outFmt != imgfmt.Raw && outFmt != imgfmt.QCOW2 {
 				return fail("%s: qimg dd writes raw and qcow2 images; use convert -O %s for %s", ops.out, outFmt, outFmt)
 			}
-			img, _, err := openData(ops.in, srcFmt, false, e.chainPolicy())
+			spec, err := keys.resolve(ops.in, srcFmt)
+			if err != nil {
+				return err
+			}
+			img, _, err := openDataSpec(spec, false, e.chainPolicy())
 			if err != nil {
 				return err
 			}
@@ -72,6 +77,7 @@ renamed into place when complete.`,
 	f.StringVarP(&srcFmt, "format", "f", "", "input format; probed if omitted")
 	f.StringVarP(&outFmt, "output-format", "O", "", "output format: raw (default) or qcow2")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	keys.add(f)
 	return cmd
 }
 

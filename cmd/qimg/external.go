@@ -39,23 +39,40 @@ func externalReason(xe *image.ExternalError) string {
 // such commands need every file of the chain and the key of encrypted
 // layers, and qemu-img refuses the image when one is missing.
 func openData(path, format string, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
-	img, f, err := openImage(path, format, writable, backing)
+	return openDataSpec(imageSpec{name: path, path: path, format: format}, writable, backing)
+}
+
+// openDataSpec is openData for an image given as a spec, which may carry
+// the key of an encrypted image.
+func openDataSpec(s imageSpec, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
+	o := imgfmt.OpenOptions{Format: s.format, Writable: writable, Backing: backing, Key: s.key}
+	img, f, err := openNamed(s.name, s.path, o)
 	if err != nil {
 		// qemu-img asks for the image's own key before it opens the
 		// backing file: an encrypted image is refused for that first.
-		if top, _, terr := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, Backing: image.IgnoreBacking, MetadataOnly: true}); terr == nil {
-			defer top.Close()
-			if eerr := refuseEncrypted(path, top); eerr != nil {
+		if s.key == nil {
+			if eerr := refuseEncryptedTop(s); eerr != nil {
 				return nil, "", eerr
 			}
 		}
 		return nil, "", err
 	}
-	if err := refuseEncrypted(path, img); err != nil {
+	if err := refuseEncrypted(s.name, img); err != nil {
 		img.Close()
 		return nil, "", err
 	}
 	return img, f, nil
+}
+
+// refuseEncryptedTop fails, in qemu-img's words, if the image s names is
+// encrypted (opened alone, without its backing file).
+func refuseEncryptedTop(s imageSpec) error {
+	top, _, err := imgfmt.Open(s.path, imgfmt.OpenOptions{Format: s.format, Backing: image.IgnoreBacking, MetadataOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer top.Close()
+	return refuseEncrypted(s.name, top)
 }
 
 // refuseEncrypted fails, in qemu-img's words, if a layer of img's chain
@@ -79,8 +96,8 @@ func refuseEncrypted(path string, img image.Image) error {
 
 // openForInfo opens path as qemu-img info does, for its metadata only: a
 // qcow2 image whose external data file is missing is still described.
-func openForInfo(path, format string) (image.Image, string, error) {
-	return openWith(path, imgfmt.OpenOptions{Format: format, Backing: image.IgnoreBacking, MetadataOnly: true})
+func openForInfo(s imageSpec) (image.Image, string, error) {
+	return openNamed(s.name, s.path, imgfmt.OpenOptions{Format: s.format, Backing: image.IgnoreBacking, MetadataOnly: true})
 }
 
 // refuseUnopenable refuses, as qemu-img does, an image whose chain it
@@ -90,14 +107,32 @@ func openForInfo(path, format string) (image.Image, string, error) {
 // alone (forCheck: as check opens the image) and closes it. img is the
 // image already open on its own: its encryption is reported first, as
 // qemu-img does. --untrusted never opens what the image names.
-func refuseUnopenable(path, format string, img image.Image, forCheck, untrusted bool) error {
-	if err := refuseEncrypted(path, img); err != nil || untrusted {
+func refuseUnopenable(s imageSpec, img image.Image, forCheck, untrusted bool) error {
+	if err := refuseEncrypted(s.name, img); err != nil || untrusted {
 		return err
 	}
-	chain, _, err := imgfmt.Open(path, imgfmt.OpenOptions{Format: format, ForCheck: forCheck})
+	if s.key != nil && !namesFiles(img) {
+		return nil // nothing more to open, and unlocking again costs time
+	}
+	chain, _, err := imgfmt.Open(s.path, imgfmt.OpenOptions{Format: s.format, ForCheck: forCheck, Key: s.key})
 	if err != nil {
-		return openFailure(path, format, err)
+		return openFailureAs(s.name, s.path, s.format, err)
 	}
 	defer chain.Close()
-	return refuseEncrypted(path, chain)
+	return refuseEncrypted(s.name, chain)
+}
+
+// namesFiles reports whether img names a backing or external data file.
+func namesFiles(img image.Image) bool {
+	if b, ok := img.(image.BackingNamer); ok {
+		if name, _ := b.BackingFile(); name != "" {
+			return true
+		}
+	}
+	if h, ok := img.(image.Mapper); ok {
+		if l, err := h.HostLayout(); err != nil || len(l.Files) > 0 {
+			return true
+		}
+	}
+	return false
 }

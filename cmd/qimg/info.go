@@ -16,6 +16,7 @@ import (
 func newInfoCmd(e *env) *cobra.Command {
 	var format, output string
 	var chain, forceShare bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "info [-f FMT] [--output=human|json] [--backing-chain] [-U] FILENAME",
 		Short: "Show an image's format, sizes, backing file and format details",
@@ -29,7 +30,11 @@ unless --backing-chain is given, and never writes to the image.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			infos, err := collectInfo(args[0], format, chain, e.untrusted)
+			spec, err := keys.resolve(args[0], format)
+			if err != nil {
+				return err
+			}
+			infos, err := collectInfo(spec, chain, e.untrusted)
 			if err != nil {
 				return err
 			}
@@ -60,14 +65,16 @@ unless --backing-chain is given, and never writes to the image.`,
 	f.StringVar(&output, "output", "human", "output format: human or json")
 	f.BoolVar(&chain, "backing-chain", false, "also show every image of the backing chain")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	keys.add(f)
 	return cmd
 }
 
 // collectInfo describes the image, and with chain its backing files
 // (which untrusted refuses to open).
-func collectInfo(path, format string, chain, untrusted bool) ([]*report.ImageInfo, error) {
+func collectInfo(s imageSpec, chain, untrusted bool) ([]*report.ImageInfo, error) {
+	path, format := s.path, s.format
 	if !chain || untrusted {
-		in, err := oneInfo(path, format)
+		in, err := oneInfo(s)
 		if err != nil {
 			return nil, err
 		}
@@ -106,13 +113,17 @@ func chainFailure(path, format string, err error) error {
 	return openFailure(path, format, err)
 }
 
-func oneInfo(path, format string) (*report.ImageInfo, error) {
-	img, _, err := openForInfo(path, format)
+func oneInfo(s imageSpec) (*report.ImageInfo, error) {
+	img, format, err := openForInfo(s)
 	if err != nil {
 		return nil, err
 	}
 	defer img.Close()
-	return describe(path, img)
+	in, err := describe(s.path, img)
+	if err == nil {
+		in.Filename = s.qemuName(format)
+	}
+	return in, err
 }
 
 func describe(path string, img image.Image) (*report.ImageInfo, error) {

@@ -14,6 +14,7 @@ import (
 func newMapCmd(e *env) *cobra.Command {
 	var format, output, startArg, lengthArg string
 	var forceShare bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "map [-f FMT] [--output=human|json] [--start-offset=OFFSET] [--max-length=LEN] [-U] FILENAME",
 		Short: "Show where the guest data of an image is stored",
@@ -44,20 +45,24 @@ and fails on compressed clusters as qemu-img does.`,
 				}
 				length = int64(n)
 			}
-			if format != "" && !imgfmt.Known(format) {
-				return fail("Could not open '%s': Unknown driver '%s'", args[0], format)
+			spec, err := keys.resolve(args[0], format)
+			if err != nil {
+				return err
+			}
+			if spec.format != "" && !imgfmt.Known(spec.format) {
+				return fail("Could not open '%s': Unknown driver '%s'", spec.name, spec.format)
 			}
 			// The chain is walked layer by layer below; opening it whole
 			// first refuses, in qemu-img's words, what qemu-img refuses: a
 			// missing backing or data file, an encrypted layer.
-			img, _, err := openData(args[0], format, false, e.chainPolicy())
+			img, _, err := openDataSpec(spec, false, e.chainPolicy())
 			if err != nil {
 				return err
 			}
 			img.Close()
-			chain, err := report.OpenChain(args[0], format, e.untrusted)
+			chain, err := report.OpenChain(spec.path, spec.format, e.untrusted)
 			if err != nil {
-				return openFailure(args[0], format, err)
+				return openFailureAs(spec.name, spec.path, spec.format, err)
 			}
 			defer chain.Close()
 			length = min(length, math.MaxInt64-start)
@@ -81,5 +86,6 @@ and fails on compressed clusters as qemu-img does.`,
 	f.StringVarP(&startArg, "start-offset", "s", "", "first guest byte to map")
 	f.StringVarP(&lengthArg, "max-length", "l", "", "map at most this many bytes")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	keys.add(f)
 	return cmd
 }

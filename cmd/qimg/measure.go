@@ -63,7 +63,7 @@ qemu-img's, so the numbers are the same.`,
 			}
 			if outFmt == "qcow2" {
 				var err error
-				if mo.QCOW2, err = qcow2Options(opts); err != nil {
+				if mo.QCOW2, err = qcow2Options(opts, nil); err != nil {
 					return err
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 
 	imgfmt "github.com/qimg/qimg/format"
+	"github.com/qimg/qimg/format/luks"
 	"github.com/qimg/qimg/image"
 )
 
@@ -26,21 +27,32 @@ func openImage(path, format string, writable bool, backing image.BackingPolicy) 
 
 // openWith opens path with o, with qemu-img's error messages.
 func openWith(path string, o imgfmt.OpenOptions) (image.Image, string, error) {
+	return openNamed(path, path, o)
+}
+
+// openNamed opens path with o; messages call it name (the command-line
+// argument, which for --image-opts is an option list).
+func openNamed(name, path string, o imgfmt.OpenOptions) (image.Image, string, error) {
 	if o.Format != "" && !imgfmt.Known(o.Format) {
 		r := fmt.Sprintf("Unknown driver '%s'", o.Format)
-		return nil, "", &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", path, r), openReason: r}
+		return nil, "", &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", name, r), openReason: r}
 	}
 	img, f, err := imgfmt.Open(path, o)
 	if err != nil {
-		return nil, "", openFailure(path, o.Format, err)
+		return nil, "", openFailureAs(name, path, o.Format, err)
 	}
 	return img, f, nil
 }
 
 // openFailure turns an error from opening path into qemu-img's message.
 func openFailure(path, format string, err error) error {
+	return openFailureAs(path, path, format, err)
+}
+
+// openFailureAs is openFailure for an image the command line calls name.
+func openFailureAs(name, path, format string, err error) error {
 	r := openReason(path, format, err)
-	return &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", path, r), openReason: r}
+	return &exitError{code: 1, msg: fmt.Sprintf("Could not open '%s': %s", name, r), openReason: r}
 }
 
 // openReason is qemu-img's reason why path did not open.
@@ -48,6 +60,9 @@ func openReason(path, format string, err error) string {
 	var xe *image.ExternalError
 	if errors.As(err, &xe) {
 		return externalReason(xe)
+	}
+	if errors.Is(err, luks.ErrWrongPassword) {
+		return luks.ErrWrongPassword.Error()
 	}
 	if errors.Is(err, image.ErrEncrypted) {
 		return noKey

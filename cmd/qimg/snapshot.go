@@ -60,7 +60,7 @@ interrupted change leaves).`,
 			if !ok {
 				return nil // no snapshots: qemu-img prints nothing
 			}
-			if err := refuseUnopenable(args[0], format, img, false, e.untrusted); err != nil {
+			if err := refuseUnopenable(imageSpec{name: args[0], path: args[0], format: format}, img, false, e.untrusted); err != nil {
 				return err
 			}
 			desc, err := d.Describe()

@@ -225,3 +225,27 @@ func dumpHumanValue(b *strings.Builder, v any, level int) {
 		fmt.Fprintf(b, "%v\n", x)
 	}
 }
+
+// CompactJSON renders d on one line as qobject_to_json does (QEMU's
+// "json:{...}" file names): members in QDict order, separated by ", ",
+// values strings or nested dicts.
+func CompactJSON(d Dict) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, m := range d.Ordered() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(Quote(m.Key) + ": ")
+		switch v := m.Value.(type) {
+		case Dict:
+			b.WriteString(CompactJSON(v))
+		case string:
+			b.WriteString(Quote(v))
+		default:
+			panic(fmt.Sprintf("qfmt.CompactJSON: unsupported type %T", v))
+		}
+	}
+	b.WriteString("}")
+	return b.String()
+}
