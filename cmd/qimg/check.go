@@ -82,7 +82,7 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			for _, m := range res.Messages {
 				fmt.Fprintln(e.stderr, m)
 			}
-			res.Filename, res.Format = path, format
+			res.Filename, res.Format = spec.name, format
 			if output == "json" {
 				if _, err := fmt.Fprintln(e.stdout, qfmt.JSON(report.DictOf(res.Fields()))); err != nil {
 					return err

@@ -121,9 +121,8 @@ func TestEncryptedMatchesQemu(t *testing.T) {
 			sameNoOutput(t, dir, args...)
 		}
 	}
-	// info shows the header of an AES image; LUKS's key slots are not
-	// decoded by qimg.
-	for _, f := range []string{"aes.qcow2", "aesdata.qcow2", "patched.qcow2", "overaes.qcow2"} {
+	// info shows the header without a key, LUKS's key slots included.
+	for _, f := range []string{"aes.qcow2", "aesdata.qcow2", "luks.qcow2", "patched.qcow2", "overaes.qcow2"} {
 		for _, args := range infoCommands(f) {
 			same(t, dir, dir, args...)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -144,6 +145,10 @@ func (k *keyFlags) resolve(arg, format string) (imageSpec, error) {
 	}
 	couldNot := func(f string, args ...any) error {
 		return fail("Could not open '%s': %s", arg, fmt.Sprintf(f, args...))
+	}
+	if !strings.Contains(arg, "=") {
+		// QEMU takes a bare word as the name of a block node.
+		return s, couldNot("Cannot find device='%s' nor node-name='%s'", arg, arg)
 	}
 	for _, kv := range kvs {
 		switch kv[0] {
