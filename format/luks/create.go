@@ -116,7 +116,7 @@ func iterations(newHash func() hash.Hash, secret []byte, outLen int, iterTime, s
 }
 
 // measure times PBKDF2 on the calling thread's CPU clock, doubling the
-// count until a run takes at least 100 ms (QEMU waits for 500 ms; the
+// count until a run takes at least 50 ms (QEMU waits for 500 ms; the
 // rate is the same and creation is faster), and returns iterations per
 // second.
 func measure(newHash func() hash.Hash, secret []byte, outLen int) (int64, error) {
@@ -135,7 +135,7 @@ func measure(newHash func() hash.Hash, secret []byte, outLen int) (int64, error)
 		if err != nil {
 			return 0, err
 		}
-		if d := end - start; d >= 100*time.Millisecond || n >= 1<<30 {
+		if d := end - start; d >= 50*time.Millisecond || n >= 1<<30 {
 			return int64(float64(n) / d.Seconds()), nil
 		}
 	}

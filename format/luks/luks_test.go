@@ -62,8 +62,8 @@ func TestQemuVolume(t *testing.T) {
 	p := filepath.Join(dir, "v.luks")
 	secret := "secret,id=sec0,data=s3cret"
 	for _, o := range []string{
-		"key-secret=sec0,iter-time=10",
-		"key-secret=sec0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1",
+		// CBC with ESSIV is tested on qcow2 images (format/qcow2).
+		"key-secret=sec0,iter-time=10,cipher-alg=aes-192,cipher-mode=cbc,ivgen-alg=plain,hash-alg=sha1",
 	} {
 		qemutest.CreateEncrypted(t, "create", "-q", "-f", "luks", "--object", secret, "-o", o, p, "1M")
 		qemutest.Run(t, "qemu-io", "--object", secret, "--image-opts", "driver=luks,file.filename="+p+",key-secret=sec0",
