@@ -25,7 +25,7 @@ func TestCreateUnlock(t *testing.T) {
 	for _, o := range []Options{
 		{IterTime: 1},
 		{IterTime: 1, CipherAlg: "aes-128", CipherMode: "cbc", IVGenAlg: "essiv", HashAlg: "sha1"},
-		{IterTime: 1, CipherAlg: "aes-192", CipherMode: "cbc", IVGenAlg: "plain", HashAlg: "sha512"},
+		{IterTime: 1, CipherAlg: "aes-256", CipherMode: "cbc", IVGenAlg: "plain", HashAlg: "sha512"},
 	} {
 		v, err := Create(o, []byte("pw"))
 		if err != nil {
@@ -63,7 +63,7 @@ func TestQemuVolume(t *testing.T) {
 	secret := "secret,id=sec0,data=s3cret"
 	for _, o := range []string{
 		// CBC with ESSIV is tested on qcow2 images (format/qcow2).
-		"key-secret=sec0,iter-time=10,cipher-alg=aes-192,cipher-mode=cbc,ivgen-alg=plain,hash-alg=sha1",
+		"key-secret=sec0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=plain,hash-alg=sha1",
 	} {
 		qemutest.CreateEncrypted(t, "create", "-q", "-f", "luks", "--object", secret, "-o", o, p, "1M")
 		qemutest.Run(t, "qemu-io", "--object", secret, "--image-opts", "driver=luks,file.filename="+p+",key-secret=sec0",
