@@ -2,6 +2,7 @@ package qcow2_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -133,6 +134,75 @@ func TestWriteEncrypted(t *testing.T) {
 			info := qemutest.Img(t, "info", p)
 			if !strings.Contains(info, "format: "+format) {
 				t.Fatalf("qemu-img info:\n%s", info)
+			}
+		})
+	}
+}
+
+// cryptoExtAt returns the file offset of the crypto header extension's
+// data (offset, length) in a v3 image made by qimg.
+func cryptoExtAt(t *testing.T, b []byte) int {
+	t.Helper()
+	off := int(binary.BigEndian.Uint32(b[100:]))
+	for off+8 <= len(b) {
+		typ, n := binary.BigEndian.Uint32(b[off:]), int(binary.BigEndian.Uint32(b[off+4:]))
+		if typ == 0x0537be77 {
+			return off + 8
+		}
+		if typ == 0 {
+			break
+		}
+		off += 8 + (n+7)&^7
+	}
+	t.Fatal("no crypto header extension")
+	return 0
+}
+
+// TestHostileCryptoHeader: a hostile crypto header extension or LUKS
+// header fails Open with a classified error, quickly, key or no key.
+func TestHostileCryptoHeader(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "h.qcow2")
+	err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20,
+		Encrypt: &qcow2.Encryption{Format: qcow2.EncryptLUKS, Key: []byte(cryptPassword), LUKS: luks.Options{IterTime: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := cryptoExtAt(t, good)
+	region := int(binary.BigEndian.Uint64(good[ext:]))
+	be := binary.BigEndian
+	for _, c := range []struct {
+		name  string
+		patch func(b []byte)
+		class error
+	}{
+		{"unaligned offset", func(b []byte) { be.PutUint64(b[ext:], uint64(region+512)) }, image.ErrCorrupt},
+		{"offset past the end", func(b []byte) { be.PutUint64(b[ext:], 1<<50) }, image.ErrCorrupt},
+		{"huge length", func(b []byte) { be.PutUint64(b[ext+8:], 1<<62) }, image.ErrCorrupt},
+		{"short length", func(b []byte) { be.PutUint64(b[ext+8:], 100) }, image.ErrCorrupt},
+		{"region shorter than the key material", func(b []byte) { be.PutUint64(b[ext+8:], 8192) }, image.ErrCorrupt},
+		{"not LUKS", func(b []byte) { b[region] = 'X' }, image.ErrCorrupt},
+		{"slot iterations", func(b []byte) { be.PutUint32(b[region+208+4:], 0xffffffff) }, image.ErrLimit},
+		{"stripes", func(b []byte) { be.PutUint32(b[region+208+44:], 0xffffffff) }, image.ErrCorrupt},
+		{"key bytes", func(b []byte) { be.PutUint32(b[region+108:], 0xffffffff) }, image.ErrUnsupported},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := bytes.Clone(good)
+			c.patch(b)
+			hp := filepath.Join(t.TempDir(), "h.qcow2")
+			if err := os.WriteFile(hp, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			img, err := qcow2.Open(hp, &qcow2.OpenOptions{Key: []byte(cryptPassword)})
+			if err == nil {
+				img.Close()
+				t.Fatal("opened")
+			}
+			if !errors.Is(err, c.class) || !strings.Contains(err.Error(), hp) {
+				t.Fatalf("%v, want %v naming the file", err, c.class)
 			}
 		})
 	}
