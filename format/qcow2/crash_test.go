@@ -93,7 +93,8 @@ func TestCrashChild(t *testing.T) {
 			say("ok")
 		}
 	}
-	img, err := Open(path, withChain(path, &OpenOptions{Writable: true}))
+	// The key opens the encrypted scenario's images; others ignore it.
+	img, err := Open(path, withChain(path, &OpenOptions{Writable: true, Key: []byte(crashPassword)}))
 	if err != nil {
 		fail(err)
 	}
@@ -159,6 +160,9 @@ func crashStep(img *Image, scenario string, rng *rand.Rand, say func(format stri
 	case op < 8:
 		say("begin discard %d %d %d", off, n, opSeed)
 		err = img.Discard(off, n)
+	case img.Encrypted(): // no compressed clusters in encrypted images
+		say("begin write %d %d %d", off, n, opSeed)
+		_, err = img.WriteAt(crashPattern(opSeed, n, false), off)
 	default:
 		off &^= cs - 1
 		n = min(cs, size-off)
@@ -359,7 +363,8 @@ func crashReplay(t *testing.T, m *crashModel, out string) int {
 // qemu-img reads.
 func crashCheck(t *testing.T, path string, allowLeaks bool) []byte {
 	t.Helper()
-	out, code, stderr := qemutest.RunCode(t, "qemu-img", "check", "--output=json", path)
+	name := crashQemuName(t, path)
+	out, code, stderr := qemutest.RunCode(t, "qemu-img", append([]string{"check", "--output=json"}, name...)...)
 	var res struct {
 		Corruptions int `json:"corruptions"`
 		Leaks       int `json:"leaks"`
@@ -370,17 +375,40 @@ func crashCheck(t *testing.T, path string, allowLeaks bool) []byte {
 	}
 	leaksOK := code == 3 && allowLeaks
 	if (code != 0 && !leaksOK) || res.Corruptions != 0 || res.CheckErrors != 0 {
-		human, _, _ := qemutest.RunCode(t, "qemu-img", "check", path)
+		human, _, _ := qemutest.RunCode(t, "qemu-img", append([]string{"check"}, name...)...)
 		t.Fatalf("qemu-img check %s after a kill: exit %d, %+v\n%s%s", path, code, res, human, stderr)
 	}
 	raw := filepath.Join(filepath.Dir(path), "check.raw")
 	defer os.Remove(raw)
-	qemutest.Img(t, "convert", "-O", "raw", path, raw)
+	qemutest.Img(t, append(append([]string{"convert", "-O", "raw"}, name...), raw)...)
 	b, err := os.ReadFile(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// crashPassword is the key of the encrypted scenario's images.
+const crashPassword = "crash-pw"
+
+// crashQemuName is how qemu-img is given the image at path: its name, or
+// for an encrypted image the secret and --image-opts with the key.
+func crashQemuName(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var method [4]byte
+	if _, err := f.ReadAt(method[:], 32); err != nil {
+		t.Fatal(err)
+	}
+	if method == [4]byte{} {
+		return []string{path}
+	}
+	return []string{"--object", "secret,id=sec0,data=" + crashPassword, "--image-opts",
+		"driver=qcow2,file.filename=" + path + ",encrypt.key-secret=sec0"}
 }
 
 // crashCompare checks what qemu-img read against the model.
@@ -485,6 +513,33 @@ func crashFresh(dir string, c crashConfig, t *testing.T) (string, []byte) {
 func TestCrashWrites(t *testing.T) {
 	t.Parallel()
 	crashWriters(t, "write", crashConfigs, func(dir string, c crashConfig) (string, []byte) { return crashFresh(dir, c, t) }, nil)
+}
+
+// TestCrashEncrypted writes into LUKS-encrypted images (and legacy AES
+// ones), which qemu-img must then decrypt to the acknowledged data.
+func TestCrashEncrypted(t *testing.T) {
+	t.Parallel()
+	configs := []crashConfig{
+		{"encrypt.format=luks,cluster_size=4096", 4096, "16M"},
+		{"encrypt.format=aes,cluster_size=512", 512, "8M"},
+	}
+	crashWriters(t, "write", configs, func(dir string, c crashConfig) (string, []byte) {
+		p := filepath.Join(dir, "img.qcow2")
+		os.Remove(p)
+		qemutest.CreateEncrypted(t, "create", "-q", "-f", "qcow2", "--object", "secret,id=sec0,data="+crashPassword,
+			"-o", c.opts+",encrypt.key-secret=sec0"+map[bool]string{true: ",encrypt.iter-time=10"}[strings.Contains(c.opts, "luks")], p, c.size)
+		n, err := qfmtSize(c.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, make([]byte, n)
+	}, nil)
+}
+
+// qfmtSize parses the sizes of crashConfig ("8M", "16M").
+func qfmtSize(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSuffix(s, "M"), 10, 64)
+	return n << 20, err
 }
 
 // TestCrashBacking writes over a qcow2 backing file: partial clusters are
