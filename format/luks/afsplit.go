@@ -13,12 +13,7 @@ import (
 // bytes) into key.
 func afMerge(newHash func() hash.Hash, material, key []byte, stripes int) {
 	n := len(key)
-	d := make([]byte, n)
-	for i := 0; i < stripes-1; i++ {
-		xorInto(d, material[i*n:(i+1)*n])
-		diffuse(newHash, d)
-	}
-	copy(key, d)
+	copy(key, afChain(newHash, material, n, stripes))
 	xorInto(key, material[(stripes-1)*n:stripes*n])
 }
 
@@ -26,14 +21,20 @@ func afMerge(newHash func() hash.Hash, material, key []byte, stripes int) {
 // blocks already random) so that afMerge gives back key.
 func afSplit(newHash func() hash.Hash, material, key []byte, stripes int) {
 	n := len(key)
+	last := material[(stripes-1)*n : stripes*n]
+	copy(last, afChain(newHash, material, n, stripes))
+	xorInto(last, key)
+}
+
+// afChain folds the first stripes-1 blocks of n bytes: each is XORed into
+// the running value, which is then diffused.
+func afChain(newHash func() hash.Hash, material []byte, n, stripes int) []byte {
 	d := make([]byte, n)
 	for i := 0; i < stripes-1; i++ {
 		xorInto(d, material[i*n:(i+1)*n])
 		diffuse(newHash, d)
 	}
-	last := material[(stripes-1)*n : stripes*n]
-	copy(last, d)
-	xorInto(last, key)
+	return d
 }
 
 func xorInto(dst, src []byte) {

@@ -41,14 +41,9 @@ func (e *Encryption) validate() error {
 func (img *Image) encrypt(e *Encryption) error {
 	h := img.hdr
 	if e.Format == EncryptAES {
-		key := make([]byte, 16)
-		copy(key, e.Key)
-		defer clear(key)
-		c, err := luks.NewCBCPlain64(key)
-		if err != nil {
-			return image.FileErrorf(img.name, "%w", err)
+		if err := img.setAESKey(e.Key); err != nil {
+			return err
 		}
-		img.crypt = &crypt{cipher: c}
 		h.CryptMethod = CryptAES
 		return img.rewriteHeader()
 	}

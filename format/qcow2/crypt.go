@@ -43,23 +43,27 @@ func (img *Image) openCrypt(opts *OpenOptions) error {
 		return nil // like qemu-img info: the key is not needed, not checked
 	}
 	if h.CryptMethod == CryptAES {
-		// QEMU's qcow AES key: the password's first 16 bytes, padded
-		// with zeros.
-		key := make([]byte, 16)
-		copy(key, opts.Key)
-		defer clear(key)
-		c, err := luks.NewCBCPlain64(key)
-		if err != nil {
-			return image.FileErrorf(img.name, "%w", err)
-		}
-		img.crypt = &crypt{cipher: c}
-		return nil
+		return img.setAESKey(opts.Key)
 	}
 	c, err := img.luks.Unlock(opts.Key, img.readCryptoHeader)
 	if err != nil {
 		return image.FileErrorf(img.name, "%w", err)
 	}
 	img.crypt = &crypt{cipher: c, physical: true}
+	return nil
+}
+
+// setAESKey keys a legacy AES image: QEMU's qcow AES key is the
+// password's first 16 bytes, padded with zeros.
+func (img *Image) setAESKey(password []byte) error {
+	key := make([]byte, 16)
+	copy(key, password)
+	defer clear(key)
+	c, err := luks.NewCBCPlain64(key)
+	if err != nil {
+		return image.FileErrorf(img.name, "%w", err)
+	}
+	img.crypt = &crypt{cipher: c}
 	return nil
 }
 
