@@ -121,6 +121,10 @@ func TestEncryptedWrittenByQimg(t *testing.T) {
 		{"create", "-q", "-f", "qcow2", "-o", "encrypt.format=luks", "nokey.qcow2", "1M"},
 		{"create", "-q", "-f", "qcow2", "-o", "encrypt.format=foo,encrypt.key-secret=sec0", "--object", secret, "nokey.qcow2", "1M"},
 		{"convert", "-c", "--object", secret, "-O", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=sec0", "src.raw", "nokey.qcow2"},
+		{"measure", "-O", "qcow2", "--size", "1G", "-o", "encrypt.format=luks"},
+		{"measure", "-O", "qcow2", "--size", "1G", "--object", secret, "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=aes-128"},
+		{"measure", "-O", "qcow2", "--object", secret, "-o", "encrypt.format=luks,encrypt.key-secret=sec0,cluster_size=4096",
+			"--image-opts", "driver=qcow2,file.filename=new.qcow2,encrypt.key-secret=sec0"},
 	} {
 		same(t, dir, dir, args...)
 	}

@@ -15,6 +15,7 @@ func newMeasureCmd(e *env) *cobra.Command {
 	var format, outFmt, output, sizeArg string
 	var options []string
 	var forceShare bool
+	var keys keyFlags
 	cmd := &cobra.Command{
 		Use:   "measure [--output=human|json] [-O FMT] [-o OPTIONS] (--size N | [-f FMT] FILENAME)",
 		Short: "Compute the file size a new image needs",
@@ -43,6 +44,10 @@ qemu-img's, so the numbers are the same.`,
 			if !creatableFormat(outFmt) {
 				return formatError(outFmt)
 			}
+			secrets, err := keys.secrets()
+			if err != nil {
+				return err
+			}
 			opts := qfmt.NewOpts(createOptsFor(outFmt))
 			if l := joinOptions(options); l != "" {
 				if err := opts.Parse(l); err != nil {
@@ -63,13 +68,17 @@ qemu-img's, so the numbers are the same.`,
 			}
 			if outFmt == "qcow2" {
 				var err error
-				if mo.QCOW2, err = qcow2Options(opts, nil); err != nil {
+				if mo.QCOW2, err = qcow2Options(opts, secrets); err != nil {
 					return err
 				}
 			}
 			var m convert.Measurement
 			if len(args) == 1 {
-				img, _, err := openData(args[0], format, false, e.chainPolicy())
+				spec, err := keys.resolve(args[0], format)
+				if err != nil {
+					return err
+				}
+				img, _, err := openDataSpec(spec, false, e.chainPolicy())
 				if err != nil {
 					return err
 				}
@@ -97,7 +106,7 @@ qemu-img's, so the numbers are the same.`,
 			if bitmaps {
 				s += fmt.Sprintf("bitmaps size: %d\n", bitmapsSize)
 			}
-			_, err := fmt.Fprint(e.stdout, s)
+			_, err = fmt.Fprint(e.stdout, s)
 			return err
 		},
 	}
@@ -108,6 +117,7 @@ qemu-img's, so the numbers are the same.`,
 	f.StringVar(&sizeArg, "size", "", "measure an empty image of this virtual size")
 	f.StringVarP(&format, "format", "f", "", "format of FILENAME; probed if omitted")
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
+	keys.add(f)
 	return cmd
 }
 

@@ -71,6 +71,17 @@ func Create(o Options, password []byte) (*Volume, error) {
 	return &Volume{Header: h, Region: region, Cipher: c}, nil
 }
 
+// PayloadBytes is the size of the header and key material Create would
+// make with o: what a qcow2 image reserves for it (qemu-img measure).
+func (o Options) PayloadBytes() (int64, error) {
+	s, _, err := o.suite()
+	if err != nil {
+		return 0, err
+	}
+	h := &Header{KeyBytes: uint32(s.keyBytes())}
+	return (headerSectors + NumSlots*int64(h.materialSectors())) * SectorSize, nil
+}
+
 // storeKey fills slot i for password: its salt and iteration count, and
 // its split, encrypted copy of master inside region.
 func (h *Header) storeKey(i int, password, master []byte, iterTime int64, region []byte) error {

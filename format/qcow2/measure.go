@@ -28,6 +28,14 @@ func Measure(size int64, opts CreateOptions, data int64) (required, fullyAllocat
 		data = virtual
 	}
 	fullyAllocated = preallocSize(virtual, cs, h.L2EntrySize(), int(h.RefcountOrder))
+	if e := opts.Encrypt; e != nil && e.Format == EncryptLUKS {
+		// The LUKS header and key material, in clusters of their own.
+		n, err := e.LUKS.PayloadBytes()
+		if err != nil {
+			return 0, 0, err
+		}
+		fullyAllocated += (n + cs - 1) &^ (cs - 1)
+	}
 	return fullyAllocated - virtual + data, fullyAllocated, nil
 }
 
