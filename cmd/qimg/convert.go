@@ -182,9 +182,10 @@ place when complete: an interrupted convert leaves no partial DST.`,
 }
 
 func convertReason(err error) string {
-	switch {
-	case errors.Is(err, image.ErrEncrypted):
-		return fmt.Sprintf("%s (encrypted images are not supported)", err)
+	var fe *image.FileError
+	if errors.Is(err, image.ErrEncrypted) && errors.As(err, &fe) {
+		// An encrypted target of -n: qemu-img opens it without a key.
+		return fmt.Sprintf("Could not open '%s': %s", fe.Name, noKey)
 	}
 	return err.Error()
 }

@@ -52,6 +52,8 @@ func TestEncryptedWithKeyMatchesQemu(t *testing.T) {
 			withKey("convert", f, "-O", "raw", "out.raw"),
 			withKey("dd", "", "bs=64k", "count=20", "of=dd.raw", "if=driver=qcow2,file.filename="+f+",encrypt.key-secret=sec0"),
 			append([]string{"check"}, keyed(f, "nosuch")...),
+			append([]string{"info"}, keyed(f, "nosuch")...),  // info needs no key
+			{"convert", "-n", "-O", "qcow2", "plain.raw", f}, // no key for the target
 			{"check", "--object", "secret,id=sec0,data=wrong", "--image-opts", "driver=qcow2,file.filename=" + f + ",encrypt.key-secret=sec0"},
 			{"convert", "--object", "secret,id=sec0,data=wrong", "--image-opts", "driver=qcow2,file.filename=" + f + ",encrypt.key-secret=sec0", "-O", "raw", "bad.raw"},
 			{"convert", "--object", secret, "--image-opts", "-f", "qcow2", "driver=qcow2,file.filename=" + f, "-O", "raw", "bad.raw"},

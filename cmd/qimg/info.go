@@ -30,7 +30,7 @@ unless --backing-chain is given, and never writes to the image.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			spec, err := keys.resolve(args[0], format)
+			spec, err := keys.resolveMetadata(args[0], format)
 			if err != nil {
 				return err
 			}

@@ -128,6 +128,16 @@ func parseSecret(o string) (id string, val []byte, err error) {
 // an option list (driver, file.filename, encrypt.key-secret), otherwise a
 // file name in format (empty: probed).
 func (k *keyFlags) resolve(arg, format string) (imageSpec, error) {
+	return k.resolveKey(arg, format, true)
+}
+
+// resolveMetadata is resolve for a command that reads no guest data
+// (info): like qemu-img, it does not look the key secret up.
+func (k *keyFlags) resolveMetadata(arg, format string) (imageSpec, error) {
+	return k.resolveKey(arg, format, false)
+}
+
+func (k *keyFlags) resolveKey(arg, format string, needKey bool) (imageSpec, error) {
 	secrets, err := k.secrets()
 	if err != nil {
 		return imageSpec{}, err
@@ -162,7 +172,7 @@ func (k *keyFlags) resolve(arg, format string) (imageSpec, error) {
 			}
 		case "encrypt.key-secret":
 			key, ok := secrets[kv[1]]
-			if !ok {
+			if !ok && needKey {
 				return s, couldNot("No secret with id '%s'", kv[1])
 			}
 			s.key, s.keyID = key, kv[1]
