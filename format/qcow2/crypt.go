@@ -35,12 +35,11 @@ func (img *Image) openCrypt(opts *OpenOptions) error {
 			return err
 		}
 	}
-	if opts.Key == nil {
+	if opts.Key == nil || opts.MetadataOnly {
+		// Like qemu-img info, an image opened for its metadata is not
+		// unlocked: the key is neither needed nor checked.
 		img.readErr = img.errorf(image.ErrEncrypted, "guest data is encrypted (%s) and no key was given", h.EncryptionName())
 		return nil
-	}
-	if opts.MetadataOnly {
-		return nil // like qemu-img info: the key is not needed, not checked
 	}
 	if h.CryptMethod == CryptAES {
 		return img.setAESKey(opts.Key)
@@ -120,15 +119,16 @@ func (c *crypt) sector(guest, host int64) uint64 {
 func (img *Image) readEncrypted(p []byte, off, host int64) error {
 	lo := host &^ (luks.SectorSize - 1)
 	hi := (host + int64(len(p)) + luks.SectorSize - 1) &^ (luks.SectorSize - 1)
+	aligned := lo == host && hi == host+int64(len(p))
 	buf := p
-	if lo != host || hi != host+int64(len(p)) {
+	if !aligned {
 		buf = make([]byte, hi-lo)
 	}
 	if err := img.readHost(buf, lo); err != nil {
 		return err
 	}
 	img.crypt.cipher.Decrypt(buf, img.crypt.sector(off-(host-lo), lo))
-	if &buf[0] != &p[0] {
+	if !aligned {
 		copy(p, buf[host-lo:])
 	}
 	return nil

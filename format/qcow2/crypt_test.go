@@ -207,3 +207,27 @@ func TestHostileCryptoHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestMetadataOnlyNotUnlocked: an image opened for its metadata is not
+// unlocked even with a key (qemu-img info checks no key), so its guest
+// data can never be read as if it were plain.
+func TestMetadataOnlyNotUnlocked(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.qcow2")
+	err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20,
+		Encrypt: &qcow2.Encryption{Format: qcow2.EncryptLUKS, Key: []byte(cryptPassword), LUKS: luks.Options{IterTime: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := qcow2.Open(p, &qcow2.OpenOptions{Key: []byte("not even the right one"), MetadataOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if _, err := img.ReadAt(make([]byte, 512), 0); !errors.Is(err, image.ErrEncrypted) {
+		t.Fatalf("ReadAt: %v, want image.ErrEncrypted", err)
+	}
+	d, err := img.Describe()
+	if err != nil || !d.Encrypted {
+		t.Fatalf("Describe: %+v %v", d, err)
+	}
+}
