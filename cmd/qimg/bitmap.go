@@ -5,11 +5,11 @@ import (
 	"errors"
 	"math"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qimg/qimg/cmd/qimg/internal/qfmt"
+	imgfmt "github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
 	"github.com/qimg/qimg/image"
 )
@@ -29,8 +29,7 @@ type bitmapFlags struct {
 	format      string
 	srcFile     string
 	srcFormat   string
-	imageOpts   bool
-	objects     []string
+	keys        keyFlags
 }
 
 // actionFlag is a flag that appends its action each time it is given.
@@ -113,8 +112,7 @@ the old bitmaps or the new ones. List bitmaps with 'qimg info'.`,
 	f.StringVarP(&bf.srcFile, "source-file", "b", "", "image holding the --merge source bitmap")
 	f.StringVarP(&bf.srcFormat, "source-format", "F", "", "format of the -b image")
 	f.StringVarP(&bf.format, "format", "f", "", "image format; probed if omitted")
-	f.BoolVar(&bf.imageOpts, "image-opts", false, "FILENAME is an option string: driver=FMT,file.filename=PATH")
-	f.StringArrayVar(&bf.objects, "object", nil, "accepted for compatibility (no object is needed for bitmaps)")
+	bf.keys.add(f)
 	return cmd
 }
 
@@ -151,13 +149,12 @@ func (bf *bitmapFlags) validate(args []string) error {
 // runBitmap opens the image (and the merge source) and applies the
 // changes.
 func runBitmap(e *env, bf *bitmapFlags, target, name string) (err error) {
-	path, format := target, bf.format
-	if bf.imageOpts {
-		if path, format, err = parseImageOpts(target, format); err != nil {
-			return err
-		}
+	spec, err := bf.keys.resolve(target, bf.format)
+	if err != nil {
+		return err
 	}
-	img, detected, err := openImage(path, format, true, image.IgnoreBacking)
+	path, format := spec.path, spec.format
+	img, detected, err := openNamed(spec.name, path, imgfmt.OpenOptions{Format: format, Writable: true, Backing: image.IgnoreBacking, Key: spec.key})
 	if err != nil {
 		return err
 	}
@@ -215,31 +212,4 @@ func sameFile(a, b string) bool {
 	}
 	sb, err := os.Stat(b)
 	return err == nil && os.SameFile(sa, sb)
-}
-
-// parseImageOpts reads the file name and driver of an --image-opts string
-// (driver=FMT,file.filename=PATH); other options are refused.
-func parseImageOpts(opts, format string) (path, driver string, err error) {
-	if format != "" {
-		return "", "", fail("--image-opts and --format are mutually exclusive")
-	}
-	for _, kv := range strings.Split(opts, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "driver":
-			driver = v
-		case "file.filename", "filename":
-			path = v
-		case "file.driver":
-			if v != "file" {
-				return "", "", fail("qimg --image-opts supports file.driver=file only")
-			}
-		default:
-			return "", "", fail("qimg --image-opts does not support the option '%s'", k)
-		}
-	}
-	if path == "" {
-		return "", "", fail("A block device must be specified by \"filename\" or \"file.filename\"")
-	}
-	return path, driver, nil
 }

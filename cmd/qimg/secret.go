@@ -164,8 +164,16 @@ func (k *keyFlags) resolveKey(arg, format string, needKey bool) (imageSpec, erro
 		switch kv[0] {
 		case "driver":
 			s.format = kv[1]
-		case "file.filename", "file":
+		case "file.filename":
 			s.path = kv[1]
+		case "filename":
+			// The file protocol's own option; a format driver has none.
+			if s.format == "file" {
+				s.path = kv[1]
+			}
+		case "file":
+			// A reference to a block node, which qimg has none of.
+			return s, couldNot("Cannot find device='%s' nor node-name='%s'", kv[1], kv[1])
 		case "file.driver":
 			if kv[1] != "file" {
 				return s, couldNot("qimg opens image files only (file.driver=file), not '%s'", kv[1])
@@ -185,6 +193,9 @@ func (k *keyFlags) resolveKey(arg, format string, needKey bool) (imageSpec, erro
 			}
 			return s, couldNot("Block format '%s' does not support the option '%s'", d, kv[0])
 		}
+	}
+	if s.path == "" && s.format == "" {
+		return s, couldNot("Must specify either driver or file")
 	}
 	if s.path == "" {
 		return s, couldNot("A block device must be specified for \"file\"")
