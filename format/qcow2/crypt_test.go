@@ -139,6 +139,18 @@ func TestWriteEncrypted(t *testing.T) {
 	}
 }
 
+// newLUKS makes a 1 MiB LUKS image with qimg, quick to unlock.
+func newLUKS(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "l.qcow2")
+	err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20,
+		Encrypt: &qcow2.Encryption{Format: qcow2.EncryptLUKS, Key: []byte(cryptPassword), LUKS: luks.Options{IterTime: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // cryptoExtAt returns the file offset of the crypto header extension's
 // data (offset, length) in a v3 image made by qimg.
 func cryptoExtAt(t *testing.T, b []byte) int {
@@ -161,12 +173,7 @@ func cryptoExtAt(t *testing.T, b []byte) int {
 // TestHostileCryptoHeader: a hostile crypto header extension or LUKS
 // header fails Open with a classified error, quickly, key or no key.
 func TestHostileCryptoHeader(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "h.qcow2")
-	err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20,
-		Encrypt: &qcow2.Encryption{Format: qcow2.EncryptLUKS, Key: []byte(cryptPassword), LUKS: luks.Options{IterTime: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newLUKS(t)
 	good, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -212,12 +219,7 @@ func TestHostileCryptoHeader(t *testing.T) {
 // unlocked even with a key (qemu-img info checks no key), so its guest
 // data can never be read as if it were plain.
 func TestMetadataOnlyNotUnlocked(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "m.qcow2")
-	err := qcow2.Create(p, qcow2.CreateOptions{Size: 1 << 20,
-		Encrypt: &qcow2.Encryption{Format: qcow2.EncryptLUKS, Key: []byte(cryptPassword), LUKS: luks.Options{IterTime: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newLUKS(t)
 	img, err := qcow2.Open(p, &qcow2.OpenOptions{Key: []byte("not even the right one"), MetadataOnly: true})
 	if err != nil {
 		t.Fatal(err)
