@@ -96,10 +96,19 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String is the text kept, without QEMU's notes about its own sockets
+// ("info: QEMU waiting for connection on: ..." for the QMP socket it
+// waits on): they are no message about why it stopped.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return CleanText(t.b)
+	var kept []string
+	for _, l := range strings.Split(CleanText(t.b), "\n") {
+		if !strings.Contains(l, "info: QEMU waiting for connection on:") {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
 }
 
 // CleanText is CleanLine for each line of b, lines joined by "\n".

@@ -112,7 +112,8 @@ func (o *buildOptions) run(e *env) error {
 				fmt.Fprintf(e.stderr, "QEMU said:\n%s\n", res.Install.QEMUStderr)
 			}
 		}
-		return fail("build: %v", err)
+		// The build package's errors name the command already.
+		return fail("build: %s", strings.TrimPrefix(err.Error(), "build: "))
 	}
 	if len(res.Properties) > 0 {
 		fmt.Fprintf(e.stdout, "build: the image needs the Glance properties%s\n", propertyFlags(res.Properties))
