@@ -14,12 +14,15 @@
 #
 # Run on 2026-12-06 on a CI machine (2 cores, TCG, load 8-10): d-i booted,
 # took DHCP, read the mirror's Release files and the udeb index, then
-# stopped at "[!!] Download installer components" after ~9 minutes: the
-# package proxy these machines reach serves .debs but answers 404 for most
-# udebs the index names (anna_1.91, apt-mirror-setup_0.182,
-# network-preseed_1.117; the kernel's udeb came), so no install can finish
-# here. On a machine with a real Debian mirror the same command runs to
-# the end.
+# stopped at "[!!] Download installer components": the package proxy
+# these machines reach serves .debs but answers 404 for about half the
+# udebs the index names (anna, apt-mirror-setup, choose-mirror,
+# debootstrap-udeb, grub-installer, partman-ext3, finish-install...; the
+# kernel's udebs come), so no install can finish here. The first run
+# waited at that dialog until stopped (21 min); since then qimg build fails
+# at once on a d-i dialog marked [!!] with the line, which the second run
+# did after 968 s (load 7-9). On a machine with a full Debian mirror the
+# same command runs to the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
