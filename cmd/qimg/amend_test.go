@@ -160,11 +160,11 @@ func TestAmendMatchesQemu(t *testing.T) {
 			// snapshot as it was: QEMU 7.2's downgrade writes zeros into a
 			// cluster the active layer marks zero even when the snapshot
 			// shares it (here its first 64 KiB).
-			want := snapBefore
+			ref := snapBefore
 			if strings.Contains(c.opts, "size=") {
-				want = snapshotRaw(t, dq, c.file)
+				ref = snapshotRaw(t, dq, c.file)
 			}
-			if snapshotRaw(t, di, c.file) != want {
+			if snapshotRaw(t, di, c.file) != ref {
 				t.Errorf("%v: the snapshot's contents changed", args)
 			}
 		})
