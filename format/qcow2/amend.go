@@ -224,7 +224,49 @@ func (img *Image) amendSize(ctx context.Context, size int64) error {
 	if img.hdr.Version < 3 {
 		return img.Resize(size, true)
 	}
-	return img.underDirtyBit(ctx, func() error { return img.Resize(size, true) })
+	if size >= img.Size() {
+		return img.underDirtyBit(ctx, func() error { return img.Resize(size, true) })
+	}
+	return img.underDirtyBit(ctx, func() error { return img.shrinkBySwitch(size) })
+}
+
+// shrinkBySwitch shrinks in one header write, as a snapshot is applied: a
+// new L1 table holds the entries that cover the new size (the last L2
+// table, if it maps clusters past the new end, copied without them), and
+// the header switches to it and to the new size together. The repair that
+// follows frees what only the old tables referenced.
+func (img *Image) shrinkBySwitch(size int64) error {
+	if err := img.checkWrite(0, size); err != nil {
+		return err
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	h := img.hdr
+	cs := h.ClusterSize()
+	perL2 := h.L2Entries() * cs
+	keep := (size + perL2 - 1) / perL2
+	l1 := append([]uint64(nil), img.l1[:keep]...)
+	if tail := size % perL2; tail != 0 && l1[keep-1]&offsetMask != 0 {
+		off := int64(l1[keep-1] & offsetMask)
+		if err := img.checkTable("L2 table", uint64(off), cs, false); err != nil {
+			return err
+		}
+		buf := make([]byte, cs)
+		if _, err := img.file.ReadAt(buf, off); err != nil {
+			return img.errorf(image.ErrCorrupt, "reading the L2 table at %#x: %v", off, err)
+		}
+		clear(buf[(tail+cs-1)/cs*h.L2EntrySize():])
+		newOff, err := img.writeNewClusters(buf)
+		if err != nil {
+			return err
+		}
+		l1[keep-1] = newOff | flagCopied
+	}
+	l1Off, err := img.writeL1Copy(l1)
+	if err != nil {
+		return err
+	}
+	return img.switchActive(uint64(size), int64(len(l1)), l1Off)
 }
 
 // underDirtyBit runs change with the dirty bit set, then repairs the
