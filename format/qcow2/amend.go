@@ -322,4 +322,3 @@ func (img *Image) rewriteHeader(nh *Header) error {
 	img.codec = newCodec(parsed.CompressionType, parsed.ClusterSize())
 	return nil
 }
-

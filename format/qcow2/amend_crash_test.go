@@ -25,7 +25,7 @@ var amendCrashOps = map[string]AmendOptions{
 	"amend-refcount1":  {RefcountBits: 1},
 	"amend-refcount4":  {RefcountBits: 4},
 	"amend-refcount64": {RefcountBits: 64},
-	"amend-grow":       {Size: 300 << 20},
+	"amend-grow":       {Size: 8 << 20},
 	"amend-shrink":     {Size: 1 << 20},
 	"amend-lazy":       {LazyRefcounts: ptr(true)},
 }
