@@ -89,6 +89,9 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 	case VHDX:
 		return asImage(vhdx.Open(path))
 	case VDI:
+		if o.ForCheck || o.MetadataOnly {
+			return asImage(vdi.OpenForCheck(path))
+		}
 		return asImage(vdi.Open(path))
 	case VPC:
 		return asImage(vhd.Open(path))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -59,9 +60,12 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			}
 			spec.format = format
 			img, opened, err := openChecker(spec, false)
-			if err == nil && mode != image.RepairNone {
+			if err == nil && mode != image.RepairNone && imgfmt.Writable(format) {
 				// Opened read-only first, so that a format without checks
 				// is refused as such; a repair needs it open for writing.
+				// Formats qimg does not write are checked read-only: their
+				// Check refuses a repair (as QEMU's VDI and VMDK checks do)
+				// or has nothing to repair.
 				opened.Close()
 				img, opened, err = openChecker(spec, true)
 			}
@@ -75,6 +79,16 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			res, err := img.Check(e.ctx, mode)
 			if cerr := opened.Close(); err == nil && cerr != nil {
 				err = cerr
+			}
+			if err != nil && res != nil && !errors.Is(err, image.ErrUnsupported) {
+				// What the check printed before it failed, as qemu-img
+				// prints it as it goes.
+				for _, m := range res.Messages {
+					fmt.Fprintln(e.stderr, m)
+				}
+			}
+			if err != nil && mode != image.RepairNone && errors.Is(err, image.ErrUnsupported) && !imgfmt.Writable(format) {
+				return &exitError{code: 63, msg: "This image format does not support checks"}
 			}
 			if err != nil {
 				return fail("Check failed: %s", reason(path, err))
