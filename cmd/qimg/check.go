@@ -83,9 +83,7 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			if err != nil && res != nil && !errors.Is(err, image.ErrUnsupported) {
 				// What the check printed before it failed, as qemu-img
 				// prints it as it goes.
-				for _, m := range res.Messages {
-					fmt.Fprintln(e.stderr, m)
-				}
+				printCheckMessages(e, res)
 			}
 			if err != nil && mode != image.RepairNone && errors.Is(err, image.ErrUnsupported) && !imgfmt.Writable(format) {
 				return &exitError{code: 63, msg: "This image format does not support checks"}
@@ -93,9 +91,7 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			if err != nil {
 				return fail("Check failed: %s", reason(path, err))
 			}
-			for _, m := range res.Messages {
-				fmt.Fprintln(e.stderr, m)
-			}
+			printCheckMessages(e, res)
 			res.Filename, res.Format = spec.name, format
 			if output == "json" {
 				if _, err := fmt.Fprintln(e.stdout, qfmt.JSON(report.DictOf(res.Fields()))); err != nil {
@@ -139,4 +135,15 @@ func openChecker(s imageSpec, writable bool) (image.Checker, image.Image, error)
 		return nil, nil, &exitError{code: 63, msg: "This image format does not support checks"}
 	}
 	return img, opened, nil
+}
+
+// printCheckMessages prints what qemu-img prints on standard error while
+// it checks: the driver's lines, then its error reports under qimg's name.
+func printCheckMessages(e *env, res *image.CheckResult) {
+	for _, m := range res.Messages {
+		fmt.Fprintln(e.stderr, m)
+	}
+	for _, m := range res.Reports {
+		fmt.Fprintln(e.stderr, "qimg: "+m)
+	}
 }
