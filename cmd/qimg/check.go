@@ -57,6 +57,10 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 					return openFailureAs(spec.name, path, "", err)
 				}
 				format = f
+				if f == imgfmt.Raw && mode != image.RepairNone {
+					// qemu-img opens the file for writing to repair it.
+					e.warnProbedRaw(path)
+				}
 			}
 			spec.format = format
 			img, opened, err := openChecker(spec, false)
