@@ -91,9 +91,7 @@ func Open(path string) (*Image, error) {
 // as qemu-img check and info open it: a block stored past the end of the
 // file, which Open refuses, reads as zeros, as in QEMU.
 func OpenForCheck(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, func(r io.ReaderAt, size int64, name string) (*Image, error) {
-		return newReader(r, size, name, true)
-	})
+	img, f, err := image.OpenFile(path, NewCheckReader)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +103,12 @@ func OpenForCheck(path string) (*Image, error) {
 // error messages. Close does not close r.
 func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 	return newReader(r, size, name, false)
+}
+
+// NewCheckReader reads an image held by r for Check, as OpenForCheck
+// opens a file.
+func NewCheckReader(r io.ReaderAt, size int64, name string) (*Image, error) {
+	return newReader(r, size, name, true)
 }
 
 func newReader(r io.ReaderAt, size int64, name string, forCheck bool) (*Image, error) {

@@ -169,14 +169,18 @@ func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 // opens it: BAT entries that Open refuses (blocks past the end of the
 // file or over other structures) are left for Check to report.
 func OpenForCheck(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, func(r io.ReaderAt, size int64, name string) (*Image, error) {
-		return newReader(r, size, name, true)
-	})
+	img, f, err := image.OpenFile(path, NewCheckReader)
 	if err != nil {
 		return nil, err
 	}
 	img.closer = f
 	return img, nil
+}
+
+// NewCheckReader reads an image held by r for Check, as OpenForCheck
+// opens a file.
+func NewCheckReader(r io.ReaderAt, size int64, name string) (*Image, error) {
+	return newReader(r, size, name, true)
 }
 
 func newReader(r io.ReaderAt, size int64, name string, forCheck bool) (*Image, error) {
