@@ -12,21 +12,30 @@ import (
 	"github.com/qimg/qimg/format/qcow2"
 )
 
-// qcow2AmendOpts are the options qemu-img amend takes for qcow2.
-var qcow2AmendOpts = []qfmt.OptDesc{
-	{Name: "size", Type: qfmt.OptSize, Help: "Virtual disk size"},
-	{Name: "compat", Type: qfmt.OptString, Help: "Compatibility level (v2 [0.10] or v3 [1.1])"},
-	{Name: "backing_file", Type: qfmt.OptString, Help: "File name of a base image"},
-	{Name: "backing_fmt", Type: qfmt.OptString, Help: "Image format of the base image"},
-	{Name: "data_file", Type: qfmt.OptString, Help: "File name of an external data file"},
-	{Name: "data_file_raw", Type: qfmt.OptBool, Help: "The external data file must stay valid as a raw image"},
-	{Name: "lazy_refcounts", Type: qfmt.OptBool, Help: "Postpone refcount updates"},
-	{Name: "refcount_bits", Type: qfmt.OptNumber, Help: "Width of a reference count entry in bits"},
-	{Name: "encrypt.keyslot", Type: qfmt.OptNumber, Help: "Select a single keyslot to modify explicitly"},
-	{Name: "encrypt.state", Type: qfmt.OptString, Help: "Select new state of affected keyslots (active/inactive)"},
-	{Name: "encrypt.old-secret", Type: qfmt.OptString, Help: "Select all keyslots that match this password"},
-	{Name: "encrypt.new-secret", Type: qfmt.OptString, Help: "New secret to set in the matching keyslots. Empty string to erase"},
-	{Name: "encrypt.iter-time", Type: qfmt.OptNumber, Help: "Time to spend in PBKDF in milliseconds"},
+// qcow2AmendOpts are the options qemu-img amend takes for qcow2: those of
+// creation that amend accepts, and the LUKS key slot options.
+var qcow2AmendOpts = append(pickOpts(qcow2CreateOpts, "size", "compat", "backing_file", "backing_fmt",
+	"data_file", "data_file_raw", "lazy_refcounts", "refcount_bits"),
+	qfmt.OptDesc{Name: "encrypt.keyslot", Type: qfmt.OptNumber, Help: "Select a single keyslot to modify explicitly"},
+	qfmt.OptDesc{Name: "encrypt.state", Type: qfmt.OptString, Help: "Select new state of affected keyslots (active/inactive)"},
+	qfmt.OptDesc{Name: "encrypt.old-secret", Type: qfmt.OptString, Help: "Select all keyslots that match this password"},
+	qfmt.OptDesc{Name: "encrypt.new-secret", Type: qfmt.OptString, Help: "New secret to set in the matching keyslots. Empty string to erase"},
+	qfmt.OptDesc{Name: "encrypt.iter-time", Type: qfmt.OptNumber, Help: "Time to spend in PBKDF in milliseconds"},
+)
+
+// pickOpts returns the descriptors of descs with the given names, without
+// their creation defaults (amend changes only what it is given).
+func pickOpts(descs []qfmt.OptDesc, names ...string) []qfmt.OptDesc {
+	var out []qfmt.OptDesc
+	for _, n := range names {
+		for _, d := range descs {
+			if d.Name == n {
+				d.Default = ""
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // qcow2CreateOnly are the -o names qemu-img knows from creation only

@@ -409,14 +409,9 @@ func FuzzOpenWrite(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		p := filepath.Join(t.TempDir(), "w.qcow2")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		before := fzAllocated()
-		img, err := Open(p, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
-		if err != nil {
-			fzCheckErr(t, "Open", p, err)
+		img, p := fzOpenWritable(t, data)
+		if img == nil {
 			return
 		}
 		defer img.Close()
@@ -563,14 +558,9 @@ func FuzzAmend(f *testing.F) {
 		if len(data) > 1<<20 || len(ops) < 4 {
 			return
 		}
-		p := filepath.Join(t.TempDir(), "a.qcow2")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		before := fzAllocated()
-		img, err := Open(p, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
-		if err != nil {
-			fzCheckErr(t, "Open", p, err)
+		img, p := fzOpenWritable(t, data)
+		if img == nil {
 			return
 		}
 		defer img.Close()
@@ -594,4 +584,19 @@ func FuzzAmend(f *testing.F) {
 			t.Fatalf("amending a %d-byte image allocated %d bytes", len(data), a)
 		}
 	})
+}
+
+// fzOpenWritable writes data to a file and opens it for writing; it
+// returns nil (having checked the error) if the image does not open.
+func fzOpenWritable(t *testing.T, data []byte) (*Image, string) {
+	p := filepath.Join(t.TempDir(), "w.qcow2")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Open(p, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
+	if err != nil {
+		fzCheckErr(t, "Open", p, err)
+		return nil, p
+	}
+	return img, p
 }

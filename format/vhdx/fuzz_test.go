@@ -285,6 +285,7 @@ func FuzzNewReader(f *testing.F) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		before := ms.TotalAlloc
+		fzCheck(t, r, size, name)
 		img, err := vhdx.NewReader(r, size, name)
 		if err != nil {
 			fzCheckErr(t, "NewReader", name, err)
@@ -311,37 +312,21 @@ func FuzzNewReader(f *testing.F) {
 	})
 }
 
-// FuzzCheck checks hostile images as qemu-img check opens them: Check
-// must not panic, must classify its errors and allocate in proportion to
-// the file.
-func FuzzCheck(f *testing.F) {
-	f.Add([]byte("vhdxfile"))
-	for _, s := range fzSeeds {
-		f.Add(fzMake(f, s.name, s.create))
+// fzCheck checks a hostile image as qemu-img check opens it: Check must
+// not panic and must classify its errors, with one report a corruption.
+func fzCheck(t *testing.T, r io.ReaderAt, size int64, name string) {
+	img, err := vhdx.NewCheckReader(r, size, name)
+	if err != nil {
+		fzCheckErr(t, "NewCheckReader", name, err)
+		return
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		const name = "fuzz.vhdx"
-		r, size := fzExpand(data)
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		before := ms.TotalAlloc
-		img, err := vhdx.NewCheckReader(r, size, name)
-		if err != nil {
-			fzCheckErr(t, "NewCheckReader", name, err)
-			return
-		}
-		defer img.Close()
-		res, err := img.Check(context.Background(), image.RepairAll)
-		if err != nil {
-			fzCheckErr(t, "Check", name, err)
-			return
-		}
-		if res.Corruptions != int64(len(res.Reports)) {
-			t.Fatalf("%d corruptions but %d reports", res.Corruptions, len(res.Reports))
-		}
-		runtime.ReadMemStats(&ms)
-		if a := ms.TotalAlloc - before; a > fzMemMax+2*uint64(size) {
-			t.Fatalf("a %d-byte file made the check allocate %d bytes", size, a)
-		}
-	})
+	defer img.Close()
+	res, err := img.Check(context.Background(), image.RepairAll)
+	if err != nil {
+		fzCheckErr(t, "Check", name, err)
+		return
+	}
+	if res.Corruptions != int64(len(res.Reports)) {
+		t.Fatalf("%d corruptions but %d reports", res.Corruptions, len(res.Reports))
+	}
 }
