@@ -43,6 +43,9 @@ func amendFixture(t *testing.T, dir string) {
 	qio(t, dir, "qcow2", "ov.qcow2", "write -z 0 128k", "write -z -u 1M 64k", "write -P 4 2M 64k")
 	img(t, dir, "create", "-q", "-f", "qcow2", "-o", "data_file=df.raw", "df.qcow2", "4M")
 	img(t, dir, "create", "-q", "-f", "raw", "r.raw", "1M")
+	img(t, dir, "create", "-q", "-f", "qcow2", "bm.qcow2", "4M")
+	qio(t, dir, "qcow2", "bm.qcow2", data...)
+	img(t, dir, "bitmap", "--add", "bm.qcow2", "b0")
 }
 
 // amendInfo is what qemu-img info says of an image, without the fields
@@ -121,6 +124,7 @@ func TestAmendMatchesQemu(t *testing.T) {
 		{"r4.qcow2", "compat=0.10"},
 		{"v2.qcow2", "lazy_refcounts=on"},
 		{"v2.qcow2", "refcount_bits=8"},
+		{"bm.qcow2", "lazy_refcounts=on,refcount_bits=8"},
 		{"r.raw", "size=2M"},
 		{"missing.qcow2", "size=2M"},
 	} {
@@ -186,4 +190,24 @@ func snapshotRaw(t *testing.T, dir, file string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAmendRefusesBitmapDowngrade: QEMU 7.2 downgrades an image with
+// persistent bitmaps and leaves a version 2 image whose bitmap clusters
+// leak (qemu-img check exits 3); qimg refuses, and the image is unchanged.
+func TestAmendRefusesBitmapDowngrade(t *testing.T) {
+	dir := t.TempDir()
+	amendFixture(t, dir)
+	p := filepath.Join(dir, "bm.qcow2")
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := qimgIn(t, dir, "amend", "-o", "compat=0.10", "bm.qcow2")
+	if r.code != 1 || !strings.Contains(r.stderr, "Cannot downgrade an image with persistent dirty bitmaps") {
+		t.Fatalf("amend -o compat=0.10 of an image with bitmaps: %+v", r)
+	}
+	if after, _ := os.ReadFile(p); string(after) != string(before) {
+		t.Fatal("the refused downgrade changed the image")
+	}
 }

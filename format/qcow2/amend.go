@@ -236,7 +236,7 @@ func (img *Image) amendSize(ctx context.Context, size int64) error {
 // the header switches to it and to the new size together. The repair that
 // follows frees what only the old tables referenced.
 func (img *Image) shrinkBySwitch(size int64) error {
-	if err := img.checkWrite(0, size); err != nil {
+	if err := img.checkWrite(0, size); err != nil { // also marks bitmaps stale
 		return err
 	}
 	img.mu.Lock()
