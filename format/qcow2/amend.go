@@ -141,7 +141,7 @@ func (img *Image) planAmend(ctx context.Context, o AmendOptions) (*amendPlan, er
 		case CryptAES:
 			return nil, img.amendError(image.ErrUnsupported, "Only LUKS encryption options can be amended")
 		}
-		return nil, img.amendError(image.ErrUnsupported, "qimg has no key support: LUKS key slots cannot be changed")
+		return nil, img.amendError(image.ErrUnsupported, "qimg does not change LUKS key slots (the encrypt.* options of amend)")
 	}
 	if p.refcountBits != h.RefcountBits() && p.version < 3 && p.refcountBits != 16 {
 		return nil, img.amendError(image.ErrInvalidArgument, "Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)")
@@ -212,7 +212,7 @@ func (img *Image) amendFeatureBits(p *amendPlan) error {
 	if nh.AutoclearFeatures == h.AutoclearFeatures && nh.DataFile == h.DataFile && nh.CompatibleFeatures == h.CompatibleFeatures {
 		return nil
 	}
-	return img.rewriteHeader(&nh)
+	return img.switchHeader(&nh)
 }
 
 // amendSize resizes as QEMU's truncate does for amend: shrinking needs no
@@ -294,9 +294,9 @@ func (img *Image) underDirtyBit(ctx context.Context, change func() error) error 
 	return errors.Join(err, cerr)
 }
 
-// rewriteHeader writes nh as the whole header cluster in one write (the
+// switchHeader writes nh as the whole header cluster in one write (the
 // moment the change happens) and syncs, then makes it the image's header.
-func (img *Image) rewriteHeader(nh *Header) error {
+func (img *Image) switchHeader(nh *Header) error {
 	enc, err := nh.Encode()
 	if err != nil {
 		return image.FileErrorf(img.name, "%w", err)

@@ -41,7 +41,7 @@ func (img *Image) upgrade() error {
 	nh.CompressionType = CompressionZlib
 	nh.ExtraFields = nil
 	nh.FeatureNames = defaultFeatureNames()
-	return img.rewriteHeader(&nh)
+	return img.switchHeader(&nh)
 }
 
 // checkDowngrade refuses a downgrade as QEMU's qcow2_downgrade does, with
@@ -80,6 +80,11 @@ func (img *Image) checkDowngrade(ctx context.Context, p *amendPlan) error {
 		// clusters leak; qimg refuses instead of dropping them.
 		return img.amendError(image.ErrUnsupported, "Cannot downgrade an image with persistent dirty bitmaps (remove them with 'qimg bitmap --remove' first)")
 	}
+	if h.CryptMethod != cryptNone && h.BackingFile != "" {
+		// Zero clusters over a backing file become clusters of zeros,
+		// which an encrypted image would have to hold encrypted.
+		return img.errorf(image.ErrUnsupported, "qimg does not downgrade an encrypted image with a backing file")
+	}
 	if h.CompressionType != CompressionZlib {
 		found, err := img.hasCompressedClusters(ctx)
 		if err != nil {
@@ -105,7 +110,7 @@ func (img *Image) downgrade(ctx context.Context) error {
 	nh.IncompatibleFeatures, nh.CompatibleFeatures, nh.AutoclearFeatures = 0, 0, 0
 	nh.CompressionType = CompressionZlib
 	nh.ExtraFields, nh.FeatureNames, nh.Bitmaps = nil, nil, nil
-	return img.rewriteHeader(&nh)
+	return img.switchHeader(&nh)
 }
 
 // forEachL2 calls fn with the offset and contents of every L2 table the

@@ -10,8 +10,9 @@ import (
 // end and needs shrink set, as qemu-img's --shrink; without it the image
 // is left untouched. Like QEMU 7.2, images with internal snapshots may
 // shrink too: the snapshots keep their own L1 tables and sizes, and the
-// active layer's shared tables are copied before they change. Every step keeps the image consistent: the L1 table grows
-// before the size does, and data is dropped before the size shrinks.
+// active layer's shared tables are copied before they change. Every step
+// keeps the image consistent: the L1 table grows before the size does,
+// and data is dropped before the size shrinks.
 func (img *Image) Resize(newSize int64, shrink bool) error {
 	if img.alloc == nil {
 		return img.errorf(image.ErrReadOnly, "resize of an image opened read-only")
