@@ -3,6 +3,7 @@ package convert
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/qimg/qimg/format"
 	"github.com/qimg/qimg/format/qcow2"
@@ -93,8 +94,18 @@ func rawSize(size int64, o MeasureOptions, given bool) (Measurement, error) {
 	return Measurement{Required: size, FullyAllocated: size}, nil
 }
 
-// countData counts src's data bytes as qcow2_measure does.
+// countData counts src's data bytes as qcow2_measure does. Where src
+// names a file whose holes read as zeros inside its data runs (a static
+// VDI), a run in a hole counts as zeros, as QEMU's block status sees it
+// through the file layer.
 func countData(src image.Image, clusterSize int64) (int64, error) {
+	holes, err := holeFile(src)
+	if err != nil {
+		return 0, err
+	}
+	if holes != nil {
+		defer holes.Close()
+	}
 	var total int64
 	size := src.Size()
 	for off := int64(0); off < size; {
@@ -105,9 +116,26 @@ func countData(src image.Image, clusterSize int64) (int64, error) {
 		if ext.Length <= 0 {
 			return 0, errors.New("extent of no length")
 		}
+		if holes != nil && ext.Depth == 0 && ext.Data && !ext.Zero && ext.HostOffset >= 0 {
+			ext.Zero, ext.Length = image.FileRun(holes, ext.HostOffset, ext.Length)
+		}
 		add, next := qcow2.CountRequired(ext, clusterSize)
 		total += add
 		off = next
 	}
 	return total, nil
+}
+
+// holeFile opens the file whose holes show through src's data runs, or
+// returns nil if src names none.
+func holeFile(src image.Image) (*os.File, error) {
+	m, ok := src.(image.Mapper)
+	if !ok {
+		return nil, nil
+	}
+	l, err := m.HostLayout()
+	if err != nil || l.HoleFile == "" {
+		return nil, err
+	}
+	return os.Open(l.HoleFile)
 }

@@ -87,8 +87,14 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 	case VMDK:
 		return asImage(vmdk.Open(path, &vmdk.Options{AllowAnyPath: o.Backing == image.FollowBacking}))
 	case VHDX:
+		if o.ForCheck {
+			return asImage(vhdx.OpenForCheck(path))
+		}
 		return asImage(vhdx.Open(path))
 	case VDI:
+		if o.ForCheck || o.MetadataOnly {
+			return asImage(vdi.OpenForCheck(path))
+		}
 		return asImage(vdi.Open(path))
 	case VPC:
 		return asImage(vhd.Open(path))

@@ -52,6 +52,10 @@ type CheckResult struct {
 	// Messages are the lines qemu-img prints on standard error while it
 	// checks, such as "Leaked cluster 5 refcount=2 reference=1".
 	Messages []string `json:"-"`
+	// Reports are the lines QEMU's drivers print with error_report,
+	// which qemu-img prefixes with its name ("qemu-img: VHDX BAT entry
+	// 3 ..."); they follow Messages.
+	Reports []string `json:"-"`
 	// Repaired is set when a repair changed the image; the counts then
 	// describe a second check of the repaired image, as qemu-img does,
 	// and only the *Fixed fields describe the repair.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -56,12 +57,19 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 					return openFailureAs(spec.name, path, "", err)
 				}
 				format = f
+				if f == imgfmt.Raw && mode != image.RepairNone {
+					// qemu-img opens the file for writing to repair it.
+					e.warnProbedRaw(path)
+				}
 			}
 			spec.format = format
 			img, opened, err := openChecker(spec, false)
-			if err == nil && mode != image.RepairNone {
+			if err == nil && mode != image.RepairNone && imgfmt.Writable(format) {
 				// Opened read-only first, so that a format without checks
 				// is refused as such; a repair needs it open for writing.
+				// Formats qimg does not write are checked read-only: their
+				// Check refuses a repair (as QEMU's VDI and VMDK checks do)
+				// or has nothing to repair.
 				opened.Close()
 				img, opened, err = openChecker(spec, true)
 			}
@@ -76,12 +84,18 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 			if cerr := opened.Close(); err == nil && cerr != nil {
 				err = cerr
 			}
+			if err != nil && res != nil && !errors.Is(err, image.ErrUnsupported) {
+				// What the check printed before it failed, as qemu-img
+				// prints it as it goes.
+				printCheckMessages(e, res)
+			}
+			if err != nil && mode != image.RepairNone && errors.Is(err, image.ErrUnsupported) && !imgfmt.Writable(format) {
+				return &exitError{code: 63, msg: "This image format does not support checks"}
+			}
 			if err != nil {
 				return fail("Check failed: %s", reason(path, err))
 			}
-			for _, m := range res.Messages {
-				fmt.Fprintln(e.stderr, m)
-			}
+			printCheckMessages(e, res)
 			res.Filename, res.Format = spec.name, format
 			if output == "json" {
 				if _, err := fmt.Fprintln(e.stdout, qfmt.JSON(report.DictOf(res.Fields()))); err != nil {
@@ -125,4 +139,15 @@ func openChecker(s imageSpec, writable bool) (image.Checker, image.Image, error)
 		return nil, nil, &exitError{code: 63, msg: "This image format does not support checks"}
 	}
 	return img, opened, nil
+}
+
+// printCheckMessages prints what qemu-img prints on standard error while
+// it checks: the driver's lines, then its error reports under qimg's name.
+func printCheckMessages(e *env, res *image.CheckResult) {
+	for _, m := range res.Messages {
+		fmt.Fprintln(e.stderr, m)
+	}
+	for _, m := range res.Reports {
+		fmt.Fprintln(e.stderr, "qimg: "+m)
+	}
 }

@@ -33,8 +33,8 @@ func writeSource(t *testing.T, dir, line string) {
 }
 
 // TestForeignFormats runs the read-only commands on VDI, VHDX, VHD and
-// VMDK images made by qemu-img: info and map must print what qemu-img
-// prints, and convert to qcow2 must hold the same data.
+// VMDK images made by qemu-img: info, map and measure must print what
+// qemu-img prints, and convert to qcow2 must hold the same data.
 func TestForeignFormats(t *testing.T) {
 	dir := t.TempDir()
 	writeSource(t, dir, "qimg reads foreign formats\n")
@@ -46,6 +46,9 @@ func TestForeignFormats(t *testing.T) {
 		same(t, dir, dir, "map", "--output=json", c.file)
 		same(t, dir, dir, "map", c.file)
 		same(t, dir, dir, "compare", "-f", c.format, c.file, "src.raw")
+		same(t, dir, dir, "measure", "-O", "qcow2", c.file)
+		same(t, dir, dir, "measure", "--output=json", "-O", "qcow2", "-o", "cluster_size=4k", c.file)
+		same(t, dir, dir, "measure", "-O", "raw", c.file)
 		out := c.file + ".qcow2"
 		if r := qimgIn(t, dir, "convert", "-f", c.format, "-O", "qcow2", "-c", c.file, out); r.code != 0 {
 			t.Fatalf("convert %s: %+v", c.file, r)

@@ -44,8 +44,7 @@ Prints "Image resized." unless -q.`,
 			}
 			n, err := qfmt.ParseSize(arg)
 			if err != nil || n > math.MaxInt64 {
-				return hinted(fail("Parameter 'size' expects a non-negative number below 2^64"),
-					"Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.")
+				return hinted(fail("Parameter 'size' expects a non-negative number below 2^64"), sizeSuffixHint)
 			}
 			img, detected, err := openImage(path, format, true, e.chainPolicy())
 			if err != nil {

@@ -153,28 +153,44 @@ func (c *checker) allocExpected(count int64, first *int64) (int64, error) {
 // them. Until that one header write the old structure stays in force, and
 // nothing it counts as used is overwritten.
 func (c *checker) rebuildStructure() error {
-	var table []uint64
-	if _, err := c.writeRefblocks(0, c.n, &table); err != nil {
+	table, tableOff, clusters, err := c.writeStructure()
+	if err != nil {
 		return err
 	}
-	var tableOff, clusters int64
+	return c.switchTable(table, tableOff, clusters)
+}
+
+// writeStructure writes the refcount blocks and table of the counted
+// references (and of themselves) into clusters free by that count, and
+// syncs; it returns the table, its offset and its size in clusters.
+func (c *checker) writeStructure() (table []uint64, tableOff, clusters int64, err error) {
+	if _, err := c.writeRefblocks(0, c.n, &table); err != nil {
+		return nil, 0, 0, err
+	}
 	for {
 		clusters = (int64(len(table))*8 + c.cs - 1) / c.cs
 		var first int64
 		k, err := c.allocExpected(clusters, &first)
 		if err != nil {
-			return err
+			return nil, 0, 0, err
 		}
 		tableOff = k * c.cs
 		grown, err := c.writeRefblocks(k, k+clusters, &table)
 		if err != nil {
-			return err
+			return nil, 0, 0, err
 		}
 		if !grown {
 			break
 		}
 	}
-	return c.switchTable(table, tableOff, clusters)
+	buf := make([]byte, clusters*c.cs)
+	for i, e := range table {
+		binary.BigEndian.PutUint64(buf[i*8:], e)
+	}
+	if _, err := c.img.wfile.WriteAt(buf, tableOff); err != nil {
+		return nil, 0, 0, image.FileErrorf(c.img.name, "writing refcount table: %w", err)
+	}
+	return table, tableOff, clusters, c.img.wfile.Sync()
 }
 
 // writeRefblocks writes the refcount blocks covering clusters [from, to)
@@ -213,20 +229,10 @@ func (c *checker) writeRefblocks(from, to int64, table *[]uint64) (bool, error) 
 	return grown, nil
 }
 
-// switchTable writes the new refcount table and then points the header at
-// it, syncing before so that the header never names unwritten blocks.
+// switchTable points the header at the refcount table writeStructure
+// wrote (and synced, so that the header never names unwritten blocks).
 func (c *checker) switchTable(table []uint64, off, clusters int64) error {
 	img := c.img
-	buf := make([]byte, clusters*c.cs)
-	for i, e := range table {
-		binary.BigEndian.PutUint64(buf[i*8:], e)
-	}
-	if _, err := img.wfile.WriteAt(buf, off); err != nil {
-		return image.FileErrorf(img.name, "writing refcount table: %w", err)
-	}
-	if err := img.wfile.Sync(); err != nil {
-		return err
-	}
 	var hdr [12]byte
 	binary.BigEndian.PutUint64(hdr[:], uint64(off))
 	binary.BigEndian.PutUint32(hdr[8:], uint32(clusters))

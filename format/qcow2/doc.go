@@ -55,7 +55,8 @@
 // OpenOptions.Writable accepts WriteAt, WriteZeroes, Discard,
 // WriteCompressed and Resize; writes are serialised. Close writes pending
 // metadata; Flush also syncs to stable storage. Check verifies (and repairs) refcounts like qemu-img check;
-// Measure computes what qemu-img measure prints.
+// Measure computes what qemu-img measure prints; Amend changes the
+// version, refcount width, lazy refcounts and size like qemu-img amend.
 //
 // # Layout of the package
 //
@@ -83,6 +84,9 @@
 //     their contents, and EditBitmaps (qemu-img bitmap's changes);
 //   - rebase.go, commit.go: moving an overlay onto another backing file,
 //     and writing it into its backing file;
+//   - amend.go: qemu-img amend's options, checked before anything
+//     changes; amend_version.go: compat 0.10 ↔ 1.1 (zero clusters
+//     expanded on a downgrade); amend_refcount.go: a new refcount width;
 //   - check.go: Check (image.Checker) and one check pass;
 //     check_walk.go: counting the references every structure makes;
 //     check_refcount.go: comparing them with the stored refcounts,

@@ -322,6 +322,48 @@ func ExampleImage_Resize() {
 	// grown back, reads "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" at 64 KiB
 }
 
+// Amend changes an existing image's options like qemu-img amend: here a
+// narrower refcount width, then a downgrade to version 2 (compat=0.10),
+// which qemu-img refuses (and so does Amend, before changing anything)
+// while the refcounts are not 16 bits wide.
+func ExampleImage_Amend() {
+	dir, err := os.MkdirTemp("", "qcow2-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := exampleImage(dir) // 1 MiB, "hello, qcow2" at 64 KiB
+
+	img, err := qcow2.Open(path, &qcow2.OpenOptions{Writable: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer img.Close()
+	ctx := context.Background()
+	if err := img.Amend(ctx, qcow2.AmendOptions{RefcountBits: 4}); err != nil {
+		log.Fatal(err)
+	}
+	h := img.Header()
+	fmt.Println("compat", h.Compat(), "refcount bits", h.RefcountBits())
+	err = img.Amend(ctx, qcow2.AmendOptions{Compat: "0.10"})
+	fmt.Println("downgrade refused:", err != nil)
+	if err := img.Amend(ctx, qcow2.AmendOptions{Compat: "0.10", RefcountBits: 16}); err != nil {
+		log.Fatal(err)
+	}
+	h = img.Header()
+	fmt.Println("compat", h.Compat(), "refcount bits", h.RefcountBits())
+	buf := make([]byte, 12)
+	if _, err := img.ReadAt(buf, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("reads %q at 64 KiB\n", buf)
+	// Output:
+	// compat 1.1 refcount bits 4
+	// downgrade refused: true
+	// compat 0.10 refcount bits 16
+	// reads "hello, qcow2" at 64 KiB
+}
+
 // Rebase moves an overlay onto another backing file without changing what
 // it reads, like qemu-img rebase -b: where the overlay does not hold the
 // data itself and the old and new backing files differ, the current

@@ -12,6 +12,7 @@ package qcow2
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -408,14 +409,9 @@ func FuzzOpenWrite(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		p := filepath.Join(t.TempDir(), "w.qcow2")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		before := fzAllocated()
-		img, err := Open(p, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
-		if err != nil {
-			fzCheckErr(t, "Open", p, err)
+		img, p := fzOpenWritable(t, data)
+		if img == nil {
 			return
 		}
 		defer img.Close()
@@ -551,4 +547,56 @@ func FuzzL2Entry(f *testing.F) {
 		fzReadImage(t, img, name)
 		img.Close()
 	})
+}
+
+// FuzzAmend amends a hostile image with options chosen by ops (a version,
+// a refcount width, lazy refcounts, a size). Nothing may panic, errors
+// must be classified, and memory stays in proportion to the file.
+func FuzzAmend(f *testing.F) {
+	fzAddBig(f, func(b []byte) { f.Add(b, []byte{1, 3, 1, 9}) })
+	f.Fuzz(func(t *testing.T, data []byte, ops []byte) {
+		if len(data) > 1<<20 || len(ops) < 4 {
+			return
+		}
+		before := fzAllocated()
+		img, p := fzOpenWritable(t, data)
+		if img == nil {
+			return
+		}
+		defer img.Close()
+		o := AmendOptions{
+			Compat:       []string{"", "0.10", "1.1", "v3"}[ops[0]%4],
+			RefcountBits: []int{0, 1, 4, 8, 16, 64, 3}[ops[1]%7],
+			Size:         uint64(ops[3]) << 16,
+		}
+		if ops[2]%3 != 0 {
+			lazy := ops[2]%3 == 1
+			o.LazyRefcounts = &lazy
+		}
+		if err := img.Amend(context.Background(), o); err != nil {
+			fzCheckErr(t, "Amend", p, err)
+			return
+		}
+		if err := img.Close(); err != nil {
+			fzCheckErr(t, "Close", p, err)
+		}
+		if a := fzAllocated() - before; a > fzAllocLimit+16*uint64(len(data)) {
+			t.Fatalf("amending a %d-byte image allocated %d bytes", len(data), a)
+		}
+	})
+}
+
+// fzOpenWritable writes data to a file and opens it for writing; it
+// returns nil (having checked the error) if the image does not open.
+func fzOpenWritable(t *testing.T, data []byte) (*Image, string) {
+	p := filepath.Join(t.TempDir(), "w.qcow2")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Open(p, &OpenOptions{Writable: true, Backing: image.IgnoreBacking})
+	if err != nil {
+		fzCheckErr(t, "Open", p, err)
+		return nil, p
+	}
+	return img, p
 }

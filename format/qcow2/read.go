@@ -6,8 +6,6 @@ import (
 	"os"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/qimg/qimg/image"
 )
 
@@ -398,19 +396,9 @@ func (img *Image) fileHoles(e image.Extent) image.Extent {
 	if !ok {
 		return e
 	}
-	fd := int(f.Fd())
-	data, err := unix.Seek(fd, e.HostOffset, unix.SEEK_DATA)
-	switch {
-	case errors.Is(err, unix.ENXIO): // a hole up to the end of the file
-		e.Zero = true
-	case err != nil: // no hole support: all data
-	case data > e.HostOffset:
-		e.Zero, e.Length = true, min(e.Length, data-e.HostOffset)
-	default:
-		if hole, err := unix.Seek(fd, e.HostOffset, unix.SEEK_HOLE); err == nil && hole > e.HostOffset {
-			e.Length = min(e.Length, hole-e.HostOffset)
-		}
-	}
+	zero, n := image.FileRun(f, e.HostOffset, e.Length)
+	e.Length = n
+	e.Zero = e.Zero || zero
 	return e
 }
 

@@ -8,9 +8,11 @@ import (
 
 // Resize changes the virtual size. Shrinking discards the data past the new
 // end and needs shrink set, as qemu-img's --shrink; without it the image
-// is left untouched. Like QEMU, images with internal snapshots can grow but
-// not shrink. Every step keeps the image consistent: the L1 table grows
-// before the size does, and data is dropped before the size shrinks.
+// is left untouched. Like QEMU 7.2, images with internal snapshots may
+// shrink too: the snapshots keep their own L1 tables and sizes, and the
+// active layer's shared tables are copied before they change. Every step
+// keeps the image consistent: the L1 table grows before the size does,
+// and data is dropped before the size shrinks.
 func (img *Image) Resize(newSize int64, shrink bool) error {
 	if img.alloc == nil {
 		return img.errorf(image.ErrReadOnly, "resize of an image opened read-only")
@@ -22,11 +24,6 @@ func (img *Image) Resize(newSize int64, shrink bool) error {
 		return img.errorf(image.ErrUnaligned, "the new size must be a multiple of 512")
 	}
 	old := img.Size()
-	if img.hdr.NbSnapshots > 0 && newSize < old {
-		// Snapshots keep their own L1 tables and sizes, so growing leaves
-		// them alone; shrinking would drop clusters they may share.
-		return img.errorf(image.ErrUnsupported, "can't shrink an image which has snapshots")
-	}
 	switch {
 	case newSize == old:
 		return nil
@@ -160,7 +157,7 @@ func (img *Image) shrink(newSize int64) error {
 			return err
 		}
 		img.l2cache.drop(off)
-		img.alloc.freeLater(off / cs) // no snapshots: the table was ours alone
+		img.alloc.freeLater(off / cs) // our reference; a snapshot keeps its own
 	}
 	if err := img.alloc.flush(); err != nil {
 		return err

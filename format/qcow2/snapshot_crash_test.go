@@ -78,6 +78,8 @@ func TestSnapshotCrashChild(t *testing.T) {
 		err = img.DeleteSnapshot(ctx, "s0")
 	case "bitmaps":
 		err = img.EditBitmaps(ctx, "b1", bitmapCrashChanges, nil)
+	default:
+		err = img.Amend(ctx, amendCrashOps[op])
 	}
 	if err == nil {
 		err = img.Close()

@@ -41,6 +41,14 @@
 // block that starts inside the file but ends past it (a truncated last
 // block) reads as zeros past the end, as in QEMU.
 //
+// # Check
+//
+// Check verifies the block map as qemu-img check does (QEMU's
+// vdi_co_check), with its messages: indexes too large, blocks used twice,
+// and the allocated count against the header. OpenForCheck and
+// NewCheckReader open an image whose blocks lie past the end of the file,
+// as qemu-img check and info do; there such blocks read as zeros.
+//
 // Every size is checked against the file size before anything is
 // allocated, so memory is bounded by the file size. Errors name the file
 // and wrap one of the image.Err* classes.

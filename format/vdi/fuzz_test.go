@@ -15,6 +15,7 @@ package vdi_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -166,6 +167,7 @@ func FuzzNewReader(f *testing.F) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		before := ms.TotalAlloc
+		fzCheck(t, data, name)
 		img, err := vdi.NewReader(bytes.NewReader(data), int64(len(data)), name)
 		if err != nil {
 			fzCheckErr(t, "NewReader", name, err)
@@ -190,4 +192,23 @@ func FuzzNewReader(f *testing.F) {
 			t.Fatalf("a %d-byte file made the reader allocate %d bytes", len(data), a)
 		}
 	})
+}
+
+// fzCheck checks a hostile image as qemu-img check opens it: Check must
+// not panic and must classify its errors, with one message a corruption.
+func fzCheck(t *testing.T, data []byte, name string) {
+	img, err := vdi.NewCheckReader(bytes.NewReader(data), int64(len(data)), name)
+	if err != nil {
+		fzCheckErr(t, "NewCheckReader", name, err)
+		return
+	}
+	defer img.Close()
+	res, err := img.Check(context.Background(), image.RepairNone)
+	if err != nil {
+		fzCheckErr(t, "Check", name, err)
+		return
+	}
+	if res.Corruptions != int64(len(res.Messages)) {
+		t.Fatalf("%d corruptions but %d messages", res.Corruptions, len(res.Messages))
+	}
 }

@@ -67,8 +67,12 @@ type Image struct {
 	fileSize int64
 	size     int64
 	dataOff  int64
+	bmapOff  int64
 	bmap     []uint32
 	params   Params
+	// forCheck leaves blocks stored past the end of the file for Check
+	// to report instead of refusing the image (they read as zeros).
+	forCheck bool
 }
 
 var _ image.Image = (*Image)(nil)
@@ -83,13 +87,35 @@ func Open(path string) (*Image, error) {
 	return img, nil
 }
 
+// OpenForCheck opens the VDI image at path for Check or for its metadata,
+// as qemu-img check and info open it: a block stored past the end of the
+// file, which Open refuses, reads as zeros, as in QEMU.
+func OpenForCheck(path string) (*Image, error) {
+	img, f, err := image.OpenFile(path, NewCheckReader)
+	if err != nil {
+		return nil, err
+	}
+	img.closer = f
+	return img, nil
+}
+
 // NewReader reads a VDI image of size bytes held by r; name is used in
 // error messages. Close does not close r.
 func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
+	return newReader(r, size, name, false)
+}
+
+// NewCheckReader reads an image held by r for Check, as OpenForCheck
+// opens a file.
+func NewCheckReader(r io.ReaderAt, size int64, name string) (*Image, error) {
+	return newReader(r, size, name, true)
+}
+
+func newReader(r io.ReaderAt, size int64, name string, forCheck bool) (*Image, error) {
 	if size < 0 {
 		return nil, image.FileErrorf(name, "negative file size %d: %w", size, image.ErrInvalidArgument)
 	}
-	img := &Image{r: r, name: name, fileSize: size}
+	img := &Image{r: r, name: name, fileSize: size, forCheck: forCheck}
 	if err := img.open(); err != nil {
 		return nil, err
 	}
@@ -195,7 +221,7 @@ func (img *Image) open() error {
 		return img.errorf(image.ErrUnsupported, "block extra size %d (QEMU ignores it and would misread the data)", extra)
 	}
 	img.size = int64(p.DiskSize+sectorSize-1) &^ (sectorSize - 1)
-	img.dataOff = dataOff
+	img.dataOff, img.bmapOff = dataOff, bmapOff
 
 	mapBytes := int64(p.BlocksInImage) * 4
 	switch {
@@ -220,7 +246,7 @@ func (img *Image) open() error {
 		if e >= discarded {
 			continue
 		}
-		if host := dataOff + int64(e)*blockSize; host >= img.fileSize {
+		if host := dataOff + int64(e)*blockSize; host >= img.fileSize && !img.forCheck {
 			return img.errorf(image.ErrCorrupt, "block %d is stored at %d, past the end of the file (%d bytes); the image has probably been truncated", i, host, img.fileSize)
 		}
 	}

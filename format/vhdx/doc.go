@@ -58,6 +58,17 @@
 // structures (QEMU's open-time check). Errors name the file and wrap one
 // of the image.Err* classes.
 //
+// # Check
+//
+// Check does what QEMU's vhdx_co_check does, with its messages (QEMU
+// prints them through error_report; they are CheckResult.Reports): every
+// FULLY_PRESENT BAT entry, sector bitmap entries included, is checked for
+// offset overflow and for a start or end past the end of the file, and
+// payload blocks against the log and every region of the region table,
+// each finding one corruption. OpenForCheck and NewCheckReader leave
+// those BAT entries, which Open refuses, to Check, as qemu-img check opens
+// the image.
+//
 // # Block status
 //
 // Extent reports FULLY_PRESENT blocks as data with their host offset and

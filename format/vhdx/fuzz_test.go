@@ -21,6 +21,7 @@ package vhdx_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -284,6 +285,7 @@ func FuzzNewReader(f *testing.F) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		before := ms.TotalAlloc
+		fzCheck(t, r, size, name)
 		img, err := vhdx.NewReader(r, size, name)
 		if err != nil {
 			fzCheckErr(t, "NewReader", name, err)
@@ -308,4 +310,23 @@ func FuzzNewReader(f *testing.F) {
 			t.Fatalf("a %d-byte file made the reader allocate %d bytes", size, a)
 		}
 	})
+}
+
+// fzCheck checks a hostile image as qemu-img check opens it: Check must
+// not panic and must classify its errors, with one report a corruption.
+func fzCheck(t *testing.T, r io.ReaderAt, size int64, name string) {
+	img, err := vhdx.NewCheckReader(r, size, name)
+	if err != nil {
+		fzCheckErr(t, "NewCheckReader", name, err)
+		return
+	}
+	defer img.Close()
+	res, err := img.Check(context.Background(), image.RepairAll)
+	if err != nil {
+		fzCheckErr(t, "Check", name, err)
+		return
+	}
+	if res.Corruptions != int64(len(res.Reports)) {
+		t.Fatalf("%d corruptions but %d reports", res.Corruptions, len(res.Reports))
+	}
 }

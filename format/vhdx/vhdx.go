@@ -137,6 +137,13 @@ type Image struct {
 	params   Params
 	bits     uint     // log2 of the block size
 	bat      []uint64 // payload entries only, one per block
+	batOff   uint64   // where the BAT region starts in the file
+	// qemuRegions are the file ranges QEMU registers, in its order: the
+	// log, then every region table entry; Check tests blocks against them.
+	qemuRegions []span
+	// forCheck leaves blocks past the end of the file or overlapping
+	// other structures for Check to report instead of refusing the image.
+	forCheck bool
 }
 
 var _ image.Image = (*Image)(nil)
@@ -155,10 +162,32 @@ func Open(path string) (*Image, error) {
 // download, a member of an archive); name is used in error messages. Close
 // does not close r.
 func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
+	return newReader(r, size, name, false)
+}
+
+// OpenForCheck opens the VHDX image at path for Check, as qemu-img check
+// opens it: BAT entries that Open refuses (blocks past the end of the
+// file or over other structures) are left for Check to report.
+func OpenForCheck(path string) (*Image, error) {
+	img, f, err := image.OpenFile(path, NewCheckReader)
+	if err != nil {
+		return nil, err
+	}
+	img.closer = f
+	return img, nil
+}
+
+// NewCheckReader reads an image held by r for Check, as OpenForCheck
+// opens a file.
+func NewCheckReader(r io.ReaderAt, size int64, name string) (*Image, error) {
+	return newReader(r, size, name, true)
+}
+
+func newReader(r io.ReaderAt, size int64, name string, forCheck bool) (*Image, error) {
 	if size < 0 {
 		return nil, image.FileErrorf(name, "negative file size %d: %w", size, image.ErrInvalidArgument)
 	}
-	img := &Image{r: r, name: name, fileSize: size}
+	img := &Image{r: r, name: name, fileSize: size, forCheck: forCheck}
 	if err := img.open(); err != nil {
 		return nil, err
 	}
@@ -296,6 +325,7 @@ func (img *Image) open() error {
 	img.params.CurrentHeader = cur + 1
 	img.params.DataWriteGUID = guidString(h.dataWriteGUID)
 
+	img.qemuRegions = []span{{"log", h.logOffset, h.logOffset + uint64(h.logLength)}}
 	spans := []span{{what: "header section", start: 0, end: headerSection}}
 	if err := img.checkLog(h); err != nil {
 		return err
@@ -384,6 +414,7 @@ func (img *Image) regions(spans []span) (bat, meta region, _ []span, _ error) {
 		if off > 1<<62 {
 			return bat, meta, nil, img.errorf(image.ErrCorrupt, "region %s at offset %d is past any file", guidString(g), off)
 		}
+		img.qemuRegions = append(img.qemuRegions, span{"region", off, off + length})
 		switch g {
 		case guidBAT:
 			if haveBAT {
@@ -561,6 +592,7 @@ func (img *Image) loadBAT(bat region, spans []span) error {
 	if bat.off > uint64(img.fileSize) || entries*8 > uint64(img.fileSize)-bat.off {
 		return img.errorf(image.ErrCorrupt, "BAT [%d,+%d) extends past the end of the file (%d bytes)", bat.off, entries*8, img.fileSize)
 	}
+	img.batOff = bat.off
 	img.bat = make([]uint64, blocks)
 	buf := make([]byte, min(batChunk, entries*8))
 	le := binary.LittleEndian
@@ -585,7 +617,7 @@ func (img *Image) loadBAT(bat region, spans []span) error {
 		first += n
 	}
 	for b, e := range img.bat {
-		if e&batStateMask != stateFullyPresent {
+		if e&batStateMask != stateFullyPresent || img.forCheck {
 			continue
 		}
 		off := e & batOffsetMask

@@ -71,6 +71,15 @@
 // are read up to 1 MiB. Errors name the file and wrap an image.Err* class;
 // the parsers are fuzzed (FuzzNewReader, FuzzDescriptor).
 //
+// # Check
+//
+// Check does what QEMU's vmdk_co_check does: it walks the grains of every
+// extent and stops at the first allocated grain (or flat extent) that
+// starts at or past the end of its file, with QEMU's message, one
+// corruption and syscall.EINVAL, which qemu-img check reports as "Check
+// failed: Invalid argument". A grain table past the end of the file reads
+// as zeros there, as in QEMU.
+//
 // # Caches
 //
 // Grain tables are kept in an LRU cache of 256 tables, decompressed grains

@@ -15,6 +15,7 @@ package vmdk
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -24,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,6 +114,9 @@ func FuzzNewReader(f *testing.F) {
 		}
 		defer img.Close()
 		exercise(t, img, name)
+		if _, err := img.Check(context.Background(), image.RepairNone); err != nil && !errors.Is(err, syscall.EINVAL) {
+			checkErr(t, "Check", name, err)
+		}
 	})
 }
 
