@@ -297,19 +297,14 @@ func (img *Image) underDirtyBit(ctx context.Context, change func() error) error 
 // switchHeader writes nh as the whole header cluster in one write (the
 // moment the change happens) and syncs, then makes it the image's header.
 func (img *Image) switchHeader(nh *Header) error {
-	enc, err := nh.Encode()
-	if err != nil {
-		return image.FileErrorf(img.name, "%w", err)
-	}
-	buf := make([]byte, nh.ClusterSize())
-	copy(buf, enc)
 	img.mu.Lock()
 	defer img.mu.Unlock()
 	if err := img.wfile.Sync(); err != nil {
 		return err
 	}
-	if _, err := img.wfile.WriteAt(buf, 0); err != nil {
-		return image.FileErrorf(img.name, "writing the header: %w", err)
+	buf, err := img.writeHeader(nh)
+	if err != nil {
+		return err
 	}
 	if err := img.wfile.Sync(); err != nil {
 		return err

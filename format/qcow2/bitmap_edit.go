@@ -308,14 +308,8 @@ func (img *Image) writeBitmaps(list []*bitmapEntry) error {
 	if err := img.wfile.Sync(); err != nil {
 		return image.FileErrorf(img.name, "syncing the new bitmaps: %w", err)
 	}
-	buf, err := h.Encode()
-	if err != nil {
-		return image.FileErrorf(img.name, "%w", err)
-	}
-	// One write: the header's bytes lie in the file's first page, so a
-	// writer killed during it leaves the old header or the new one.
-	if _, err := img.wfile.WriteAt(buf, 0); err != nil {
-		return image.FileErrorf(img.name, "writing the header: %w", err)
+	if _, err := img.writeHeader(&h); err != nil {
+		return err
 	}
 	img.hdr = &h
 	return nil

@@ -45,7 +45,8 @@ func (img *Image) encrypt(e *Encryption) error {
 			return err
 		}
 		h.CryptMethod = CryptAES
-		return img.rewriteHeader()
+		_, err := img.writeHeader(h)
+		return err
 	}
 	vol, err := luks.Create(e.LUKS, e.Key)
 	if err != nil {
@@ -69,17 +70,6 @@ func (img *Image) encrypt(e *Encryption) error {
 	h.CryptMethod = CryptLUKS
 	h.Crypto = &CryptoExtension{Offset: uint64(first * cs), Length: uint64(len(vol.Region))}
 	img.luks, img.crypt = vol.Header, &crypt{cipher: vol.Cipher, physical: true}
-	return img.rewriteHeader()
-}
-
-// rewriteHeader writes the whole header cluster of a new image again.
-func (img *Image) rewriteHeader() error {
-	buf, err := img.hdr.Encode()
-	if err != nil {
-		return image.FileErrorf(img.name, "%w", err)
-	}
-	if _, err := img.wfile.WriteAt(buf, 0); err != nil {
-		return image.FileErrorf(img.name, "writing header: %w", err)
-	}
-	return nil
+	_, err = img.writeHeader(h)
+	return err
 }

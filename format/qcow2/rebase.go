@@ -28,18 +28,8 @@ func (img *Image) SetBacking(name, format string) error {
 	}
 	h := *img.hdr
 	h.BackingFile, h.BackingFormat = name, format
-	buf, err := h.Encode()
-	if err != nil {
-		return image.FileErrorf(img.name, "%w", err)
-	}
-	// The whole header cluster, as QEMU writes it (its allocation on disk
-	// feeds QEMU's preallocation heuristic, and so qemu-img map), in one
-	// pwrite: the header's own bytes lie in its first page, which is
-	// written first, so that a writer killed during it leaves the old
-	// header or the new one.
-	buf = append(buf, make([]byte, h.ClusterSize()-int64(len(buf)))...)
-	if _, err := img.wfile.WriteAt(buf, 0); err != nil {
-		return image.FileErrorf(img.name, "writing the header: %w", err)
+	if _, err := img.writeHeader(&h); err != nil {
+		return err
 	}
 	img.hdr = &h
 	return nil
