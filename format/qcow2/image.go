@@ -173,9 +173,9 @@ func (img *Image) init(opts *OpenOptions) error {
 	if opts.MetadataOnly && opts.Writable {
 		return img.errorf(image.ErrInvalidArgument, "an image opened for metadata only cannot be written")
 	}
-	first := make([]byte, min(img.fileSize, 1<<maxClusterBits))
-	if _, err := img.file.ReadAt(first, 0); err != nil && !errors.Is(err, io.EOF) {
-		return image.FileErrorf(img.name, "reading header: %w", err)
+	first, err := img.readHeaderCluster()
+	if err != nil {
+		return err
 	}
 	h, err := ParseHeader(first)
 	if err != nil {
@@ -219,6 +219,31 @@ func (img *Image) init(opts *OpenOptions) error {
 		}
 	}
 	return nil
+}
+
+// readHeaderCluster reads the first cluster, where the header and its
+// extensions live. It reads 64 KiB (the usual cluster size) first and the
+// rest only for larger clusters: reading the largest possible cluster up
+// front cost small commands like info milliseconds of copying and page
+// faults.
+func (img *Image) readHeaderCluster() ([]byte, error) {
+	const usualClusterSize = 1 << 16
+	read := func(n int64) ([]byte, error) {
+		buf := make([]byte, min(img.fileSize, n))
+		if _, err := img.file.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, image.FileErrorf(img.name, "reading header: %w", err)
+		}
+		return buf, nil
+	}
+	first, err := read(usualClusterSize)
+	if err != nil || len(first) < 24 {
+		return first, err
+	}
+	clusterBits := binary.BigEndian.Uint32(first[20:])
+	if clusterBits <= 16 || clusterBits > maxClusterBits || img.fileSize <= usualClusterSize {
+		return first, nil
+	}
+	return read(1 << clusterBits)
 }
 
 // checkLayout validates the header's tables against the file before
