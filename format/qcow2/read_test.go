@@ -1204,3 +1204,37 @@ func chained(path string, opts *qcow2.OpenOptions) *qcow2.OpenOptions {
 	}
 	return &o
 }
+
+// TestReadHeaderBeyond64KiB reads a 2 MiB-cluster image whose backing
+// file name sits past the first 64 KiB of its header cluster: Open reads
+// the usual 64 KiB first and must fetch the rest for such clusters.
+func TestReadHeaderBeyond64KiB(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.raw")
+	if err := os.WriteFile(base, bytes.Repeat([]byte{7}, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	top := filepath.Join(dir, "top.qcow2")
+	create(t, top, 0, "cluster_size=2M", "-b", "base.raw", "-F", "raw")
+	f, err := os.OpenFile(top, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nameAt = 100000
+	name := []byte("base.raw")
+	var field [12]byte
+	binary.BigEndian.PutUint64(field[:8], nameAt)
+	binary.BigEndian.PutUint32(field[8:], uint32(len(name)))
+	if _, err := f.WriteAt(field[:], 8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(name, nameAt); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	qemutest.Check(t, top)
+	img := verify(t, top, nil)
+	if h := img.Header(); h.BackingFile != "base.raw" || h.BackingFileOffset != nameAt {
+		t.Fatalf("backing %q at %d", h.BackingFile, h.BackingFileOffset)
+	}
+}
