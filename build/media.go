@@ -77,23 +77,30 @@ func (m media) args(extra string) string {
 	return strings.Join(strings.Fields(m.layout.Args+" "+extra+" "+serialConsole), " ")
 }
 
-// layoutFailures are messages installers print on the serial console
-// only when an install has failed.
-var layoutFailures = map[string][]boot.Marker{
-	"debian-installer": {
-		{Name: "installation step failed", Pattern: regexp.MustCompile(`An installation step failed`)},
-		// With priority=critical, a dialog d-i still shows (its title
-		// marked [!!]) is an error or a question the answers left open:
-		// nobody will answer it, so the install is stuck. Seen here when
-		// the mirror lacked udebs: "[!!] Download installer components".
-		{Name: "installer dialog", Pattern: regexp.MustCompile(`\[!!\] \S.*`)},
-	},
-	"anaconda": {{Name: "anaconda error", Pattern: regexp.MustCompile(`Pane is dead|The installation was stopped due to`)}},
+// layoutFailures are the messages an installer prints on the serial
+// console only when an install has failed. A function, not a table, so
+// that the patterns compile when a build runs, not when any qimg
+// command starts.
+func layoutFailures(layout string) []boot.Marker {
+	switch layout {
+	case "debian-installer":
+		return []boot.Marker{
+			{Name: "installation step failed", Pattern: regexp.MustCompile(`An installation step failed`)},
+			// With priority=critical, a dialog d-i still shows (its title
+			// marked [!!]) is an error or a question the answers left open:
+			// nobody will answer it, so the install is stuck. Seen here when
+			// the mirror lacked udebs: "[!!] Download installer components".
+			{Name: "installer dialog", Pattern: regexp.MustCompile(`\[!!\] \S.*`)},
+		}
+	case "anaconda":
+		return []boot.Marker{{Name: "anaconda error", Pattern: regexp.MustCompile(`Pane is dead|The installation was stopped due to`)}}
+	}
+	return nil
 }
 
 // failures are the layout's failure markers and the caller's.
 func (m media) failures(extra []*regexp.Regexp) []boot.Marker {
-	fail := append([]boot.Marker(nil), layoutFailures[m.layout.Name]...)
+	fail := layoutFailures(m.layout.Name)
 	for _, re := range extra {
 		fail = append(fail, boot.Marker{Name: "/" + re.String() + "/", Pattern: re})
 	}

@@ -5,8 +5,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"regexp"
 	"strings"
+
+	"github.com/qimg/qimg/internal/lazyregexp"
 )
 
 // Firstboot scripts run once, in order, at the guest's next boot, from a
@@ -52,7 +53,7 @@ StandardOutput=journal+console
 WantedBy=multi-user.target
 `
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var unsafeName = lazyregexp.New(`[^A-Za-z0-9._-]+`)
 
 // firstboot installs a script to run at the next boot (the runner and
 // its enabled unit the first time).

@@ -9,19 +9,19 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/GehirnInc/crypt/sha512_crypt"
+	"github.com/qimg/qimg/internal/lazyregexp"
 )
 
 // The system options of virt-customize: they edit the guest's
 // configuration files, never run anything in it.
 
 // hostnameRE is what a hostname (or FQDN) may be (RFC 1123 labels).
-var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+var hostnameRE = lazyregexp.New(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 
 // setHostname writes /etc/hostname, the 127.0.1.1 line of /etc/hosts,
 // and the RHEL and SUSE files when the guest has them.

@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runEnv executes one command line in e.
 func runEnv(e *env, args []string) int {
 	stdout, stderr := e.stdout, e.stderr
-	root := newRoot(e)
+	root := newRoot(e, args)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -149,7 +149,7 @@ func cobraMessage(err error) string {
 	return msg
 }
 
-func newRoot(e *env) *cobra.Command {
+func newRoot(e *env, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "qimg",
 		Short: "qimg: a pure-Go qemu-img",
@@ -182,42 +182,65 @@ names a backing or external data file.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%s", err.Error())
 	})
-	root.AddCommand(
-		newInfoCmd(e),
-		newCheckCmd(e),
-		newCreateCmd(e),
-		newConvertCmd(e),
-		newResizeCmd(e),
-		newRebaseCmd(e),
-		newCommitCmd(e),
-		newCompareCmd(e),
-		newMapCmd(e),
-		newMeasureCmd(e),
-		newSnapshotCmd(e),
-		newBitmapCmd(e),
-		newAmendCmd(e),
-		newFilesystemsCmd(e),
-		newInspectCmd(e),
-		newLsCmd(e),
-		newCatCmd(e),
-		newInjectCmd(e),
-		newCustomizeCmd(e),
-		newCopyInCmd(e),
-		newCopyOutCmd(e),
-		newSysprepCmd(e),
-		newSeedCmd(e),
-		newBootTestCmd(e),
-		newDDCmd(e),
-		newBuildCmd(e),
-		newUploadCmd(e),
-		newImageCmd(e),
-		newVersionCmd(e),
-	)
+	root.AddCommand(subcommands(e, args)...)
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 		c.SilenceErrors, c.SilenceUsage = true, true
 	}
 	return root
+}
+
+// commands are qimg's commands by name, in the order help lists them.
+var commands = []struct {
+	name    string
+	makeCmd func(*env) *cobra.Command
+}{
+	{"info", newInfoCmd},
+	{"check", newCheckCmd},
+	{"create", newCreateCmd},
+	{"convert", newConvertCmd},
+	{"resize", newResizeCmd},
+	{"rebase", newRebaseCmd},
+	{"commit", newCommitCmd},
+	{"compare", newCompareCmd},
+	{"map", newMapCmd},
+	{"measure", newMeasureCmd},
+	{"snapshot", newSnapshotCmd},
+	{"bitmap", newBitmapCmd},
+	{"amend", newAmendCmd},
+	{"filesystems", newFilesystemsCmd},
+	{"inspect", newInspectCmd},
+	{"ls", newLsCmd},
+	{"cat", newCatCmd},
+	{"inject", newInjectCmd},
+	{"customize", newCustomizeCmd},
+	{"copy-in", newCopyInCmd},
+	{"copy-out", newCopyOutCmd},
+	{"sysprep", newSysprepCmd},
+	{"seed", newSeedCmd},
+	{"boot-test", newBootTestCmd},
+	{"dd", newDDCmd},
+	{"build", newBuildCmd},
+	{"upload", newUploadCmd},
+	{"image", newImageCmd},
+	{"version", newVersionCmd},
+}
+
+// subcommands builds the command args name, or all of them when args
+// name none (help, a flag, a mistyped command). Building all of them
+// took a millisecond or two of every run, most of it for commands that
+// were not run; cobra finds the command by name in either case.
+func subcommands(e *env, args []string) []*cobra.Command {
+	for _, c := range commands {
+		if len(args) > 0 && c.name == args[0] {
+			return []*cobra.Command{c.makeCmd(e)}
+		}
+	}
+	all := make([]*cobra.Command, len(commands))
+	for i, c := range commands {
+		all[i] = c.makeCmd(e)
+	}
+	return all
 }
 
 func versionText() string {

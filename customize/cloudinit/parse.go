@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/qimg/qimg/internal/lazyregexp"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -85,7 +85,7 @@ func ParseConfig(data []byte, name string) (*Result, error) {
 	if len(data) > MaxSize {
 		return nil, &Error{Name: name, Problems: []Problem{{Message: fmt.Sprintf("larger than %d bytes", MaxSize)}}}
 	}
-	return checkYAML(data, name, systemSpec, nil)
+	return checkYAML(data, name, schemaOnce().system, nil)
 }
 
 func parse(data []byte, name string, depth int) (*Result, error) {
@@ -122,7 +122,7 @@ func parse(data []byte, name string, depth int) (*Result, error) {
 	typ := typeOf(data)
 	switch typ {
 	case TypeCloudConfig:
-		r, err := checkYAML(data, name, userDataSpec, elsewhere())
+		r, err := checkYAML(data, name, schemaOnce().userData, schemaOnce().elsewhere)
 		if r != nil {
 			r.Type = TypeCloudConfig
 		}
@@ -187,7 +187,7 @@ func gunzip(data []byte) ([]byte, error) {
 }
 
 // yamlLine finds "line N:" in a YAML library error.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = lazyregexp.New(`^yaml: line (\d+): (.*)$`)
 
 // checkYAML loads one YAML document and checks it against top.
 func checkYAML(data []byte, name string, top *spec, elsewhere map[string]string) (*Result, error) {

@@ -154,7 +154,7 @@ func TestTooLarge(t *testing.T) {
 }
 
 func TestClosest(t *testing.T) {
-	known := sortedKeys(moduleKeys)
+	known := sortedKeys(schemaOnce().moduleKeys)
 	for key, want := range map[string]string{
 		"pakages": "packages", "ssh-authorized-keys": "ssh_authorized_keys", "runcmds": "runcmd",
 		"write_file": "write_files", "timezon": "timezone", "zzzzzzzz": "", "hostnames": "hostname",

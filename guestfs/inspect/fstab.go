@@ -2,11 +2,11 @@ package inspect
 
 import (
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/qimg/qimg/guestfs"
+	"github.com/qimg/qimg/internal/lazyregexp"
 )
 
 // fstabMountpoints resolves the guest's /etc/fstab to the image's
@@ -81,7 +81,7 @@ func unescapeFstab(s string) string {
 }
 
 var (
-	xdev      = regexp.MustCompile(`^/dev/(?:h|s|v|xv)d([a-z]+)(\d*)$`)
+	xdev      = lazyregexp.New(`^/dev/(?:h|s|v|xv)d([a-z]+)(\d*)$`)
 	byLinks   = map[string]string{"/dev/disk/by-uuid/": "UUID=", "/dev/disk/by-label/": "LABEL=", "/dev/disk/by-partuuid/": "PARTUUID=", "/dev/disk/by-partlabel/": "PARTLABEL="}
 	tagFields = []string{"UUID=", "LABEL=", "PARTUUID=", "PARTLABEL="}
 )

@@ -2,11 +2,11 @@ package inspect
 
 import (
 	"io/fs"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/qimg/qimg/guestfs"
+	"github.com/qimg/qimg/internal/lazyregexp"
 )
 
 func inspectLinux(d *guestfs.Disk, root string, fsys guestfs.FileSystem) (*OS, error) {
@@ -63,18 +63,18 @@ func release(fsys fs.FS, os *OS) {
 // releaseFiles are the distribution-specific files, tried in order.
 var releaseFiles = []struct {
 	file   string
-	re     *regexp.Regexp // must match the first line, when set
+	re     *lazyregexp.Regexp // must match the first line, when set
 	distro string
 	empty  bool // the file may be empty (Arch's)
 }{
-	{file: "etc/oracle-release", re: regexp.MustCompile(`Oracle Linux.*release \d+`), distro: "oraclelinux"},
-	{file: "etc/centos-release", re: regexp.MustCompile(`CentOS.*release \d+`), distro: "centos"},
-	{file: "etc/rocky-release", re: regexp.MustCompile(`Rocky Linux.*release \d+`), distro: "rocky"},
-	{file: "etc/almalinux-release", re: regexp.MustCompile(`AlmaLinux.*release \d+`), distro: "almalinux"},
-	{file: "etc/redhat-release", re: regexp.MustCompile(`Fedora release \d+`), distro: "fedora"},
-	{file: "etc/redhat-release", re: regexp.MustCompile(`Red Hat.*release \d+`), distro: "rhel"},
-	{file: "etc/redhat-release", re: regexp.MustCompile(`CentOS.*release \d+`), distro: "centos"},
-	{file: "etc/redhat-release", re: regexp.MustCompile(`Scientific Linux.*release \d+`), distro: "scientificlinux"},
+	{file: "etc/oracle-release", re: lazyregexp.New(`Oracle Linux.*release \d+`), distro: "oraclelinux"},
+	{file: "etc/centos-release", re: lazyregexp.New(`CentOS.*release \d+`), distro: "centos"},
+	{file: "etc/rocky-release", re: lazyregexp.New(`Rocky Linux.*release \d+`), distro: "rocky"},
+	{file: "etc/almalinux-release", re: lazyregexp.New(`AlmaLinux.*release \d+`), distro: "almalinux"},
+	{file: "etc/redhat-release", re: lazyregexp.New(`Fedora release \d+`), distro: "fedora"},
+	{file: "etc/redhat-release", re: lazyregexp.New(`Red Hat.*release \d+`), distro: "rhel"},
+	{file: "etc/redhat-release", re: lazyregexp.New(`CentOS.*release \d+`), distro: "centos"},
+	{file: "etc/redhat-release", re: lazyregexp.New(`Scientific Linux.*release \d+`), distro: "scientificlinux"},
 	{file: "etc/redhat-release", distro: "redhat-based"},
 	{file: "etc/debian_version", distro: "debian"},
 	{file: "etc/arch-release", distro: "archlinux", empty: true},
@@ -162,7 +162,7 @@ func unquote(v string) string {
 	return v
 }
 
-var majorMinor = regexp.MustCompile(`(\d+)(?:\.(\d+))?`)
+var majorMinor = lazyregexp.New(`(\d+)(?:\.(\d+))?`)
 
 // versionFrom takes the first "major[.minor]" of s.
 func versionFrom(s string, os *OS) {

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"io"
+	"testing"
+)
+
+// TestCommandNames keeps the command table's names equal to the names
+// cobra matches, which subcommands relies on to build one command only.
+func TestCommandNames(t *testing.T) {
+	e := &env{ctx: t.Context(), stdout: io.Discard, stderr: io.Discard}
+	for _, c := range commands {
+		if got := c.makeCmd(e).Name(); got != c.name {
+			t.Errorf("commands lists %q for the command named %q", c.name, got)
+		}
+	}
+	if got := subcommands(e, []string{"map", "x.qcow2"}); len(got) != 1 || got[0].Name() != "map" {
+		t.Errorf("subcommands(map) built %d commands", len(got))
+	}
+	for _, args := range [][]string{nil, {"--help"}, {"help", "info"}, {"nosuch"}} {
+		if got := subcommands(e, args); len(got) != len(commands) {
+			t.Errorf("subcommands(%q) built %d commands, want all %d", args, len(got), len(commands))
+		}
+	}
+}
