@@ -153,6 +153,19 @@ type checker struct {
 	stored   *storedRefs
 	dataFile bool
 	snaps    []Snapshot // the snapshot table as this pass read it
+	// tableBuf holds the L2 table being checked: one buffer serves every
+	// table of both walks (a fresh one per table cost a page fault per
+	// 4 KiB read).
+	tableBuf []byte
+}
+
+// l2Buffer returns the checker's buffer for one L2 table. The walks read
+// one table at a time, so one buffer serves them all.
+func (c *checker) l2Buffer() []byte {
+	if c.tableBuf == nil {
+		c.tableBuf = make([]byte, c.cs)
+	}
+	return c.tableBuf
 }
 
 // checkPass is one run of QEMU's qcow2_check_refcounts.

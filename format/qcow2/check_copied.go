@@ -76,7 +76,7 @@ func (c *checker) checkL2Copied(l2 uint64, repair bool) error {
 	if err := c.ctx.Err(); err != nil {
 		return err
 	}
-	buf := make([]byte, c.cs)
+	buf := c.l2Buffer()
 	if err := c.img.readAt(buf, l2); err != nil {
 		c.msg("ERROR: Could not read L2 table: %v", err)
 		c.res.CheckErrors++

@@ -253,7 +253,7 @@ func (c *checker) checkL2(off uint64, active bool) error {
 	if err := c.ctx.Err(); err != nil {
 		return err
 	}
-	buf := make([]byte, c.cs)
+	buf := c.l2Buffer()
 	if err := c.img.readAt(buf, off); err != nil {
 		c.msg("ERROR: I/O error in check_refcounts_l2")
 		c.res.CheckErrors++

@@ -76,6 +76,9 @@ type Image struct {
 	dataW    File
 
 	l2cache *lru[int64, *l2Table]
+	// tableReads holds *[]byte of one cluster for reading L2 tables,
+	// which are decoded into their own entries and the bytes dropped.
+	tableReads sync.Pool
 	ccache  *lru[uint64, []byte] // decompressed clusters by L2 descriptor
 	codec   *codec
 	mu      sync.RWMutex
