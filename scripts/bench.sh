@@ -5,7 +5,7 @@
 # times the guest commands against debugfs (see "guest" below).
 #
 #   scripts/bench.sh [WORKDIR]       ROUNDS=3 SIZE_MIB=2048 OUT_DIR=WORKDIR
-#                                    SECTIONS="convert guest"
+#                                    SECTIONS="convert guest small"
 #
 # qemu-img runs at its fastest settings, QEMU_FLAGS="-m 8 -W" (8 parallel
 # coroutines, out-of-order writes); qimg runs with its defaults.
@@ -28,13 +28,17 @@
 # /usr/local), made once and kept in WORKDIR/guest-KEY, KEY a hash of the
 # recipe; qimg reads it both as the bare filesystem (what debugfs reads)
 # and as the second partition of an MBR disk in a qcow2.
+#
+# small: `info`, `check`, `map --output=json` and start-up alone (--version), qimg
+# against qemu-img on a 4 GiB qcow2 of the convert input, SMALL_RUNS (41)
+# runs each (see bench_small).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/qimg-bench}
 rounds=${ROUNDS:-3}
 size_mib=${SIZE_MIB:-2048}
 out_dir=${OUT_DIR:-$work}
-sections=${SECTIONS:-convert guest}
+sections=${SECTIONS:-convert guest small}
 qemu_flags=${QEMU_FLAGS--m 8 -W}
 mkdir -p "$work" bin
 CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
@@ -278,10 +282,99 @@ bench_guest() {
 	gtable 3 3 "cat $(basename "$small")"
 }
 
+small_runs=${SMALL_RUNS:-41}
+
+# times_ms prints the CPU time (user + system, ms) in a file written by
+# bash's `times`: its second line is what the shell's finished children
+# used so far.
+times_ms() {
+	awk 'NR == 2 {
+		ms = 0
+		for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); ms += (p[1] * 60 + p[2]) * 1000 }
+		printf "%.1f", ms }' "$1"
+}
+
+# small: qemu-img and qimg's quick commands (info, check, map) on a 4 GiB
+# qcow2 made from the convert input (about 1 GiB of data), SMALL_RUNS runs
+# each, alternating the tools run by run. Elapsed times are taken around
+# the bare command (EPOCHREALTIME, microseconds); CPU time is what `times`
+# adds up for the child; peak RSS comes from one extra run under GNU time.
+bench_small() {
+	local img=$work/small.qcow2
+	if [ ! -s "$img" ]; then
+		[ -s "$work/disk.raw" ] || { echo "small: run the convert section once first (it builds $work/disk.raw)" >&2; exit 2; }
+		qemu-img convert -f raw -O qcow2 "$work/disk.raw" "$img.tmp"
+		qemu-img resize -q -f qcow2 "$img.tmp" 4G
+		mv "$img.tmp" "$img"
+	fi
+	cat "$img" >/dev/null
+	local rows=("info|info $img" "check|check $img" "map --output=json|map --output=json $img" "start-up (--version)|--version")
+	local sresults=$work/small-results.txt
+	: >"$sresults"
+	local i k tool bin args start end cpu0 cpu1
+	for ((k = 0; k < small_runs; k++)); do
+		for i in "${!rows[@]}"; do
+			IFS='|' read -r _ args <<<"${rows[$i]}"
+			for tool in qemu-img qimg; do
+				if (((k + i) % 2)); then tool=$([ "$tool" = qimg ] && echo qemu-img || echo qimg); fi
+				bin=qemu-img
+				[ "$tool" = qimg ] && bin=$qimg
+				# `times` is a builtin: nothing else runs between the two
+				# records but the command.
+				times >"$work/times.0"
+				start=$EPOCHREALTIME
+				# shellcheck disable=SC2086
+				"$bin" $args >/dev/null 2>&1 || true
+				end=$EPOCHREALTIME
+				times >"$work/times.1"
+				cpu0=$(times_ms "$work/times.0")
+				cpu1=$(times_ms "$work/times.1")
+				echo "$i|$tool|$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) * 1000 }')|$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }')" >>"$sresults"
+			done
+		done
+	done
+	for i in "${!rows[@]}"; do
+		IFS='|' read -r _ args <<<"${rows[$i]}"
+		for tool in qemu-img qimg; do
+			bin=qemu-img
+			[ "$tool" = qimg ] && bin=$qimg
+			# shellcheck disable=SC2086
+			/usr/bin/time -f "%M" -o "$work/time.small" "$bin" $args >/dev/null 2>&1 || true
+			echo "$i|$tool-rss|$(cat "$work/time.small")" >>"$sresults"
+		done
+	done
+	echo
+	echo "qimg $(git describe --always --dirty 2>/dev/null) vs $(qemu-img --version | head -1), $(nproc) cores, 4 GiB qcow2 with $(qemu-img info --output=json "$img" | awk -F': ' '/"actual-size"/ { printf "%.2f", $2 / 1073741824 }') GiB in the file, $small_runs runs per tool (ms; CPU = user + system of the child)"
+	echo
+	printf '| %-20s | %-24s | %-24s | %-6s | %-14s | %-6s | %-14s |\n' command "qemu-img ms (min-max)" "qimg ms (min-max)" ratio "CPU ms q/qimg" ratio "RSS MiB q/qimg"
+	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------" "--------------------------" "--------------------------" "--------" "----------------" "--------" "----------------"
+	for i in "${!rows[@]}"; do
+		IFS='|' read -r name _ <<<"${rows[$i]}"
+		awk -F'|' -v row="$i" -v name="$name" '
+			function median(a, n,   s, i, j, t) {
+				for (i = 1; i <= n; i++) s[i] = a[i]
+				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
+				return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+			}
+			$1 == row && ($2 == "qemu-img" || $2 == "qimg") { k = $2; n[k]++; t[k, n[k]] = $3; c[k, n[k]] = $4
+				if (!(k in lo) || $3 < lo[k]) lo[k] = $3; if ($3 > hi[k]) hi[k] = $3 }
+			$1 == row && $2 ~ /-rss$/ { sub("-rss", "", $2); rss[$2] = $3 }
+			END {
+				for (i = 1; i <= n["qemu-img"]; i++) { q[i] = t["qemu-img", i]; qc[i] = c["qemu-img", i] }
+				for (i = 1; i <= n["qimg"]; i++) { m[i] = t["qimg", i]; mc[i] = c["qimg", i] }
+				mq = median(q, n["qemu-img"]); mm = median(m, n["qimg"]); cq = median(qc, n["qemu-img"]); cm = median(mc, n["qimg"])
+				printf "| %-20s | %-24s | %-24s | %6.2f | %5.1f / %-6.1f | %6.2f | %5.1f / %-6.1f |\n",
+					name, sprintf("%.1f (%.1f-%.1f)", mq, lo["qemu-img"], hi["qemu-img"]), sprintf("%.1f (%.1f-%.1f)", mm, lo["qimg"], hi["qimg"]), mm / mq,
+					cq, cm, (cq > 0 ? cm / cq : 0), rss["qemu-img"] / 1024, rss["qimg"] / 1024
+			}' "$sresults"
+	done
+}
+
 for s in $sections; do
 	case $s in
 	convert) bench_convert ;;
 	guest) bench_guest ;;
-	*) echo "unknown section $s (convert, guest)" >&2 && exit 2 ;;
+	small) bench_small ;;
+	*) echo "unknown section $s (convert, guest, small)" >&2 && exit 2 ;;
 	esac
 done
