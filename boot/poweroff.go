@@ -274,13 +274,22 @@ func (m Machine) verdict(r *Result, q *qemuProcess, timeout time.Duration, verdi
 			msg += ": " + lastLine(r.QEMUStderr)
 		}
 		return fmt.Errorf("%s: %s after %.1fs: %w", m.Disk, msg, r.Elapsed.Seconds(), ErrNotPoweredOff)
-	case errors.Is(verdict, ErrFailed):
-		f := r.Failure
-		return fmt.Errorf("%s: %s at %.1fs: %q: %w", m.Disk, f.Name, f.At.Seconds(), f.Line, ErrFailed)
-	case errors.Is(verdict, ErrTimeout):
-		return fmt.Errorf("%s: the guest still ran after %v: %w", m.Disk, timeout, ErrTimeout)
 	}
-	return fmt.Errorf("%s: stopped after %.1fs: %w", m.Disk, r.Elapsed.Seconds(), verdict)
+	return EndError(m.Disk, r, timeout, verdict)
+}
+
+// EndError words the end of a run that did not power off, the same for
+// every backend: at the failure marker r holds (cause ErrFailed), at the
+// timeout (cause ErrTimeout), or stopped by cause.
+func EndError(disk string, r *Result, timeout time.Duration, cause error) error {
+	switch {
+	case errors.Is(cause, ErrFailed) && r.Failure != nil:
+		f := r.Failure
+		return fmt.Errorf("%s: %s at %.1fs: %q: %w", disk, f.Name, f.At.Seconds(), f.Line, ErrFailed)
+	case errors.Is(cause, ErrTimeout):
+		return fmt.Errorf("%s: the guest still ran after %v: %w", disk, timeout, ErrTimeout)
+	}
+	return fmt.Errorf("%s: stopped after %.1fs: %w", disk, r.Elapsed.Seconds(), cause)
 }
 
 // shutdownReason connects to the QMP socket at path, on which QEMU waits

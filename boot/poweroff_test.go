@@ -3,6 +3,7 @@ package boot
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -167,5 +168,26 @@ func TestMachineArgsWindowsStyle(t *testing.T) {
 	}
 	if n := strings.Count(args, "ahci"); n != 1 {
 		t.Errorf("%d AHCI controllers in %s", n, args)
+	}
+}
+
+// TestEndError pins the wording both backends (QEMU here, libvirt in
+// build) give a run that did not power off.
+func TestEndError(t *testing.T) {
+	r := &Result{Elapsed: 12300 * time.Millisecond, Failure: &Sighting{Name: "kernel panic", At: 4500 * time.Millisecond, Line: "Kernel panic - not syncing"}}
+	cases := []struct {
+		cause error
+		want  string
+		is    error
+	}{
+		{ErrFailed, `d.qcow2: kernel panic at 4.5s: "Kernel panic - not syncing": ` + ErrFailed.Error(), ErrFailed},
+		{ErrTimeout, "d.qcow2: the guest still ran after 10m0s: " + ErrTimeout.Error(), ErrTimeout},
+		{io.ErrUnexpectedEOF, "d.qcow2: stopped after 12.3s: unexpected EOF", io.ErrUnexpectedEOF},
+	}
+	for _, c := range cases {
+		err := EndError("d.qcow2", r, 10*time.Minute, c.cause)
+		if err.Error() != c.want || !errors.Is(err, c.is) {
+			t.Errorf("EndError(%v) = %q, want %q", c.cause, err, c.want)
+		}
 	}
 }

@@ -182,18 +182,15 @@ func (d domain) verdict(r *boot.Result, end domainEnd) error {
 	disk, at := d.m.Disk, r.Elapsed.Seconds()
 	switch {
 	case r.Failure != nil:
-		f := r.Failure
-		return fmt.Errorf("%s: %s at %.1fs: %q: %w", disk, f.Name, f.At.Seconds(), f.Line, boot.ErrFailed)
+		return boot.EndError(disk, r, d.m.Timeout, boot.ErrFailed)
 	case end.err == nil && end.stopped == "shutdown":
 		return nil
 	case end.err == nil:
 		return fmt.Errorf("%s: the domain %s after %.1fs: %w", disk, end.stopped, at, boot.ErrNotPoweredOff)
 	case errors.Is(end.err, errRebooted), errors.Is(end.err, errLibvirtGone):
 		return fmt.Errorf("%s: %w after %.1fs: %w", disk, end.err, at, boot.ErrNotPoweredOff)
-	case errors.Is(end.err, boot.ErrTimeout):
-		return fmt.Errorf("%s: the guest still ran after %v: %w", disk, d.m.Timeout, boot.ErrTimeout)
 	}
-	return fmt.Errorf("%s: stopped after %.1fs: %w", disk, at, end.err)
+	return boot.EndError(disk, r, d.m.Timeout, end.err)
 }
 
 // follow copies what is written to the file f to w, calling after each
