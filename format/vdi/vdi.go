@@ -79,24 +79,14 @@ var _ image.Image = (*Image)(nil)
 
 // Open opens the VDI image at path read-only.
 func Open(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, NewReader)
-	if err != nil {
-		return nil, err
-	}
-	img.closer = f
-	return img, nil
+	return openWith(path, NewReader)
 }
 
 // OpenForCheck opens the VDI image at path for Check or for its metadata,
 // as qemu-img check and info open it: a block stored past the end of the
 // file, which Open refuses, reads as zeros, as in QEMU.
 func OpenForCheck(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, NewCheckReader)
-	if err != nil {
-		return nil, err
-	}
-	img.closer = f
-	return img, nil
+	return openWith(path, NewCheckReader)
 }
 
 // NewReader reads a VDI image of size bytes held by r; name is used in
@@ -335,4 +325,15 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	}
 	e.Length = min(pos, end) - start
 	return e, nil
+}
+
+// openWith opens the file at path and reads it with newReader; the image
+// closes the file.
+func openWith(path string, newReader func(io.ReaderAt, int64, string) (*Image, error)) (*Image, error) {
+	img, f, err := image.OpenFile(path, newReader)
+	if err != nil {
+		return nil, err
+	}
+	img.closer = f
+	return img, nil
 }

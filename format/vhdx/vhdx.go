@@ -150,12 +150,7 @@ var _ image.Image = (*Image)(nil)
 
 // Open opens the VHDX image at path read-only.
 func Open(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, NewReader)
-	if err != nil {
-		return nil, err
-	}
-	img.closer = f
-	return img, nil
+	return openWith(path, NewReader)
 }
 
 // NewReader reads a VHDX image of size bytes held by r (a file, a
@@ -169,12 +164,7 @@ func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 // opens it: BAT entries that Open refuses (blocks past the end of the
 // file or over other structures) are left for Check to report.
 func OpenForCheck(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, NewCheckReader)
-	if err != nil {
-		return nil, err
-	}
-	img.closer = f
-	return img, nil
+	return openWith(path, NewCheckReader)
 }
 
 // NewCheckReader reads an image held by r for Check, as OpenForCheck
@@ -634,4 +624,15 @@ func (img *Image) loadBAT(bat region, spans []span) error {
 		}
 	}
 	return nil
+}
+
+// openWith opens the file at path and reads it with newReader; the image
+// closes the file.
+func openWith(path string, newReader func(io.ReaderAt, int64, string) (*Image, error)) (*Image, error) {
+	img, f, err := image.OpenFile(path, newReader)
+	if err != nil {
+		return nil, err
+	}
+	img.closer = f
+	return img, nil
 }
