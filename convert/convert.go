@@ -37,6 +37,9 @@ type Options struct {
 	// NoCreate writes into an existing target (qemu-img -n) instead of
 	// creating one.
 	NoCreate bool
+	// TargetKey is the password of an existing encrypted target
+	// (NoCreate); new targets take theirs from Create.
+	TargetKey []byte
 	// TargetIsZero lets NoCreate skip zero runs, trusting the target to
 	// read as zeros already.
 	TargetIsZero bool
@@ -78,7 +81,7 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 
 // convertInto writes into an existing image (qemu-img convert -n).
 func convertInto(ctx context.Context, src image.Image, dst string, o Options) error {
-	img, _, err := format.Open(dst, format.OpenOptions{Format: o.Format, Writable: true})
+	img, _, err := format.Open(dst, format.OpenOptions{Format: o.Format, Writable: true, Key: o.TargetKey})
 	if err != nil {
 		return err
 	}

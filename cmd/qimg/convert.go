@@ -18,7 +18,7 @@ func newConvertCmd(e *env) *cobra.Command {
 		srcFmt, outFmt, sparse, backing, backingFmt string
 		options                                     []string
 		compress, noCreate, targetZero, progress    bool
-		quiet, ooo, forceShare                      bool
+		quiet, ooo, forceShare, targetImageOpts     bool
 		workers                                     int
 		cache, srcCache                             string
 		keys                                        keyFlags
@@ -51,6 +51,15 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			src, dst := args[0], args[1]
+			var target imageSpec
+			if targetImageOpts {
+				var err error
+				if target, err = resolveTarget(keys, dst, outFmt, noCreate); err != nil {
+					return err
+				}
+				dst, outFmt = target.path, target.format
+			}
 			if outFmt == "" {
 				outFmt = "raw"
 			}
@@ -61,7 +70,6 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if !writableFormat(outFmt) {
 				return formatError(outFmt)
 			}
-			src, dst := args[0], args[1]
 			if compress && outFmt != "qcow2" && outFmt != "vmdk" {
 				return fail("Compression not supported for this file format")
 			}
@@ -71,7 +79,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if cmd.Flags().Changed("parallel") && (workers < 1 || workers > 16) {
 				return fail("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
 			}
-			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero}
+			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero, TargetKey: target.key}
 			for _, c := range []string{cache, srcCache} {
 				switch c {
 				case "", "unsafe", "none", "writeback", "writethrough", "directsync":
@@ -147,6 +155,15 @@ place when complete: an interrupted convert leaves no partial DST.`,
 				return err
 			}
 			defer img.Close()
+			if targetImageOpts {
+				// Open the target as qemu-img does, for its messages
+				// (a missing or wrong key names the option list).
+				t, _, err := openDataSpec(target, false, image.IgnoreBacking)
+				if err != nil {
+					return err
+				}
+				t.Close()
+			}
 			pr := newProgress(e.stderr, progress && !quiet)
 			o.Progress = pr.update
 			err = convert.Convert(e.ctx, img, dst, o)
@@ -177,8 +194,20 @@ place when complete: an interrupted convert leaves no partial DST.`,
 	f.BoolVarP(&forceShare, "force-share", "U", false, "accepted for compatibility: qimg never locks images")
 	f.StringVarP(&cache, "cache", "t", "unsafe", "output cache mode: unsafe (no flush), or none, writeback, writethrough, directsync (flush DST to disk before renaming it into place)")
 	f.StringVarP(&srcCache, "source-cache", "T", "", "source cache mode, accepted for compatibility (sources are only read)")
+	f.BoolVar(&targetImageOpts, "target-image-opts", false, "with -n: DST is an option list like --image-opts's (driver=qcow2,file.filename=PATH,encrypt.key-secret=ID)")
 	keys.add(f)
 	return cmd
+}
+
+// resolveTarget reads DST as an option list (--target-image-opts), which
+// qemu-img takes only for an existing target (-n) and without -O: the
+// driver option names the format.
+func resolveTarget(keys keyFlags, dst, outFmt string, noCreate bool) (imageSpec, error) {
+	if !noCreate {
+		return imageSpec{}, fail("--target-image-opts requires use of -n flag")
+	}
+	keys.imageOpts = true
+	return keys.resolve(dst, outFmt)
 }
 
 func convertReason(err error) string {

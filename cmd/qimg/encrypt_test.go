@@ -119,7 +119,20 @@ func TestEncryptedWrittenByQimg(t *testing.T) {
 	qemutest.Run(t, "qemu-io", "--object", secret, "--image-opts", "driver=qcow2,file.filename="+filepath.Join(dir, "new.qcow2")+",encrypt.key-secret=sec0", "-c", "write -P 0x5a 512 1536")
 	same(t, dir, dir, withKey("compare", "new.qcow2", "driver=qcow2,file.filename=new.qcow2,encrypt.key-secret=sec0")...)
 	same(t, dir, dir, withKey("compare", "new.qcow2", "new.qcow2")...)
+	// convert -n into an existing encrypted image, its key given with
+	// --target-image-opts; then the refusals around it.
+	qemutest.CreateEncrypted(t, "create", "-q", "-f", "qcow2", "--object", secret, "-o",
+		"encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", filepath.Join(dir, "tgt.qcow2"), "2M")
+	tgt := "driver=qcow2,file.filename=tgt.qcow2,encrypt.key-secret=sec0"
+	same(t, dir, dir, "convert", "--object", secret, "-n", "--target-image-opts", "src.raw", tgt)
+	qemutest.Run(t, "qemu-img", "compare", "--object", secret, "--image-opts", "driver=raw,file.filename="+filepath.Join(dir, "src.raw"),
+		"driver=qcow2,file.filename="+filepath.Join(dir, "tgt.qcow2")+",encrypt.key-secret=sec0")
+	qemutest.Run(t, "qemu-img", "check", "--object", secret, "--image-opts", "driver=qcow2,file.filename="+filepath.Join(dir, "tgt.qcow2")+",encrypt.key-secret=sec0")
 	for _, args := range [][]string{
+		{"convert", "-n", "--target-image-opts", "src.raw", "driver=qcow2,file.filename=tgt.qcow2"},
+		{"convert", "--object", "secret,id=sec0,data=wrong", "-n", "--target-image-opts", "src.raw", tgt},
+		{"convert", "--object", secret, "--target-image-opts", "src.raw", tgt},
+		{"convert", "--object", secret, "-n", "-O", "qcow2", "--target-image-opts", "src.raw", tgt},
 		{"create", "-q", "-f", "qcow2", "-o", "encrypt.format=luks", "nokey.qcow2", "1M"},
 		{"create", "-q", "-f", "qcow2", "-o", "encrypt.format=foo,encrypt.key-secret=sec0", "--object", secret, "nokey.qcow2", "1M"},
 		{"convert", "-c", "--object", secret, "-O", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=sec0", "src.raw", "nokey.qcow2"},
