@@ -23,12 +23,9 @@ func (t token) literal() int  { return int(t & 0xff) }
 func (t token) length() int   { return int(t>>16&0x1ff) + minMatch }
 func (t token) dist() int     { return int(t&0xffff) + 1 }
 
-// Lookup tables from match length and distance to their codes: read-only
-// after initialisation.
-var (
-	lengthCodes = codeTable(rfc1951.LengthBase[:], maxMatch)
-	distCodes   = codeTable(rfc1951.DistBase[:], MaxWindowSize)
-)
+// lengthCodes maps a match length to its code: read-only after
+// initialisation. Distances need no table (see distCode).
+var lengthCodes = codeTable(rfc1951.LengthBase[:], maxMatch)
 
 func codeTable(base []uint16, maxValue int) []uint8 {
 	t := make([]uint8, maxValue+1)
@@ -43,7 +40,19 @@ func codeTable(base []uint16, maxValue int) []uint8 {
 }
 
 func lengthCode(length int) int { return int(lengthCodes[length]) }
-func distCode(dist int) int     { return int(distCodes[dist]) }
+
+// distCode is the code of a match distance (1..32768). Codes 0-3 are the
+// distances 1-4; after them each power of two of dist-1 takes two codes,
+// one per half, which the bit below the top one tells apart. Computed,
+// because a 32 KiB table cost every qimg run its initialisation.
+func distCode(dist int) int {
+	d := uint32(dist - 1)
+	if d < 4 {
+		return int(d)
+	}
+	top := bits.Len32(d) - 1
+	return 2*top + int(d>>(top-1)&1)
+}
 
 // huffCode is a canonical Huffman code: a length per symbol and the
 // bit-reversed code to send (deflate sends codes MSB first into an
