@@ -67,6 +67,7 @@ func OpenChain(path string, o OpenOptions) (Chain, error) {
 	var c Chain
 	seen := map[string]bool{}
 	name, format := path, o.Format
+	keys := OpenOptions{Key: o.Key, BackingKeys: o.BackingKeys}
 	for depth := 0; ; depth++ {
 		if depth > image.MaxChainDepth {
 			return nil, errors.Join(image.FileErrorf(path, "%w", ErrChainTooDeep), c.Close())
@@ -75,10 +76,8 @@ func OpenChain(path string, o OpenOptions) (Chain, error) {
 			return nil, errors.Join(&LoopError{Name: name}, c.Close())
 		}
 		seen[name] = true
-		lo := OpenOptions{Format: format, Backing: policy, MetadataOnly: o.MetadataOnly}
-		if depth == 0 {
-			lo.Key = o.Key // the key is the top image's alone
-		}
+		lo := OpenOptions{Format: format, Backing: policy, MetadataOnly: o.MetadataOnly, Key: keys.Key}
+		keys = keys.backingLayer("")
 		img, f, err := openLayer(name, lo, depth)
 		if err != nil {
 			if depth > 0 {

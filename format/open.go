@@ -38,6 +38,22 @@ type OpenOptions struct {
 	// legacy AES encryption): see qcow2.OpenOptions.Key. It applies to
 	// this image only, never to its backing files.
 	Key []byte
+	// BackingKeys are the passwords of encrypted backing files by depth:
+	// BackingKeys[0] is the backing file's, BackingKeys[1] its backing
+	// file's, and so on (qemu-img's backing.encrypt.key-secret,
+	// backing.backing.encrypt.key-secret...); a nil entry is no key.
+	BackingKeys [][]byte
+}
+
+// backingLayer is the options of the backing file of an image opened
+// with o: format as the image names it, the policy, and the key of that
+// depth.
+func (o OpenOptions) backingLayer(format string) OpenOptions {
+	b := OpenOptions{Format: format, Backing: o.Backing}
+	if len(o.BackingKeys) > 0 {
+		b.Key, b.BackingKeys = o.BackingKeys[0], o.BackingKeys[1:]
+	}
+	return b
 }
 
 // Open opens an image of any supported format and returns it with the
@@ -80,7 +96,7 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 	case QCOW2:
 		return asImage(qcow2.Open(path, &qcow2.OpenOptions{
 			Writable: o.Writable, Backing: o.Backing, MetadataOnly: o.MetadataOnly, ForCheck: o.ForCheck, Key: o.Key,
-			OpenBacking: backingOpener(path, o.Backing, depth),
+			OpenBacking: backingOpener(path, o, depth),
 		}))
 	case Raw:
 		return asImage(raw.Open(path, &raw.OpenOptions{Writable: o.Writable}))
@@ -105,18 +121,18 @@ func openFormat(path, format string, o OpenOptions, depth int) (image.Image, err
 // BackingOpener opens the backing files an image at path names, as Open
 // does: for qcow2.CreateOptions.OpenBacking when creating an overlay.
 func BackingOpener(path string) func(name, format string) (image.Image, error) {
-	return backingOpener(path, image.FollowBacking, 0)
+	return backingOpener(path, OpenOptions{Backing: image.FollowBacking}, 0)
 }
 
 // backingOpener opens the backing files an image at parent names: any
 // format, resolved against parent's directory as QEMU does, read-only,
 // and never deeper than image.MaxChainDepth (which also ends loops).
-func backingOpener(parent string, policy image.BackingPolicy, depth int) func(name, format string) (image.Image, error) {
+func backingOpener(parent string, o OpenOptions, depth int) func(name, format string) (image.Image, error) {
 	return func(name, format string) (image.Image, error) {
 		if depth+1 > image.MaxChainDepth {
 			return nil, fmt.Errorf("backing chain deeper than %d (a loop?): %w", image.MaxChainDepth, image.ErrLimit)
 		}
-		img, _, err := openLayer(image.ResolveName(parent, name), OpenOptions{Format: format, Backing: policy}, depth+1)
+		img, _, err := openLayer(image.ResolveName(parent, name), o.backingLayer(format), depth+1)
 		return img, err
 	}
 }

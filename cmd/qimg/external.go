@@ -45,7 +45,7 @@ func openData(path, format string, writable bool, backing image.BackingPolicy) (
 // openDataSpec is openData for an image given as a spec, which may carry
 // the key of an encrypted image.
 func openDataSpec(s imageSpec, writable bool, backing image.BackingPolicy) (image.Image, string, error) {
-	o := imgfmt.OpenOptions{Format: s.format, Writable: writable, Backing: backing, Key: s.key}
+	o := imgfmt.OpenOptions{Format: s.format, Writable: writable, Backing: backing, Key: s.key, BackingKeys: s.backingKeys}
 	img, f, err := openNamed(s.name, s.path, o)
 	if err != nil {
 		// qemu-img asks for the image's own key before it opens the
@@ -114,7 +114,7 @@ func refuseUnopenable(s imageSpec, img image.Image, forCheck, untrusted bool) er
 	if s.key != nil && !namesFiles(img) {
 		return nil // nothing more to open, and unlocking again costs time
 	}
-	chain, _, err := imgfmt.Open(s.path, imgfmt.OpenOptions{Format: s.format, ForCheck: forCheck, Key: s.key})
+	chain, _, err := imgfmt.Open(s.path, imgfmt.OpenOptions{Format: s.format, ForCheck: forCheck, Key: s.key, BackingKeys: s.backingKeys})
 	if err != nil {
 		return openFailureAs(s.name, s.path, s.format, err)
 	}

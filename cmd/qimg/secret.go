@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -33,6 +34,11 @@ type imageSpec struct {
 	format string
 	key    []byte // the secret encrypt.key-secret names, or nil
 	keyID  string // encrypt.key-secret
+	// backingKeys are the secrets backing.encrypt.key-secret,
+	// backing.backing.encrypt.key-secret... name, by depth below the
+	// image; backingOpt is the first such option given.
+	backingKeys [][]byte
+	backingOpt  string
 }
 
 // qemuName is the file name qemu-img info shows for the image, of format
@@ -161,6 +167,18 @@ func (k *keyFlags) resolveKey(arg, format string, needKey bool) (imageSpec, erro
 		return s, couldNot("Cannot find device='%s' nor node-name='%s'", arg, arg)
 	}
 	for _, kv := range kvs {
+		if depth := backingKeyDepth(kv[0]); depth > 0 {
+			key, ok := secrets[kv[1]]
+			if !ok && needKey {
+				return s, couldNot("Could not open backing file: No secret with id '%s'", kv[1])
+			}
+			for len(s.backingKeys) < depth {
+				s.backingKeys = append(s.backingKeys, nil)
+			}
+			s.backingKeys[depth-1] = key
+			s.backingOpt = cmp.Or(s.backingOpt, kv[0])
+			continue
+		}
 		switch kv[0] {
 		case "driver":
 			s.format = kv[1]
@@ -197,8 +215,28 @@ func (k *keyFlags) resolveKey(arg, format string, needKey bool) (imageSpec, erro
 	if s.path == "" && s.format == "" {
 		return s, couldNot("Must specify either driver or file")
 	}
+	if s.backingOpt != "" && !needKey {
+		// Opened without its backing file, the image leaves the option
+		// unused, which QEMU refuses.
+		return s, couldNot("Block format '%s' does not support the option '%s'", cmp.Or(s.format, "file"), s.backingOpt)
+	}
 	if s.path == "" {
 		return s, couldNot("A block device must be specified for \"file\"")
 	}
 	return s, nil
+}
+
+// backingKeyDepth is, for an --image-opts key naming the key secret of
+// a backing file (encrypt.key-secret after one "backing." per level), the
+// depth of that file below the image; 0 for any other key.
+func backingKeyDepth(name string) int {
+	depth := 0
+	for strings.HasPrefix(name, "backing.") {
+		name = strings.TrimPrefix(name, "backing.")
+		depth++
+	}
+	if name != "encrypt.key-secret" {
+		return 0
+	}
+	return depth
 }
