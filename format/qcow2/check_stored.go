@@ -18,16 +18,21 @@ type storedRefs struct {
 	bits     uint
 	perBlock int64
 	blocks   map[int64]*refblock
+	// last and lastIndex are the block found last: a check asks for the
+	// clusters in order, mostly from one block at a time.
+	last      *refblock
+	lastIndex int64
 }
 
 func (img *Image) loadStoredRefs() (*storedRefs, error) {
 	h := img.hdr
 	cs := h.ClusterSize()
 	s := &storedRefs{
-		img:      img,
-		bits:     uint(h.RefcountBits()),
-		perBlock: cs * 8 / int64(h.RefcountBits()),
-		blocks:   map[int64]*refblock{},
+		img:       img,
+		bits:      uint(h.RefcountBits()),
+		perBlock:  cs * 8 / int64(h.RefcountBits()),
+		blocks:    map[int64]*refblock{},
+		lastIndex: -1,
 	}
 	// The table's size was bounded (8 MiB) when the image was opened.
 	buf := make([]byte, int64(h.RefcountTableClusters)*cs)
@@ -43,6 +48,18 @@ func (img *Image) loadStoredRefs() (*storedRefs, error) {
 
 // block returns the refcount block for table index k, nil if none.
 func (s *storedRefs) block(k int64) (*refblock, error) {
+	if k == s.lastIndex {
+		return s.last, nil
+	}
+	b, err := s.lookupBlock(k)
+	if err == nil {
+		s.last, s.lastIndex = b, k
+	}
+	return b, err
+}
+
+// lookupBlock finds or reads the refcount block for table index k.
+func (s *storedRefs) lookupBlock(k int64) (*refblock, error) {
 	if b, ok := s.blocks[k]; ok {
 		return b, nil
 	}

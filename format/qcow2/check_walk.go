@@ -147,11 +147,13 @@ func (c *checker) snapshots() error {
 // readAt reads from the image file; bytes past its end read as zeros, as
 // QEMU's block layer returns them.
 func (img *Image) readAt(buf []byte, off uint64) error {
-	clear(buf)
 	if off > math.MaxInt64 {
+		clear(buf)
 		return nil
 	}
-	if _, err := img.file.ReadAt(buf, int64(off)); err != nil && !errors.Is(err, io.EOF) {
+	n, err := img.file.ReadAt(buf, int64(off))
+	clear(buf[n:])
+	if err != nil && !errors.Is(err, io.EOF) {
 		return image.FileErrorf(img.name, "reading at %#x: %w", off, err)
 	}
 	return nil

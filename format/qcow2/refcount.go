@@ -116,6 +116,15 @@ func (rc *refcounts) get(c int64) (uint64, error) {
 }
 
 func (b *refblock) entry(i int64, bits uint) uint64 {
+	be := binary.BigEndian
+	switch bits { // the widths images use, without the generic loop
+	case 16:
+		return uint64(be.Uint16(b.data[i*2:]))
+	case 32:
+		return uint64(be.Uint32(b.data[i*4:]))
+	case 64:
+		return be.Uint64(b.data[i*8:])
+	}
 	if bits < 8 {
 		bit := i * int64(bits)
 		return uint64(b.data[bit/8]>>(bit%8)) & (1<<bits - 1)
@@ -130,12 +139,16 @@ func (b *refblock) entry(i int64, bits uint) uint64 {
 
 func (b *refblock) setEntry(i int64, bits uint, v uint64) {
 	var lo, hi int
-	if bits < 8 {
+	switch {
+	case bits == 16:
+		binary.BigEndian.PutUint16(b.data[i*2:], uint16(v))
+		lo, hi = int(i*2), int(i*2+2)
+	case bits < 8:
 		bit := i * int64(bits)
 		mask := byte(1<<bits-1) << (bit % 8)
 		b.data[bit/8] = b.data[bit/8]&^mask | byte(v<<(bit%8))&mask
 		lo, hi = int(bit/8), int(bit/8)+1
-	} else {
+	default:
 		n := int64(bits / 8)
 		for j := n - 1; j >= 0; j-- {
 			b.data[i*n+j] = byte(v)
