@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -33,10 +34,26 @@ var version = "0.1.0-dev"
 const qemuCompat = "7.2"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := commandContext(os.Args[1:])
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// readOnly are the commands that only read images: an interrupt ends
+// them at once, as it ends qemu-img, since they leave nothing behind.
+var readOnly = []string{"info", "map", "compare", "measure", "version", "ls", "cat", "filesystems", "inspect"}
+
+// commandContext is the context a command line runs under. Every command
+// that writes cancels it on SIGINT and SIGTERM, to remove what it has not
+// finished and say so; the read-only ones skip catching signals, which
+// costs a goroutine, a thread and about 3 ms of CPU time at start-up,
+// more than qemu-img's whole info takes.
+func commandContext(args []string) (context.Context, context.CancelFunc) {
+	if len(args) > 0 && slices.Contains(readOnly, args[0]) {
+		return context.WithCancel(context.Background())
+	}
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // exitError carries an exit code and an optional message to print.

@@ -2,7 +2,10 @@ package main
 
 import (
 	"io"
+	"os"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestCommandNames keeps the command table's names equal to the names
@@ -21,5 +24,20 @@ func TestCommandNames(t *testing.T) {
 		if got := subcommands(e, args); len(got) != len(commands) {
 			t.Errorf("subcommands(%q) built %d commands, want all %d", args, len(got), len(commands))
 		}
+	}
+}
+
+// TestWritersCatchInterrupt: a command that writes gets a context that
+// SIGINT cancels, so that it removes its partial output.
+func TestWritersCatchInterrupt(t *testing.T) {
+	ctx, stop := commandContext([]string{"convert", "a", "b"})
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGINT did not cancel the context of convert")
 	}
 }
