@@ -44,13 +44,24 @@ func main() {
 // them at once, as it ends qemu-img, since they leave nothing behind.
 var readOnly = []string{"info", "map", "compare", "measure", "version", "ls", "cat", "filesystems", "inspect"}
 
+// repairs reports whether check's arguments ask for a repair (-r,
+// --repair, or r among combined short flags).
+func repairs(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "--repair") || !strings.HasPrefix(a, "--") && strings.HasPrefix(a, "-") && strings.Contains(a, "r") {
+			return true
+		}
+	}
+	return false
+}
+
 // commandContext is the context a command line runs under. Every command
 // that writes cancels it on SIGINT and SIGTERM, to remove what it has not
 // finished and say so; the read-only ones skip catching signals, which
 // costs a goroutine, a thread and about 3 ms of CPU time at start-up,
 // more than qemu-img's whole info takes.
 func commandContext(args []string) (context.Context, context.CancelFunc) {
-	if len(args) > 0 && slices.Contains(readOnly, args[0]) {
+	if len(args) > 0 && (slices.Contains(readOnly, args[0]) || args[0] == "check" && !repairs(args[1:])) {
 		return context.WithCancel(context.Background())
 	}
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

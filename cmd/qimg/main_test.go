@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,5 +40,16 @@ func TestWritersCatchInterrupt(t *testing.T) {
 	case <-ctx.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("SIGINT did not cancel the context of convert")
+	}
+}
+
+func TestRepairs(t *testing.T) {
+	for args, want := range map[string]bool{
+		"x.qcow2": false, "-q x.qcow2": false, "--output=json x.qcow2": false,
+		"-r all x.qcow2": true, "-qr leaks x.qcow2": true, "--repair=all x.qcow2": true, "--repair all x": true,
+	} {
+		if got := repairs(strings.Fields(args)); got != want {
+			t.Errorf("repairs(%q) = %v", args, got)
+		}
 	}
 }
