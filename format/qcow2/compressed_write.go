@@ -84,11 +84,15 @@ func (img *Image) WriteCompressedData(plain, comp []byte, off int64) error {
 // allocBytes finds room for n bytes of compressed data, packing it after
 // the previous compressed cluster as QEMU does: several compressed clusters
 // share a host cluster, and one may spill into the next when that is the
-// last cluster of the file. Each host cluster gets one reference per
+// last cluster of the file. Room left in clusters the cursor moved past
+// is used first (fitTail). Each host cluster gets one reference per
 // compressed cluster that touches it.
 func (img *Image) allocBytes(n int64) (int64, error) {
 	rc := img.alloc
 	cs := img.hdr.ClusterSize()
+	if at, err := img.fitTail(n); at >= 0 || err != nil {
+		return at, err
+	}
 	host := rc.compNext
 	shareable, err := img.canShare(host)
 	if err != nil {
@@ -109,12 +113,16 @@ func (img *Image) allocBytes(n int64) (int64, error) {
 			}
 			// A refcount block landed in between; the clusters just
 			// taken start a fresh run instead.
+			rc.keepTail(host)
 			return img.freshBytes(first, (host+n+cs-1)/cs-end, n)
 		}
 	}
 	first, err := img.allocClusters((n + cs - 1) / cs)
 	if err != nil {
 		return 0, err
+	}
+	if shareable {
+		rc.keepTail(host)
 	}
 	rc.compNext = first*cs + n
 	return first * cs, nil

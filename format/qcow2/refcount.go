@@ -31,6 +31,10 @@ type refcounts struct {
 	// compNext is the next free byte for compressed data, inside a
 	// cluster that earlier compressed data partly fills (0: none).
 	compNext int64
+	// compTails are the next free bytes of other host clusters that
+	// compressed data partly fills, left behind when a compressed cluster
+	// did not fit after compNext: later, smaller ones go there.
+	compTails []int64
 }
 
 type refblock struct {
@@ -203,6 +207,7 @@ func (rc *refcounts) freed(c int64) {
 	if rc.compNext/rc.img.hdr.ClusterSize() == c {
 		rc.compNext = 0
 	}
+	rc.dropTail(c)
 }
 
 // maxFreeScan bounds the clusters one allocation examines looking for a
