@@ -24,6 +24,7 @@ type codec struct {
 	zdec        sync.Pool // *zstd.Decoder
 	inflaters   sync.Pool // *inflate.Decoder
 	inputs      sync.Pool // *[]byte for compressed clusters read from the file
+	outputs     sync.Pool // *[]byte the encoders write a cluster into
 	zenc        *zstd.Encoder
 	zencOnce    sync.Once
 	zencErr     error
@@ -101,29 +102,54 @@ func (c *codec) unzstd(dst, src []byte) error {
 
 // compress compresses one cluster. It returns nil when compression does
 // not save space, in which case the caller stores the cluster plainly.
+// The encoders write into a pooled cluster-sized buffer and the result is
+// copied out at its size: a conversion holds many results at a time, and
+// fresh cluster-sized buffers cost as much clearing and collecting as the
+// copy of the few bytes that remain.
 func (c *codec) compress(src []byte) ([]byte, error) {
+	buf, _ := c.outputs.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, 0, c.clusterSize+1024)
+		buf = &b
+	}
+	defer c.outputs.Put(buf)
+	out, err := c.encode((*buf)[:0], src)
+	if err != nil {
+		return nil, err
+	}
+	*buf = out[:0]
+	if int64(len(out)) >= c.clusterSize { // QEMU's limit: cluster_size - 1
+		return nil, nil
+	}
+	return bytes.Clone(out), nil
+}
+
+// encode appends src compressed to dst.
+func (c *codec) encode(dst, src []byte) ([]byte, error) {
 	var out []byte
 	switch c.typ {
 	case CompressionZlib:
 		// QEMU inflates with a 4 KiB window: internal/deflate never
 		// reaches farther back, and compresses like zlib does.
-		out = deflate.Compress(make([]byte, 0, len(src)/2), src)
+		out = deflate.Compress(dst, src)
 	case CompressionZstd:
 		c.zencOnce.Do(func() {
 			// EncodeAll runs at most "concurrency" calls at a time: one
 			// per CPU, or parallel conversion would compress serially.
+			// Literals-only blocks are entropy coded too, as libzstd
+			// does; this level would store them raw. Of a disk image's
+			// clusters 0.6 % have no matches worth coding but shrink by
+			// 14 % that way, and QEMU stores them compressed.
 			c.zenc, c.zencErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-				zstd.WithEncoderCRC(false), zstd.WithWindowSize(zstdWindow(c.clusterSize)))
+				zstd.WithEncoderCRC(false), zstd.WithWindowSize(zstdWindow(c.clusterSize)),
+				zstd.WithAllLitEntropyCompression(true))
 		})
 		if c.zencErr != nil {
 			return nil, c.zencErr
 		}
-		out = c.zenc.EncodeAll(src, make([]byte, 0, len(src)))
+		out = c.zenc.EncodeAll(src, dst)
 	default:
 		return nil, fmt.Errorf("compression type %d: %w", c.typ, image.ErrUnsupported)
-	}
-	if int64(len(out)) >= c.clusterSize { // QEMU's limit: cluster_size - 1
-		return nil, nil
 	}
 	return out, nil
 }
