@@ -1,11 +1,13 @@
 package qcow2
 
+import "slices"
+
 // maxCompTails bounds the partly filled clusters remembered for packing
 // compressed data, and so the work of each compressed write.
 const maxCompTails = 32
 
-// minCompTail is the least room worth remembering: no compressed cluster
-// is smaller than a zstd or deflate frame of a few bytes.
+// minCompTail is the least room worth remembering: about what a cluster
+// of zeros compresses to.
 const minCompTail = 64
 
 // fitTail finds, among the remembered partly filled clusters, the one
@@ -29,7 +31,7 @@ func (img *Image) fitTail(n int64) (int64, error) {
 	host := rc.compTails[best]
 	shareable, err := img.canShare(host)
 	if err != nil || !shareable {
-		rc.compTails = append(rc.compTails[:best], rc.compTails[best+1:]...)
+		rc.compTails = slices.Delete(rc.compTails, best, best+1)
 		return -1, err
 	}
 	if err := rc.add(host/cs, 1); err != nil {
@@ -37,7 +39,7 @@ func (img *Image) fitTail(n int64) (int64, error) {
 	}
 	rc.compTails[best] = host + n
 	if cs-(host+n)%cs < minCompTail || (host+n)%cs == 0 {
-		rc.compTails = append(rc.compTails[:best], rc.compTails[best+1:]...)
+		rc.compTails = slices.Delete(rc.compTails, best, best+1)
 	}
 	return host, nil
 }
@@ -60,7 +62,7 @@ func (rc *refcounts) keepTail(at int64) {
 		if cs-at%cs <= cs-rc.compTails[least]%cs {
 			return
 		}
-		rc.compTails = append(rc.compTails[:least], rc.compTails[least+1:]...)
+		rc.compTails = slices.Delete(rc.compTails, least, least+1)
 	}
 	rc.compTails = append(rc.compTails, at)
 }
@@ -69,10 +71,5 @@ func (rc *refcounts) keepTail(at int64) {
 // as anything.
 func (rc *refcounts) dropTail(c int64) {
 	cs := rc.img.hdr.ClusterSize()
-	for i := 0; i < len(rc.compTails); i++ {
-		if rc.compTails[i]/cs == c {
-			rc.compTails = append(rc.compTails[:i], rc.compTails[i+1:]...)
-			i--
-		}
-	}
+	rc.compTails = slices.DeleteFunc(rc.compTails, func(at int64) bool { return at/cs == c })
 }

@@ -70,7 +70,8 @@
 //     and Extent;
 //   - compress.go: the zlib and zstd codecs for single clusters;
 //   - write.go, zero.go, compressed_write.go, resize.go, refcount.go:
-//     the write path and cluster allocation;
+//     the write path and cluster allocation; compressed_tails.go: the
+//     partly filled host clusters that later compressed clusters fill;
 //   - create.go, create_options.go, measure.go: new images (options
 //     validated as qemu-img validates -o) and their size;
 //   - describe.go: what the image says of itself through the optional
