@@ -30,7 +30,11 @@ type fileRun struct {
 	data       bool
 }
 
-var _ image.WritableImage = (*Image)(nil)
+var (
+	_ image.WritableImage   = (*Image)(nil)
+	_ image.HostFiler       = (*Image)(nil)
+	_ image.FileRangeWriter = (*Image)(nil)
+)
 
 // OpenOptions tunes Open. The zero value opens read-only.
 type OpenOptions struct {
@@ -132,6 +136,21 @@ func (img *Image) WriteAt(p []byte, off int64) (int, error) {
 	img.grew(off + int64(n))
 	return n, err
 }
+
+// WriteAtFrom writes p at off as WriteAt does, taking the bytes from src
+// at srcOff inside the kernel where it can (copy_file_range).
+func (img *Image) WriteAtFrom(p []byte, off int64, src *os.File, srcOff int64) (int, error) {
+	if !img.writable {
+		return 0, image.FileErrorf(img.f.Name(), "%w", image.ErrReadOnly)
+	}
+	n, err := image.CopyFileRange(img.f, off, p, src, srcOff)
+	img.grew(off + int64(n))
+	return n, err
+}
+
+// HostFile is the file itself: a raw image stores every guest byte at its
+// own offset.
+func (img *Image) HostFile() *os.File { return img.f }
 
 // WriteZeroes punches a hole where the file system allows it and writes
 // zeros elsewhere.
