@@ -9,6 +9,6 @@
 // Mapper, BitmapHolder), Checker in check.go, and HostFiler and
 // FileRangeWriter in copyrange.go (kernel copies between host files).
 // Everything above them (conversion, guest editing, upload) talks to Image
-// and finds features by type assertion, never by concrete type, so a new format plugs in without
-// touching its users.
+// and finds features by type assertion, never by concrete type, so a new
+// format plugs in without touching its users.
 package image

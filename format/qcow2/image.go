@@ -102,9 +102,8 @@ type Image struct {
 }
 
 var (
-	_ image.WritableImage   = (*Image)(nil)
-	_ image.HostFiler       = (*Image)(nil)
-	_ image.FileRangeWriter = (*Image)(nil)
+	_ image.WritableImage = (*Image)(nil)
+	_ image.HostFiler     = (*Image)(nil)
 )
 
 // Open opens the qcow2 image at path.

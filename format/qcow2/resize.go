@@ -55,7 +55,7 @@ func (img *Image) grow(newSize int64) error {
 			return err
 		}
 		if m.kind != kindUnallocated && m.kind != kindZero {
-			if err := img.writeChunk(make([]byte, cs-old%cs), old, fileSource{}); err != nil {
+			if err := img.writeChunk(make([]byte, cs-old%cs), old); err != nil {
 				return err
 			}
 		}

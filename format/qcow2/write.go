@@ -2,7 +2,6 @@ package qcow2
 
 import (
 	"encoding/binary"
-	"os"
 
 	"github.com/qimg/qimg/format/luks"
 	"github.com/qimg/qimg/image"
@@ -198,28 +197,6 @@ func (img *Image) checkWrite(off, n int64) error {
 // WriteAt writes guest data, allocating clusters and copying on write from
 // the backing file and from compressed or shared clusters.
 func (img *Image) WriteAt(p []byte, off int64) (int, error) {
-	return img.writeAt(p, off, fileSource{})
-}
-
-// WriteAtFrom writes p at off as WriteAt does, in the same order and to
-// the same clusters, but the data of whole clusters (or of clusters
-// written in place) is copied from src at srcOff inside the kernel where
-// it can be (copy_file_range): src holds the same bytes as p.
-func (img *Image) WriteAtFrom(p []byte, off int64, src *os.File, srcOff int64) (int, error) {
-	return img.writeAt(p, off, fileSource{src, srcOff})
-}
-
-// fileSource is where the bytes of a write are also found in a host file,
-// if f is set: p[i] is the byte at off+i of f.
-type fileSource struct {
-	f   *os.File
-	off int64
-}
-
-// from is the source of the bytes that start n bytes into the write.
-func (s fileSource) from(n int64) fileSource { return fileSource{s.f, s.off + n} }
-
-func (img *Image) writeAt(p []byte, off int64, src fileSource) (int, error) {
 	if err := img.checkWrite(off, int64(len(p))); err != nil {
 		return 0, err
 	}
@@ -228,7 +205,7 @@ func (img *Image) writeAt(p []byte, off int64, src fileSource) (int, error) {
 	n := 0
 	for n < len(p) {
 		chunk := img.l2Span(off+int64(n), int64(len(p)-n))
-		if err := img.writeChunk(p[n:n+int(chunk)], off+int64(n), src.from(int64(n))); err != nil {
+		if err := img.writeChunk(p[n:n+int(chunk)], off+int64(n)); err != nil {
 			return n, err
 		}
 		n += int(chunk)
@@ -310,9 +287,8 @@ type clusterWrite struct {
 	host     int64 // host offset of the cluster once decided
 }
 
-// writeChunk writes p at off; the range lies under one L2 table. src, if
-// set, holds p's bytes too.
-func (img *Image) writeChunk(p []byte, off int64, src fileSource) error {
+// writeChunk writes p at off; the range lies under one L2 table.
+func (img *Image) writeChunk(p []byte, off int64) error {
 	h := img.hdr
 	cs := h.ClusterSize()
 	l1Index := (off >> h.ClusterBits) / h.L2Entries()
@@ -365,7 +341,7 @@ func (img *Image) writeChunk(p []byte, off int64, src fileSource) error {
 	if err := img.alloc.flush(); err != nil {
 		return err
 	}
-	if err := img.writePlannedData(plan, p, off, src); err != nil {
+	if err := img.writePlannedData(plan, p, off); err != nil {
 		return err
 	}
 	lo, hi := plan[0].l2Index, plan[len(plan)-1].l2Index+1
@@ -413,10 +389,9 @@ func (img *Image) freeEntry(entry uint64) {
 }
 
 // writePlannedData writes the guest data of a planned chunk. Whole
-// clusters come straight from p (or from src, in the kernel), merged into
-// runs of contiguous host clusters; partial ones are merged with the
-// cluster's current content.
-func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64, src fileSource) error {
+// clusters come straight from p, merged into runs of contiguous host
+// clusters; partial ones are merged with the cluster's current content.
+func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64) error {
 	cs := img.hdr.ClusterSize()
 	w := img.dataWriter()
 	for i := 0; i < len(plan); {
@@ -431,7 +406,8 @@ func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64, src
 			}
 			start := cw.guest + cw.from - off
 			end := plan[j-1].guest + plan[j-1].to - off
-			if err := img.writeRun(w, p[start:end], cw.guest+cw.from, cw.host+cw.from, src.from(start)); err != nil {
+			data := img.encrypted(p[start:end], cw.guest+cw.from, cw.host+cw.from)
+			if _, err := w.WriteAt(data, cw.host+cw.from); err != nil {
 				return image.FileErrorf(img.name, "writing data: %w", err)
 			}
 			i = j
@@ -451,18 +427,6 @@ func (img *Image) writePlannedData(plan []clusterWrite, p []byte, off int64, src
 		i++
 	}
 	return nil
-}
-
-// writeRun writes the guest bytes p at guest offset guest to host offset
-// host of w: encrypted, or from src inside the kernel when it holds them
-// and both are host files, or else from p.
-func (img *Image) writeRun(w File, p []byte, guest, host int64, src fileSource) error {
-	if dst, ok := w.(*os.File); ok && src.f != nil && img.crypt == nil && !img.Encrypted() {
-		_, err := image.CopyFileRange(dst, host, p, src.f, src.off)
-		return err
-	}
-	_, err := w.WriteAt(img.encrypted(p, guest, host), host)
-	return err
 }
 
 // direct reports whether the bytes cw writes can go straight to its host

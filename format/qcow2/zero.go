@@ -66,7 +66,7 @@ func (img *Image) writeZeroBytes(off, n int64) error {
 	zeros := make([]byte, n)
 	for done := int64(0); done < n; {
 		chunk := img.l2Span(off+done, n-done)
-		if err := img.writeChunk(zeros[done:done+chunk], off+done, fileSource{}); err != nil {
+		if err := img.writeChunk(zeros[done:done+chunk], off+done); err != nil {
 			return err
 		}
 		done += chunk
