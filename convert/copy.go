@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/qimg/qimg/format"
@@ -28,8 +29,11 @@ type unit struct {
 	buf  []byte
 	act  []blockAction
 	comp [][]byte // compressed blocks, nil where not compressible
-	err  error
-	done chan struct{}
+	// verbatim are the runs of the unit that the source stores as they
+	// are in its host file, in order, when the copy can use them.
+	verbatim []fileRun
+	err      error
+	done     chan struct{}
 }
 
 // copier carries one conversion's settings between its goroutines.
@@ -45,6 +49,17 @@ type copier struct {
 	sparse     int64 // zero runs shorter than this are written as data
 	dense      bool  // -S 0: every zero is written
 	bufs       sync.Pool
+	// srcFile holds the source's verbatim data and fileDst takes data
+	// from it inside the kernel, when both sides can (uncompressed
+	// output, unencrypted host files on each side); else nil.
+	srcFile *os.File
+	fileDst image.FileRangeWriter
+}
+
+// fileRun is a run of guest bytes [start, end) stored verbatim at host in
+// the source's host file.
+type fileRun struct {
+	start, end, host int64
 }
 
 func newCopier(src image.Image, dst format.Target, o Options, targetZero bool) *copier {
@@ -62,8 +77,24 @@ func newCopier(src image.Image, dst format.Target, o Options, targetZero bool) *
 		c.block = c.sparse
 	}
 	c.unitSize = max(c.block, 1<<20)
+	c.useFileCopy()
 	c.bufs.New = func() any { return make([]byte, c.unitSize) }
 	return c
+}
+
+// useFileCopy lets data go from the source's file to the target's inside
+// the kernel (copy_file_range) when both offer it and the bytes are stored
+// unchanged, saving a copy through user space. The data is still read,
+// to find zero blocks exactly as before, so the output does not change.
+func (c *copier) useFileCopy() {
+	hf, ok := c.src.(image.HostFiler)
+	fw, ok2 := c.dst.(image.FileRangeWriter)
+	if !ok || !ok2 || c.compress {
+		return
+	}
+	if f := hf.HostFile(); f != nil {
+		c.srcFile, c.fileDst = f, fw
+	}
 }
 
 // copyImage copies src into dst with a pool of workers and one writer that
@@ -194,8 +225,13 @@ func (c *copier) read(u *unit) error {
 		dst := u.buf[e.Start-u.off : e.End()-u.off]
 		if !e.Data || e.Zero { // known zeros need no reading
 			clear(dst)
-		} else if _, err := c.src.ReadAt(dst, e.Start); err != nil && !errors.Is(err, io.EOF) {
+			continue
+		}
+		if _, err := c.src.ReadAt(dst, e.Start); err != nil && !errors.Is(err, io.EOF) {
 			return err
+		}
+		if c.srcFile != nil && e.Depth == 0 && !e.Compressed && e.HostOffset >= 0 {
+			u.verbatim = append(u.verbatim, fileRun{e.Start, e.End(), e.HostOffset})
 		}
 	}
 	return nil
@@ -257,7 +293,7 @@ func (c *copier) store(u *unit) error {
 			if c.compress {
 				err = c.cdst.WriteCompressedData(u.buf[off-u.off:end-u.off], u.comp[i], off)
 			} else {
-				_, err = c.dst.WriteAt(u.buf[off-u.off:end-u.off], off)
+				err = c.writeData(u, off, end)
 			}
 		case actZero:
 			err = c.dst.WriteZeroes(off, end-off)
@@ -266,6 +302,32 @@ func (c *copier) store(u *unit) error {
 			return err
 		}
 		i = j
+	}
+	return nil
+}
+
+// writeData writes the guest bytes [off, end) of u, having the kernel copy
+// the runs that the source stores verbatim in its file.
+func (c *copier) writeData(u *unit, off, end int64) error {
+	for _, r := range u.verbatim {
+		if r.end <= off || r.start >= end {
+			continue
+		}
+		if r.start > off {
+			if _, err := c.dst.WriteAt(u.buf[off-u.off:r.start-u.off], off); err != nil {
+				return err
+			}
+			off = r.start
+		}
+		stop := min(r.end, end)
+		if _, err := c.fileDst.WriteAtFrom(u.buf[off-u.off:stop-u.off], off, c.srcFile, r.host+off-r.start); err != nil {
+			return err
+		}
+		off = stop
+	}
+	if off < end {
+		_, err := c.dst.WriteAt(u.buf[off-u.off:end-u.off], off)
+		return err
 	}
 	return nil
 }

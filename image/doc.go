@@ -6,8 +6,9 @@
 // Format packages (format/qcow2, format/raw, format/vmdk, ...) implement
 // Image and some of the optional features: those in features.go
 // (Resizer, Describer, BackingNamer, CompressedWriter, Rebaser, Committer,
-// Mapper, BitmapHolder) and Checker in check.go. Everything above them
-// (conversion, guest editing, upload) talks to Image and finds features by
-// type assertion, never by concrete type, so a new format plugs in without
-// touching its users.
+// Mapper, BitmapHolder), Checker in check.go, and HostFiler and
+// FileRangeWriter in copyrange.go (kernel copies between host files).
+// Everything above them (conversion, guest editing, upload) talks to Image
+// and finds features by type assertion, never by concrete type, so a new
+// format plugs in without touching its users.
 package image

@@ -9,6 +9,8 @@
 #
 # qemu-img runs at its fastest settings, QEMU_FLAGS="-m 8 -W" (8 parallel
 # coroutines, out-of-order writes); qimg runs with its defaults.
+# OPS=REGEX keeps only the convert rows whose name matches (bash =~),
+# e.g. OPS='^(raw -> qcow2|qcow2 -> raw)$'.
 # BASELINE=/path/to/older/qimg also times an older qimg build in the same
 # rounds and adds its median and the ratio qimg/baseline to each row, to
 # show that a change made nothing slower.
@@ -92,6 +94,7 @@ bench_convert() {
 		"raw -> qcow2 -c zlib|disk.raw|1|-f raw -O qcow2 -c"
 		"raw -> qcow2 -c zstd|disk.raw|1|-f raw -O qcow2 -c -o compression_type=zstd"
 		"qcow2 -> raw|plain.qcow2|3|-f qcow2 -O raw"
+		"qcow2 -> qcow2|plain.qcow2|3|-f qcow2 -O qcow2"
 		"qcow2 zlib -> raw|zlib.qcow2|1|-f qcow2 -O raw"
 		"qcow2 zstd -> raw|zstd.qcow2|1|-f qcow2 -O raw"
 		"vmdk stream -> qcow2|stream.vmdk|1|-f vmdk -O qcow2"
@@ -100,6 +103,14 @@ bench_convert() {
 		"raw -> qcow2 luks|disk.raw|1|--object $secret -f raw -O qcow2 -o $luks_opts"
 		"qcow2 luks -> raw|luks.qcow2|1|--object $secret -O raw --image-opts"
 	)
+
+	if [ -n "${OPS:-}" ]; then
+		local kept=() op
+		for op in "${ops[@]}"; do
+			if [[ ${op%%|*} =~ $OPS ]]; then kept+=("$op"); fi
+		done
+		ops=("${kept[@]}")
+	fi
 
 	results=$work/results.txt
 	: >"$results"

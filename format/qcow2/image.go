@@ -101,7 +101,10 @@ type Image struct {
 	staleErr  error
 }
 
-var _ image.WritableImage = (*Image)(nil)
+var (
+	_ image.WritableImage = (*Image)(nil)
+	_ image.HostFiler     = (*Image)(nil)
+)
 
 // Open opens the qcow2 image at path.
 func Open(path string, opts *OpenOptions) (*Image, error) {

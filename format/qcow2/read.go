@@ -341,6 +341,21 @@ func (img *Image) hostOffset(m mapping) int64 {
 	return m.host
 }
 
+// HostFile is the file holding guest data (the external data file, if
+// any), whose uncompressed clusters hold guest bytes verbatim; nil for an
+// encrypted image or one not read from a host file.
+func (img *Image) HostFile() *os.File {
+	if img.Encrypted() {
+		return nil
+	}
+	f := img.file
+	if img.dataFile != nil {
+		f = img.dataFile
+	}
+	osf, _ := f.(*os.File)
+	return osf
+}
+
 // metadataPreallocated reports, once per image, whether a read-only image
 // looks created with preallocation=metadata. Its data clusters are then
 // mostly holes in the file, and Extent marks those runs as zero as well as
