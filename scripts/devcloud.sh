@@ -753,8 +753,24 @@ start_libvirt() {
 }
 
 # wait_compute waits until nova-compute has registered its node, then maps
-# it to the cell (the scheduler finds no host before that).
+# it to the cell (the scheduler finds no host before that), and until the
+# service has reported since $1 (UTC): restarted on an old state, it is
+# "down" to the scheduler ("No valid host was found") until its first
+# report, about 10 s after it starts.
 wait_compute() {
+	local i host=devcloud-$TAG since=$1
+	for i in $(seq 1 120); do
+		wait_mapped
+		[ "$(sql -N -e "SELECT count(*) FROM nova.services WHERE host='$host' AND topic='compute' AND deleted=0 AND updated_at >= '$since'")" -gt 0 ] && return 0
+		running nova-compute || { tail -30 "$STATE/log/nova-compute.log" >&2; die "nova-compute died (log: $STATE/log/nova-compute.log)"; }
+		sleep 1
+	done
+	die "nova-compute did not report (log: $STATE/log/nova-compute.log)"
+}
+
+# wait_mapped waits until nova-compute's node is registered and mapped to
+# the cell.
+wait_mapped() {
 	local i host=devcloud-$TAG
 	[ "$(sql -N -e "SELECT count(*) FROM nova_api.host_mappings WHERE host='$host'")" -gt 0 ] && return 0
 	for i in $(seq 1 240); do
@@ -815,8 +831,10 @@ start_nova_stage() {
 	nova_spawn nova-conductor
 	nova_spawn nova-scheduler
 	start_libvirt
+	local since
+	since=$(sql -N -e "SELECT UTC_TIMESTAMP()")
 	nova_spawn nova-compute
-	wait_compute
+	wait_compute "$since"
 	ensure_flavor
 	[ -z "$fresh_neutron" ] || warm_neutron
 	touch "$STATE/run/nova-stage"
