@@ -37,9 +37,6 @@ type Options struct {
 	// NoCreate writes into an existing target (qemu-img -n) instead of
 	// creating one.
 	NoCreate bool
-	// TargetKey is the password of an existing encrypted target
-	// (NoCreate); new targets take theirs from Create.
-	TargetKey []byte
 	// TargetIsZero lets NoCreate skip zero runs, trusting the target to
 	// read as zeros already.
 	TargetIsZero bool
@@ -81,7 +78,7 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 
 // convertInto writes into an existing image (qemu-img convert -n).
 func convertInto(ctx context.Context, src image.Image, dst string, o Options) error {
-	img, _, err := format.Open(dst, format.OpenOptions{Format: o.Format, Writable: true, Key: o.TargetKey})
+	img, _, err := format.Open(dst, format.OpenOptions{Format: o.Format, Writable: true})
 	if err != nil {
 		return err
 	}
@@ -90,16 +87,25 @@ func convertInto(ctx context.Context, src image.Image, dst string, o Options) er
 		img.Close()
 		return image.FileErrorf(dst, "format cannot be written: %w", image.ErrUnsupported)
 	}
-	if target.Size() < src.Size() {
-		target.Close()
-		return image.FileErrorf(dst, "target is smaller (%d bytes) than the source (%d bytes): %w", target.Size(), src.Size(), image.ErrInvalidArgument)
-	}
-	err = copyImage(ctx, src, target, o, o.TargetIsZero)
-	if err == nil && o.Sync {
-		err = target.Flush()
-	}
+	err = ConvertInto(ctx, src, target, dst, o)
 	if cerr := target.Close(); err == nil {
 		err = cerr
+	}
+	return err
+}
+
+// ConvertInto copies the guest content of src into target, an existing
+// image the caller opened for writing (with its key, for an encrypted
+// one) and closes; name is target's in messages. It is Convert with
+// NoCreate for a target already open: o.Format and o.Create do not
+// apply, o.TargetIsZero does, and o.Sync flushes target at the end.
+func ConvertInto(ctx context.Context, src image.Image, target image.WritableImage, name string, o Options) error {
+	if target.Size() < src.Size() {
+		return image.FileErrorf(name, "target is smaller (%d bytes) than the source (%d bytes): %w", target.Size(), src.Size(), image.ErrInvalidArgument)
+	}
+	err := copyImage(ctx, src, target, o, o.TargetIsZero)
+	if err == nil && o.Sync {
+		err = target.Flush()
 	}
 	return err
 }

@@ -79,7 +79,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if cmd.Flags().Changed("parallel") && (workers < 1 || workers > 16) {
 				return fail("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
 			}
-			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero, TargetKey: target.key}
+			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero}
 			for _, c := range []string{cache, srcCache} {
 				switch c {
 				case "", "unsafe", "none", "writeback", "writethrough", "directsync":
@@ -155,18 +155,13 @@ place when complete: an interrupted convert leaves no partial DST.`,
 				return err
 			}
 			defer img.Close()
-			if targetImageOpts {
-				// Open the target as qemu-img does, for its messages
-				// (a missing or wrong key names the option list).
-				t, _, err := openDataSpec(target, false, image.IgnoreBacking)
-				if err != nil {
-					return err
-				}
-				t.Close()
-			}
 			pr := newProgress(e.stderr, progress && !quiet)
 			o.Progress = pr.update
-			err = convert.Convert(e.ctx, img, dst, o)
+			if targetImageOpts {
+				err = convertIntoSpec(e, img, target, o)
+			} else {
+				err = convert.Convert(e.ctx, img, dst, o)
+			}
 			pr.done(err == nil)
 			if err != nil {
 				if errors.Is(err, e.ctx.Err()) && e.ctx.Err() != nil {
@@ -208,6 +203,26 @@ func resolveTarget(keys keyFlags, dst, outFmt string, noCreate bool) (imageSpec,
 	}
 	keys.imageOpts = true
 	return keys.resolve(dst, outFmt)
+}
+
+// convertIntoSpec converts into the existing image an option list names
+// (--target-image-opts), opened as qemu-img opens it, with its key: a
+// missing or wrong key fails with qemu-img's message naming the list.
+func convertIntoSpec(e *env, src image.Image, target imageSpec, o convert.Options) error {
+	img, _, err := openDataSpec(target, true, image.IgnoreBacking)
+	if err != nil {
+		return err
+	}
+	w, ok := img.(image.WritableImage)
+	if !ok {
+		img.Close()
+		return image.FileErrorf(target.path, "format cannot be written: %w", image.ErrUnsupported)
+	}
+	err = convert.ConvertInto(e.ctx, src, w, target.path, o)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func convertReason(err error) string {
