@@ -107,25 +107,26 @@ func Extents(img Image, start, length int64) iter.Seq2[Extent, error] {
 	}
 }
 
-// OpenFile opens path read-only and builds an image from it with
-// newReader, the NewReader of a format package (which sees the file's
-// size and uses path in its messages). On failure the file is closed;
-// on success the caller's image owns it.
-func OpenFile[T any](path string, newReader func(r io.ReaderAt, size int64, name string) (T, error)) (T, *os.File, error) {
+// OpenFile opens path read-only, builds an image from it with newReader,
+// the NewReader of a format package (which sees the file's size and uses
+// path in its messages), and hands the file to the image with own, so
+// that closing the image closes it. On failure the file is closed.
+func OpenFile[T any](path string, newReader func(r io.ReaderAt, size int64, name string) (T, error), own func(T, *os.File)) (T, error) {
 	var zero T
 	f, err := os.Open(path)
 	if err != nil {
-		return zero, nil, err
+		return zero, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return zero, nil, &FileError{Name: path, Err: err}
+		return zero, &FileError{Name: path, Err: err}
 	}
 	img, err := newReader(f, st.Size(), path)
 	if err != nil {
 		f.Close()
-		return zero, nil, err
+		return zero, err
 	}
-	return img, f, nil
+	own(img, f)
+	return img, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/qimg/qimg/image"
@@ -79,14 +80,14 @@ var _ image.Image = (*Image)(nil)
 
 // Open opens the VDI image at path read-only.
 func Open(path string) (*Image, error) {
-	return openWith(path, NewReader)
+	return image.OpenFile(path, NewReader, (*Image).ownFile)
 }
 
 // OpenForCheck opens the VDI image at path for Check or for its metadata,
 // as qemu-img check and info open it: a block stored past the end of the
 // file, which Open refuses, reads as zeros, as in QEMU.
 func OpenForCheck(path string) (*Image, error) {
-	return openWith(path, NewCheckReader)
+	return image.OpenFile(path, NewCheckReader, (*Image).ownFile)
 }
 
 // NewReader reads a VDI image of size bytes held by r; name is used in
@@ -327,13 +328,5 @@ func (img *Image) Extent(start, length int64) (image.Extent, error) {
 	return e, nil
 }
 
-// openWith opens the file at path and reads it with newReader; the image
-// closes the file.
-func openWith(path string, newReader func(io.ReaderAt, int64, string) (*Image, error)) (*Image, error) {
-	img, f, err := image.OpenFile(path, newReader)
-	if err != nil {
-		return nil, err
-	}
-	img.closer = f
-	return img, nil
-}
+// ownFile makes Close close f, the file the image was opened from.
+func (img *Image) ownFile(f *os.File) { img.closer = f }

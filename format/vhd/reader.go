@@ -62,13 +62,11 @@ var _ image.Image = (*Image)(nil)
 // 0 (dynamic disks) or, failing that, at the end of the file (fixed
 // disks), as qemu-img -f vpc does.
 func Open(path string) (*Image, error) {
-	img, f, err := image.OpenFile(path, newImage)
-	if err != nil {
-		return nil, err
-	}
-	img.file = f
-	return img, nil
+	return image.OpenFile(path, newImage, (*Image).ownFile)
 }
+
+// ownFile makes Close close f, the file the image was opened from.
+func (img *Image) ownFile(f *os.File) { img.file = f }
 
 // NewReader reads a VHD of size bytes held by r (a file, a download, a
 // member of an archive); name is used in errors. Close does not close r.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -150,7 +151,7 @@ var _ image.Image = (*Image)(nil)
 
 // Open opens the VHDX image at path read-only.
 func Open(path string) (*Image, error) {
-	return openWith(path, NewReader)
+	return image.OpenFile(path, NewReader, (*Image).ownFile)
 }
 
 // NewReader reads a VHDX image of size bytes held by r (a file, a
@@ -164,7 +165,7 @@ func NewReader(r io.ReaderAt, size int64, name string) (*Image, error) {
 // opens it: BAT entries that Open refuses (blocks past the end of the
 // file or over other structures) are left for Check to report.
 func OpenForCheck(path string) (*Image, error) {
-	return openWith(path, NewCheckReader)
+	return image.OpenFile(path, NewCheckReader, (*Image).ownFile)
 }
 
 // NewCheckReader reads an image held by r for Check, as OpenForCheck
@@ -626,13 +627,5 @@ func (img *Image) loadBAT(bat region, spans []span) error {
 	return nil
 }
 
-// openWith opens the file at path and reads it with newReader; the image
-// closes the file.
-func openWith(path string, newReader func(io.ReaderAt, int64, string) (*Image, error)) (*Image, error) {
-	img, f, err := image.OpenFile(path, newReader)
-	if err != nil {
-		return nil, err
-	}
-	img.closer = f
-	return img, nil
-}
+// ownFile makes Close close f, the file the image was opened from.
+func (img *Image) ownFile(f *os.File) { img.closer = f }
