@@ -759,8 +759,8 @@ start_libvirt() {
 # report, about 10 s after it starts.
 wait_compute() {
 	local i host=devcloud-$TAG since=$1
+	wait_mapped
 	for i in $(seq 1 120); do
-		wait_mapped
 		[ "$(sql -N -e "SELECT count(*) FROM nova.services WHERE host='$host' AND topic='compute' AND deleted=0 AND updated_at >= '$since'")" -gt 0 ] && return 0
 		running nova-compute || { tail -30 "$STATE/log/nova-compute.log" >&2; die "nova-compute died (log: $STATE/log/nova-compute.log)"; }
 		sleep 1
