@@ -23,11 +23,13 @@ type codec struct {
 	clusterSize int64
 	zdec        sync.Pool // *zstd.Decoder
 	inflaters   sync.Pool // *inflate.Decoder
-	inputs      sync.Pool // *[]byte for compressed clusters read from the file
-	outputs     sync.Pool // *[]byte the encoders write a cluster into
-	zenc        *zstd.Encoder
-	zencOnce    sync.Once
-	zencErr     error
+	// buffers holds *[]byte scratch of a cluster and a little more:
+	// compressed clusters and L2 tables read from the file, and what the
+	// encoders write a cluster into.
+	buffers  sync.Pool
+	zenc     *zstd.Encoder
+	zencOnce sync.Once
+	zencErr  error
 }
 
 func newCodec(typ uint8, clusterSize int64) *codec {
@@ -66,11 +68,11 @@ func (c *codec) decompress(dst, src []byte) error {
 	return err
 }
 
-// inputBuffer returns a pooled buffer of n bytes for a compressed
-// cluster (at most two clusters: the descriptor's sector count); callers
-// put it back in c.inputs.
-func (c *codec) inputBuffer(n int64) *[]byte {
-	b, _ := c.inputs.Get().(*[]byte)
+// buffer returns a pooled buffer of n bytes (for a compressed cluster at
+// most two clusters: the descriptor's sector count); callers put it back
+// in c.buffers.
+func (c *codec) buffer(n int64) *[]byte {
+	b, _ := c.buffers.Get().(*[]byte)
 	if b == nil || int64(cap(*b)) < n {
 		s := make([]byte, max(n, c.clusterSize+512))
 		b = &s
@@ -107,12 +109,8 @@ func (c *codec) unzstd(dst, src []byte) error {
 // fresh cluster-sized buffers cost as much clearing and collecting as the
 // copy of the few bytes that remain.
 func (c *codec) compress(src []byte) ([]byte, error) {
-	buf, _ := c.outputs.Get().(*[]byte)
-	if buf == nil {
-		b := make([]byte, 0, c.clusterSize+1024)
-		buf = &b
-	}
-	defer c.outputs.Put(buf)
+	buf := c.buffer(0)
+	defer c.buffers.Put(buf)
 	out, err := c.encode((*buf)[:0], src)
 	if err != nil {
 		return nil, err

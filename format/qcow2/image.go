@@ -76,18 +76,15 @@ type Image struct {
 	dataW    File
 
 	l2cache *lru[int64, *l2Table]
-	// tableReads holds *[]byte of one cluster for reading L2 tables,
-	// which are decoded into their own entries and the bytes dropped.
-	tableReads sync.Pool
-	ccache     *lru[uint64, []byte] // decompressed clusters by L2 descriptor
-	codec      *codec
-	mu         sync.RWMutex
-	alloc      *refcounts   // write state, nil when read-only
-	readErr    error        // set when guest data cannot be read (encryption)
-	luks       *luks.Header // the LUKS header of a LUKS-encrypted image
-	crypt      *crypt       // the key, once unlocked (crypt.go)
-	meta       metadataSet  // metadata clusters, for the overlap check (overlap.go)
-	closed     bool
+	ccache  *lru[uint64, []byte] // decompressed clusters by L2 descriptor
+	codec   *codec
+	mu      sync.RWMutex
+	alloc   *refcounts   // write state, nil when read-only
+	readErr error        // set when guest data cannot be read (encryption)
+	luks    *luks.Header // the LUKS header of a LUKS-encrypted image
+	crypt   *crypt       // the key, once unlocked (crypt.go)
+	meta    metadataSet  // metadata clusters, for the overlap check (overlap.go)
+	closed  bool
 	// noHostFiles is set by NewReader: the image is not a host file, so
 	// names inside it must never be opened from the host file system.
 	noHostFiles bool

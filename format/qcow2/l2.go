@@ -74,11 +74,8 @@ func (img *Image) loadL2(off int64, l1Index int64) (*l2Table, error) {
 	if off+cs > img.hostEnd() {
 		return nil, img.errorf(image.ErrCorrupt, "L2 table at %#x (L1 index %d) lies past the end of the file", off, l1Index)
 	}
-	bufp, _ := img.tableReads.Get().(*[]byte)
-	if bufp == nil || int64(len(*bufp)) != cs {
-		bufp = new(make([]byte, cs))
-	}
-	defer img.tableReads.Put(bufp)
+	bufp := img.codec.buffer(cs)
+	defer img.codec.buffers.Put(bufp)
 	buf := *bufp
 	if _, err := img.file.ReadAt(buf, off); err != nil {
 		return nil, img.errorf(image.ErrCorrupt, "reading L2 table at %#x: %v", off, err)

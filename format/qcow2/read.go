@@ -286,8 +286,8 @@ func (img *Image) decompressInto(dst []byte, entry uint64, off int64) error {
 	if host >= img.hostEnd() {
 		return img.errorf(image.ErrCorrupt, "compressed cluster for guest offset %#x starts at %#x, past the end of the file", off, host)
 	}
-	buf := img.codec.inputBuffer(min(size, img.hostEnd()-host))
-	defer img.codec.inputs.Put(buf)
+	buf := img.codec.buffer(min(size, img.hostEnd()-host))
+	defer img.codec.buffers.Put(buf)
 	src := *buf
 	n, err := img.file.ReadAt(src, host)
 	if err != nil && !errors.Is(err, io.EOF) {
