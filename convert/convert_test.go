@@ -80,6 +80,12 @@ func TestConvertRawToQCOW2(t *testing.T) {
 		"one-worker":   {Workers: 1, Compress: true},
 		"sparse-1M":    {SparseSize: 1 << 20},
 		"512-clusters": {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{ClusterSize: 512, RefcountBits: 1}}},
+		// zstd clusters of up to 64 KiB take internal/zstdenc, larger
+		// ones klauspost's encoder.
+		"zstd-512":  {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{CompressionType: "zstd", ClusterSize: 512}}},
+		"zstd-4k":   {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{CompressionType: "zstd", ClusterSize: 4096}}},
+		"zstd-128k": {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{CompressionType: "zstd", ClusterSize: 128 << 10}}},
+		"zstd-2m":   {Compress: true, Create: format.CreateOptions{QCOW2: qcow2.CreateOptions{CompressionType: "zstd", ClusterSize: 2 << 20}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in, _, err := format.Open(src, format.OpenOptions{Format: "raw"})

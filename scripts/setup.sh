@@ -32,7 +32,8 @@
 #     as package files into the cache; neither is installed here); for the
 #     libvirt backend's tests: libvirt-daemon-system (libvirtd, which the
 #     tests start privately, never as a service) and libvirt-clients (virsh,
-#     which judges the domain XML); ovmf for --firmware uefi
+#     which judges the domain XML); ovmf for --firmware uefi; zstd
+#     (libzstd's command), which decodes internal/zstdenc's frames
 #   - Go: the machine's /usr/local/go; if it is older than go.mod's version,
 #     that version through the module proxy (GOTOOLCHAIN)
 #   - the Go modules in go.sum (go mod download)
@@ -46,7 +47,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 packages=(qemu-utils e2fsprogs time git curl ca-certificates fdisk gdisk lvm2 debootstrap
 	dosfstools xfsprogs btrfs-progs cryptsetup-bin ntfs-3g xorriso genisoimage mtools cloud-init
 	qemu-system-x86 syslinux syslinux-common isolinux extlinux cpio kmod
-	libvirt-daemon-system libvirt-clients ovmf)
+	libvirt-daemon-system libvirt-clients ovmf zstd)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
