@@ -19,12 +19,13 @@ func newConvertCmd(e *env) *cobra.Command {
 		options                                     []string
 		compress, noCreate, targetZero, progress    bool
 		quiet, ooo, forceShare, targetImageOpts     bool
+		copyOffload                                 bool
 		workers                                     int
 		cache, srcCache                             string
 		keys                                        keyFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "convert [-f FMT] [-O FMT] [-c] [-o OPTIONS] [-B BACKING -F FMT] [-S SIZE] [-m N] [-W] [-n] [--target-is-zero] [-p] [-q] SRC DST",
+		Use:   "convert [-f FMT] [-O FMT] [-c] [-o OPTIONS] [-B BACKING -F FMT] [-S SIZE] [-m N] [-W] [-C] [-n] [--target-is-zero] [-p] [-q] SRC DST",
 		Short: "Copy an image into a new image of another format",
 		Long: `Copy the guest content of SRC into DST, in format -O (default raw).
 
@@ -34,6 +35,12 @@ of 'qimg create' (see 'qimg create --help'). -B makes DST an overlay of
 BACKING that holds only what differs from it. -n writes into an existing
 DST instead of creating one; --target-is-zero then trusts DST to read as
 zeros and skips writing them.
+
+Data that SRC stores as it is in a host file goes to a raw DST inside the
+kernel (copy_file_range) wherever the file systems allow it and that is
+faster, so -C (qemu-img's copy offloading) is accepted and refused with -c
+and -S as qemu-img refuses it; unlike qemu-img -C, zero runs in SRC's data
+are still left unallocated.
 
 SRC's backing chain is followed (relative names resolve against its
 directory). DST is written to a temporary file beside it and renamed into
@@ -52,6 +59,12 @@ place when complete: an interrupted convert leaves no partial DST.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, dst := args[0], args[1]
+			switch {
+			case copyOffload && compress:
+				return fail("Cannot enable copy offloading when -c is used")
+			case copyOffload && cmd.Flags().Changed("sparse-size"):
+				return fail("Cannot enable copy offloading when -S is used")
+			}
 			var target imageSpec
 			if targetImageOpts {
 				var err error
@@ -181,6 +194,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 	f.StringVarP(&backingFmt, "backing-format", "F", "", "format of the -B backing file")
 	f.StringVarP(&sparse, "sparse-size", "S", "", "minimum run of zeros left unallocated (default 4k; 0 writes every zero)")
 	f.IntVarP(&workers, "parallel", "m", 0, "number of parallel workers, 1 to 16 (default: one per CPU)")
+	f.BoolVarP(&copyOffload, "copy-offload", "C", false, "accepted for compatibility: data goes from file to file inside the kernel wherever the file systems allow it")
 	f.BoolVarP(&ooo, "out-of-order", "W", false, "accepted for compatibility: writes are always parallel and safe")
 	f.BoolVarP(&noCreate, "no-create", "n", false, "write into the existing DST instead of creating it")
 	f.BoolVar(&targetZero, "target-is-zero", false, "with -n: DST reads as zeros, do not write zeros")

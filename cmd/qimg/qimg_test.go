@@ -278,6 +278,8 @@ func TestConvertResultVerifiedByQemu(t *testing.T) {
 		{[]string{"-O", "qcow2", "-S", "0", "-m", "2"}, "e.qcow2"},
 		{[]string{"-O", "qcow2", "-B", "r.raw", "-F", "raw"}, "mp.qcow2"},
 		{[]string{"-p", "-q", "-O", "qcow2"}, "odd.raw"},
+		{[]string{"-C", "-O", "raw"}, "mp.qcow2"},
+		{[]string{"-C", "-m", "8", "-W", "-f", "raw", "-O", "qcow2"}, "r.raw"},
 	} {
 		out := "out." + c.args[len(c.args)-1]
 		if !strings.HasPrefix(out, "out.q") && !strings.HasPrefix(out, "out.r") {
@@ -308,6 +310,9 @@ func TestConvertResultVerifiedByQemu(t *testing.T) {
 		{"convert", "-n", "-O", "qcow2", "r.raw", "nonexistent.qcow2"},
 		{"convert", "-O", "qcow2", "--target-is-zero", "r.raw", "x.qcow2"},
 		{"convert", "-O", "qcow2", "-m", "17", "r.raw", "x.qcow2"},
+		{"convert", "-C", "-c", "-O", "qcow2", "r.raw", "x.qcow2"},
+		{"convert", "-C", "-S", "4k", "-O", "raw", "r.raw", "x.raw"},
+		{"convert", "-C", "-S", "0", "-O", "raw", "r.raw", "x.raw"},
 	} {
 		same(t, dq, di, args...)
 	}
