@@ -44,6 +44,13 @@ func main() {
 // them at once, as it ends qemu-img, since they leave nothing behind.
 var readOnly = []string{"info", "map", "compare", "measure", "version", "ls", "cat", "filesystems", "inspect"}
 
+// versionOnly reports whether args only ask for the version
+// (--version or cobra's -v), which needs neither a command nor a signal
+// handler.
+func versionOnly(args []string) bool {
+	return len(args) == 1 && (args[0] == "--version" || args[0] == "-v")
+}
+
 // repairs reports whether check's arguments ask for a repair (-r,
 // --repair, or r among combined short flags).
 func repairs(args []string) bool {
@@ -61,7 +68,7 @@ func repairs(args []string) bool {
 // costs a goroutine, a thread and about 3 ms of CPU time at start-up,
 // more than qemu-img's whole info takes.
 func commandContext(args []string) (context.Context, context.CancelFunc) {
-	if len(args) > 0 && (slices.Contains(readOnly, args[0]) || args[0] == "check" && !repairs(args[1:])) {
+	if versionOnly(args) || len(args) > 0 && (slices.Contains(readOnly, args[0]) || args[0] == "check" && !repairs(args[1:])) {
 		return context.WithCancel(context.Background())
 	}
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -254,11 +261,15 @@ var commands = []struct {
 	{"version", newVersionCmd},
 }
 
-// subcommands builds the command args name, or all of them when args
-// name none (help, a flag, a mistyped command). Building all of them
-// took a millisecond or two of every run, most of it for commands that
-// were not run; cobra finds the command by name in either case.
+// subcommands builds the command args name, none for a bare --version,
+// or all of them when args name none (help, a flag, a mistyped
+// command). Building all of them took a millisecond or two of every
+// run, most of it for commands that were not run; cobra finds the
+// command by name in either case.
 func subcommands(e *env, args []string) []*cobra.Command {
+	if versionOnly(args) {
+		return nil
+	}
 	for _, c := range commands {
 		if len(args) > 0 && c.name == args[0] {
 			return []*cobra.Command{c.makeCmd(e)}

@@ -21,7 +21,12 @@ func TestCommandNames(t *testing.T) {
 	if got := subcommands(e, []string{"map", "x.qcow2"}); len(got) != 1 || got[0].Name() != "map" {
 		t.Errorf("subcommands(map) built %d commands", len(got))
 	}
-	for _, args := range [][]string{nil, {"--help"}, {"help", "info"}, {"nosuch"}} {
+	for _, args := range [][]string{{"--version"}, {"-v"}} {
+		if got := subcommands(e, args); len(got) != 0 {
+			t.Errorf("subcommands(%q) built %d commands, want none", args, len(got))
+		}
+	}
+	for _, args := range [][]string{nil, {"--help"}, {"help", "info"}, {"nosuch"}, {"--version", "info"}} {
 		if got := subcommands(e, args); len(got) != len(commands) {
 			t.Errorf("subcommands(%q) built %d commands, want all %d", args, len(got), len(commands))
 		}
