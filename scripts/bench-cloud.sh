@@ -17,7 +17,8 @@ size_mib=${SIZE_MIB:-1024}
 rounds=${ROUNDS:-7}
 cli_rounds=${CLI_ROUNDS:-3}
 mkdir -p "$work" bin
-CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
+. scripts/lib/build-qimg.sh
+build_qimg bin/qimg
 qimg=$PWD/bin/qimg
 bash scripts/devcloud.sh start >&2
 eval "$(bash scripts/devcloud.sh env demo)"

@@ -61,7 +61,8 @@ mkdir -p "$work" bin
 log() { printf '==> %s\n' "$*" >&2; }
 
 image=$(bash "$image_script")
-CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
+. scripts/lib/build-qimg.sh
+build_qimg bin/qimg
 qimg=$PWD/bin/qimg
 
 # --- libguestfs -------------------------------------------------------------

@@ -43,7 +43,8 @@ out_dir=${OUT_DIR:-$work}
 sections=${SECTIONS:-convert guest small}
 qemu_flags=${QEMU_FLAGS--m 8 -W}
 mkdir -p "$work" bin
-CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
+. scripts/lib/build-qimg.sh
+build_qimg bin/qimg
 qimg=$PWD/bin/qimg
 
 bench_convert() {

@@ -27,13 +27,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 . scripts/lib/cached-build.sh
+. scripts/lib/build-qimg.sh
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/qimg-debian-install.XXXXXX")}
 mkdir -p "$work"
 qimg=$root/bin/qimg
 log() { printf '==> [%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 need_tools debian-install.sh xorriso qemu-system-x86_64 qemu-img
-[ -x "$qimg" ] || CGO_ENABLED=0 go build -o "$qimg" ./cmd/qimg
+[ -x "$qimg" ] || build_qimg "$qimg"
 
 pkg=debian-installer-12-netboot-amd64
 if [ ! -f "$work/di/linux" ]; then

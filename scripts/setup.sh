@@ -98,8 +98,9 @@ log "using $(go version)"
 # --- modules and build ----------------------------------------------------
 log "go mod download"
 go mod download
-log "CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg (static)"
-CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg
+log "CGO_ENABLED=0 go build -o bin/qimg ./cmd/qimg (static, rewritten in 4 MiB writes: scripts/lib/build-qimg.sh)"
+. scripts/lib/build-qimg.sh
+build_qimg bin/qimg
 dirname "$GO" >bin/go-dir  # .ci/run uses the same toolchain
 qimg=$root/bin/qimg
 
