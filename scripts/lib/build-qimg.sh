@@ -9,7 +9,8 @@
 # bytes are cached in 2 MiB folios that exec maps whole, one page fault
 # per 2 MiB: qimg info and --version take about 80 fewer page faults and
 # 15% less CPU time (docs/benchmarks.md). The gain lasts while the file
-# stays in the page cache; read back from disk it gets readahead's folios.
+# stays in the page cache: paged back in from disk by exec (after a
+# reboot) it is cached in 4 KiB pages again.
 # The file is renamed into place, so a running OUT is not disturbed.
 build_qimg() {
 	local out=$1
