@@ -14,9 +14,9 @@
 # The file is renamed into place, so a running OUT is not disturbed.
 build_qimg() {
 	local out=$1
-	CGO_ENABLED=0 go build -o "$out.link" ./cmd/qimg
-	dd if="$out.link" of="$out.new" bs=4M status=none
+	CGO_ENABLED=0 go build -o "$out.link" ./cmd/qimg &&
+		dd if="$out.link" of="$out.new" bs=4M status=none &&
+		chmod 755 "$out.new" &&
+		mv -f "$out.new" "$out" || return
 	rm -f "$out.link"
-	chmod 755 "$out.new"
-	mv -f "$out.new" "$out"
 }
