@@ -87,11 +87,14 @@ func OpenChain(path string, o OpenOptions) (Chain, error) {
 		}
 		c = append(c, Layer{Name: name, Format: f, Image: img})
 		b, ok := img.(image.BackingNamer)
-		if !ok {
-			return c, nil
+		next, nextFormat := "", ""
+		if ok {
+			next, nextFormat = b.BackingFile()
 		}
-		next, nextFormat := b.BackingFile()
 		if next == "" {
+			if err := unusedBackingKey(name, f, img, append([][]byte{keys.Key}, keys.BackingKeys...), depth); err != nil {
+				return nil, errors.Join(err, c.Close())
+			}
 			return c, nil
 		}
 		name, format = image.ResolveName(name, next), nextFormat

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -41,7 +42,9 @@ type OpenOptions struct {
 	// BackingKeys are the passwords of encrypted backing files by depth:
 	// BackingKeys[0] is the backing file's, BackingKeys[1] its backing
 	// file's, and so on (qemu-img's backing.encrypt.key-secret,
-	// backing.backing.encrypt.key-secret...); a nil entry is no key.
+	// backing.backing.encrypt.key-secret...); a nil entry is no key. A key
+	// for a level the chain does not have fails Open with an
+	// *UnusedKeyError, as qemu-img fails.
 	BackingKeys [][]byte
 }
 
@@ -85,6 +88,9 @@ func openLayer(path string, o OpenOptions, depth int) (image.Image, string, erro
 	img, err := openFormat(path, format, o, depth)
 	if err != nil {
 		return nil, "", err
+	}
+	if err := unusedBackingKey(path, format, img, o.BackingKeys, depth); err != nil {
+		return nil, "", errors.Join(err, img.Close())
 	}
 	return img, format, nil
 }

@@ -129,7 +129,8 @@ image unreadable), 2 corruptions, 3 only leaks, 63 format without checks
 // openChecker opens path for check, as an image.Checker, with qemu-img's
 // messages when it does not open or the format has no checks.
 func openChecker(s imageSpec, writable bool) (image.Checker, image.Image, error) {
-	opened, _, err := openNamed(s.name, s.path, imgfmt.OpenOptions{Format: s.format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking, Key: s.key})
+	opened, _, err := openNamed(s.name, s.path, imgfmt.OpenOptions{Format: s.format, Writable: writable, ForCheck: true, Backing: image.IgnoreBacking, Key: s.key,
+		BackingKeys: s.backingKeys}) // refused here if the image names no backing file
 	if err != nil {
 		return nil, nil, err
 	}

@@ -192,3 +192,36 @@ func TestEncryptedBackingKeys(t *testing.T) {
 		t.Fatalf("converted data: % x % x % x % x", out[0], out[1<<20], out[3<<20/2], out[3<<20])
 	}
 }
+
+// TestUnusedBackingKey: a backing key option for a level the chain does
+// not have fails as in qemu-img (message and exit code), whatever the
+// command, instead of being ignored.
+func TestUnusedBackingKey(t *testing.T) {
+	dir := t.TempDir()
+	key := "secret,id=s0,data=k0"
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", filepath.Join(dir, "base.qcow2"), "1M")
+	qemutest.Img(t, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", filepath.Join(dir, "top.qcow2"), "1M")
+	qemutest.Img(t, "create", "-q", "-f", "vpc", filepath.Join(dir, "v.vhd"), "1M")
+	for _, opts := range []string{
+		"driver=qcow2,file.filename=base.qcow2,backing.encrypt.key-secret=s0",
+		"driver=qcow2,file.filename=base.qcow2,backing.backing.encrypt.key-secret=s0",
+		"driver=qcow2,file.filename=top.qcow2,backing.backing.encrypt.key-secret=s0",
+		"file.filename=top.qcow2,backing.encrypt.key-secret=s0,backing.backing.backing.encrypt.key-secret=s0",
+		"driver=vpc,file.filename=v.vhd,backing.encrypt.key-secret=s0",
+		"driver=raw,file.filename=base.qcow2,backing.encrypt.key-secret=s0",
+	} {
+		for _, args := range [][]string{
+			{"map", "--output=json"},
+			{"check"},
+			{"convert", "-O", "raw", "--image-opts", opts, "out.raw"},
+			{"compare", "--image-opts", opts, "driver=qcow2,file.filename=base.qcow2"},
+			{"dd", "--image-opts", "if=" + opts, "of=dd.raw"},
+		} {
+			full := append([]string{args[0], "--object", key}, args[1:]...)
+			if len(args) < 3 {
+				full = append(full, "--image-opts", opts)
+			}
+			same(t, dir, dir, full...)
+		}
+	}
+}

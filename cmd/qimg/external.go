@@ -14,6 +14,17 @@ import (
 // without --object secret: qimg has no key support at all.
 const noKey = "Parameter 'encrypt.key-secret' is required for cipher"
 
+// unusedKeyReason is qemu-img's reason for a backing key option
+// (backing.encrypt.key-secret...) that reaches below the last image of the
+// chain: it opens the option's level as an image of its own, which names
+// no file, or refuses the option of a format without backing files.
+func unusedKeyReason(uk *imgfmt.UnusedKeyError) string {
+	if uk.NoBackingFiles {
+		return "Driver doesn't support backing files"
+	}
+	return "Could not open backing file: Must specify either driver or file"
+}
+
 // externalReason is qemu-img's reason for an image whose backing or data
 // file did not open, after "Could not open 'IMAGE': ". A backing chain
 // repeats "Could not open backing file: " once per level.
@@ -26,9 +37,12 @@ func externalReason(xe *image.ExternalError) string {
 	name := image.ResolveName(xe.Image, xe.Name)
 	var inner *image.ExternalError
 	var pe *fs.PathError
+	var uk *imgfmt.UnusedKeyError
 	switch {
 	case errors.As(xe.Err, &inner):
 		return "Could not open backing file: " + externalReason(inner)
+	case errors.As(xe.Err, &uk):
+		return "Could not open backing file: " + unusedKeyReason(uk)
 	case errors.As(xe.Err, &pe):
 		return fmt.Sprintf("Could not open backing file: Could not open '%s': %s", name, reason(pe.Path, xe.Err))
 	}

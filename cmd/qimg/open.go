@@ -61,6 +61,10 @@ func openReason(path, format string, err error) string {
 	if errors.As(err, &xe) {
 		return externalReason(xe)
 	}
+	var uk *imgfmt.UnusedKeyError
+	if errors.As(err, &uk) {
+		return unusedKeyReason(uk)
+	}
 	if errors.Is(err, luks.ErrWrongPassword) {
 		return luks.ErrWrongPassword.Error()
 	}
