@@ -16,6 +16,7 @@ require (
 )
 
 require (
+	github.com/aead/serpent v0.0.0-20160714141033-fba169763ea6 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 )

@@ -1,11 +1,8 @@
 package luks
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
-
-	"golang.org/x/crypto/xts"
 
 	"github.com/qimg/qimg/image"
 )
@@ -15,9 +12,9 @@ import (
 // says. It is safe for concurrent use.
 type Cipher struct {
 	s     suite
-	xts   *xts.Cipher  // xts mode
-	block cipher.Block // cbc mode
-	essiv cipher.Block // essiv IV generator
+	block cipher.Block // the data key (xts: the first half of the key)
+	tweak cipher.Block // xts only: the second half, which encrypts the IV
+	essiv cipher.Block // the essiv IV generator
 }
 
 // NewCipher makes the sector cipher of a suite with key.
@@ -26,22 +23,28 @@ func newCipher(s suite, key []byte) (*Cipher, error) {
 		return nil, image.Errorf(image.ErrInvalidArgument, "key of %d bytes for a cipher that takes %d", len(key), s.keyBytes())
 	}
 	c := &Cipher{s: s}
+	dataKey := key
 	var err error
 	if s.mode == "xts" {
-		c.xts, err = xts.NewCipher(aes.NewCipher, key)
-	} else {
-		c.block, err = aes.NewCipher(key)
+		dataKey = key[:len(key)/2]
+		if c.tweak, err = s.alg.newBlock(key[len(key)/2:]); err != nil {
+			return nil, image.Errorf(image.ErrInvalidArgument, "setting up the cipher: %v", err)
+		}
 	}
-	if err != nil {
+	if c.block, err = s.alg.newBlock(dataKey); err != nil {
 		return nil, image.Errorf(image.ErrInvalidArgument, "setting up the cipher: %v", err)
 	}
 	if s.ivgen == "essiv" {
 		// dm-crypt's ESSIV: the IV is the sector number encrypted with
-		// the hash of the key, by AES with a key as long as the digest.
+		// the hash of the whole key, by the same cipher with a key as
+		// long as the digest (parseSuite checked it is one).
+		if err := s.checkESSIV(); err != nil {
+			return nil, err
+		}
 		h := hashes[s.ivHash]()
 		h.Write(key)
-		if c.essiv, err = aes.NewCipher(h.Sum(nil)); err != nil {
-			return nil, image.Errorf(image.ErrUnsupported, "No AES cipher with key size %d available", h.Size())
+		if c.essiv, err = s.alg.newBlock(h.Sum(nil)); err != nil {
+			return nil, image.Errorf(image.ErrInvalidArgument, "setting up the ESSIV cipher: %v", err)
 		}
 	}
 	return c, nil
@@ -50,26 +53,29 @@ func newCipher(s suite, key []byte) (*Cipher, error) {
 // NewCBCPlain64 is the cipher of legacy qcow2 encryption (crypt_method 1):
 // AES-128-CBC with plain64 IVs, keyed with key.
 func NewCBCPlain64(key []byte) (*Cipher, error) {
-	return newCipher(suite{keyBits: 128, mode: "cbc", ivgen: "plain64"}, key)
+	return newCipher(suite{alg: blockAlgs["aes"], keyBits: 128, mode: "cbc", ivgen: "plain64"}, key)
 }
 
-// iv is the IV of sector.
-func (c *Cipher) iv(sector uint64) []byte {
-	iv := make([]byte, aes.BlockSize)
+// ivInto sets iv (one cipher block) to the IV of sector: its number
+// little-endian (plain keeps 32 bits), zero-padded, as QEMU's
+// crypto/ivgen-plain*.c; ESSIV then encrypts that.
+func (c *Cipher) ivInto(iv []byte, sector uint64) {
 	if c.s.ivgen == "plain" {
 		sector &= 0xffffffff
 	}
-	binary.LittleEndian.PutUint64(iv, sector)
+	var le [8]byte
+	binary.LittleEndian.PutUint64(le[:], sector)
+	clear(iv)
+	copy(iv, le[:])
 	if c.essiv != nil {
 		c.essiv.Encrypt(iv, iv)
 	}
-	return iv
 }
 
 // Encrypt encrypts buf in place; its first sector is number sector. Its
-// length must be a multiple of 16 bytes; a last sector shorter than
-// SectorSize (key material of AES-192 keys) is encrypted on its own, as
-// QEMU does.
+// length must be a multiple of the cipher's block size; a last sector
+// shorter than SectorSize (the key material of 192-bit CBC keys) is
+// encrypted on its own, as QEMU does.
 func (c *Cipher) Encrypt(buf []byte, sector uint64) {
 	c.each(buf, sector, true)
 }
@@ -80,29 +86,21 @@ func (c *Cipher) Decrypt(buf []byte, sector uint64) {
 }
 
 func (c *Cipher) each(buf []byte, sector uint64, enc bool) {
-	if len(buf)%aes.BlockSize != 0 {
+	bs := c.block.BlockSize()
+	if len(buf)%bs != 0 {
 		panic("luks: buffer is not whole cipher blocks")
 	}
+	iv := make([]byte, bs)
 	for off := 0; off < len(buf); off, sector = off+SectorSize, sector+1 {
 		b := buf[off:min(len(buf), off+SectorSize)]
+		c.ivInto(iv, sector)
 		switch {
-		case c.xts != nil && enc:
-			c.xts.Encrypt(b, b, c.tweak(sector))
-		case c.xts != nil:
-			c.xts.Decrypt(b, b, c.tweak(sector))
+		case c.tweak != nil:
+			c.xts(b, iv, enc)
 		case enc:
-			cipher.NewCBCEncrypter(c.block, c.iv(sector)).CryptBlocks(b, b)
+			cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(b, b)
 		default:
-			cipher.NewCBCDecrypter(c.block, c.iv(sector)).CryptBlocks(b, b)
+			cipher.NewCBCDecrypter(c.block, iv).CryptBlocks(b, b)
 		}
 	}
-}
-
-// tweak is the XTS tweak of sector: x/crypto/xts encodes it little-endian
-// into the first 8 bytes, which is the plain64 IV (plain keeps 32 bits).
-func (c *Cipher) tweak(sector uint64) uint64 {
-	if c.s.ivgen == "plain" {
-		return sector & 0xffffffff
-	}
-	return sector
 }

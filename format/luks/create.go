@@ -41,7 +41,7 @@ func Create(o Options, password []byte) (*Volume, error) {
 		return nil, image.Errorf(image.ErrInvalidArgument, "encrypt.iter-time %d is out of range", iterTime)
 	}
 	n := s.keyBytes()
-	h := &Header{CipherName: "aes", CipherMode: spec, HashSpec: s.hashName, KeyBytes: uint32(n), suite: s, UUID: newUUID()}
+	h := &Header{CipherName: s.alg.name, CipherMode: spec, HashSpec: s.hashName, KeyBytes: uint32(n), suite: s, UUID: newUUID()}
 	master := random(n)
 	defer clear(master)
 	rand.Read(h.DigestSalt[:])
@@ -115,7 +115,7 @@ func (h *Header) storeKey(i int, password, master []byte, iterTime int64, region
 // divided by share (8 for the master key digest, as cryptsetup does), at
 // least minIterations.
 func iterations(newHash func() hash.Hash, secret []byte, outLen int, iterTime, share int64) (uint32, error) {
-	perSec, err := measure(newHash, secret, outLen)
+	perSec, err := measure(newHash, secret, outLen, iterTime)
 	if err != nil {
 		return 0, err
 	}
@@ -128,9 +128,11 @@ func iterations(newHash func() hash.Hash, secret []byte, outLen int, iterTime, s
 
 // measure times PBKDF2 on the calling thread's CPU clock, doubling the
 // count until a run takes at least 50 ms (QEMU waits for 500 ms; the
-// rate is the same and creation is faster), and returns iterations per
-// second.
-func measure(newHash func() hash.Hash, secret []byte, outLen int) (int64, error) {
+// rate is the same and creation is faster), or ten times iterTime ms when
+// that is shorter: a rate measured over ten times the unlock time is
+// accurate enough for it. It returns iterations per second.
+func measure(newHash func() hash.Hash, secret []byte, outLen int, iterTime int64) (int64, error) {
+	enough := min(50*time.Millisecond, time.Duration(iterTime)*10*time.Millisecond)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	salt := make([]byte, saltLen)
@@ -146,7 +148,7 @@ func measure(newHash func() hash.Hash, secret []byte, outLen int) (int64, error)
 		if err != nil {
 			return 0, err
 		}
-		if d := end - start; d >= 50*time.Millisecond || n >= 1<<30 {
+		if d := end - start; d >= enough && d > 0 || n >= 1<<30 {
 			return int64(float64(n) / d.Seconds()), nil
 		}
 	}

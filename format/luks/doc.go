@@ -9,12 +9,18 @@
 // by the anti-forensic splitter into 4000 stripes and encrypted with a key
 // derived from the password by PBKDF2.
 //
-// Supported: AES-128/192/256 in XTS (plain and plain64 IVs) and CBC
-// (plain, plain64 and ESSIV IVs), PBKDF2 and the splitter with MD5, SHA-1
-// and the SHA-2 hashes. Other algorithms QEMU knows (Serpent, Twofish,
-// CAST5, RIPEMD-160) and ESSIV with XTS are refused with
-// image.ErrUnsupported. Create writes AES-128 and AES-256 only: the key
-// material of AES-192 is not whole sectors, and QEMU 7.2 aborts on it.
+// Supported, read and written, as QEMU 7.2 accepts them: AES, Serpent
+// and Twofish with 128-, 192- and 256-bit keys and CAST5 with 128-bit
+// keys; XTS (not CAST5, whose 64-bit blocks XTS does not take) and CBC
+// modes; plain, plain64 and ESSIV IVs, where the ESSIV hash must give a
+// key of the same cipher (MD5 for 128-bit, SHA-256 for 256-bit keys);
+// PBKDF2 and the splitter with MD5, SHA-1, the SHA-2 hashes and
+// RIPEMD-160. What QEMU refuses is refused with its message, as
+// image.ErrUnsupported (image.ErrInvalidArgument for a name qemu-img's
+// option parser does not know). ECB and CTR modes, which QEMU also
+// knows, are refused with image.ErrUnsupported. Create writes no 192-bit
+// CBC keys: their key material is not whole sectors, and QEMU 7.2 aborts
+// on it (it reads and writes 192-bit XTS keys).
 //
 // # Untrusted headers
 //

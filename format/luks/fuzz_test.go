@@ -25,6 +25,17 @@ func fuzzSeeds(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(cbc.Region[:HeaderSize])
+	for _, o := range []Options{
+		{IterTime: 1, CipherAlg: "serpent-192", IVGenAlg: "essiv", HashAlg: "ripemd160"},
+		{IterTime: 1, CipherAlg: "cast5-128", CipherMode: "cbc", IVGenAlg: "essiv", IVGenHashAlg: "md5"},
+		{IterTime: 1, CipherAlg: "twofish-256", CipherMode: "cbc", IVGenAlg: "plain"},
+	} {
+		v, err := Create(o, []byte("pw"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(v.Region[:HeaderSize])
+	}
 }
 
 func checkClass(t *testing.T, err error) {

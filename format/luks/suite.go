@@ -2,12 +2,11 @@ package luks
 
 import (
 	"cmp"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"fmt"
 	"hash"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/qimg/qimg/image"
@@ -15,29 +14,17 @@ import (
 
 // suite is the set of algorithms a header names, in QEMU's terms.
 type suite struct {
-	keyBits  int    // of one AES key: 128, 192 or 256
+	alg      *blockAlg
+	keyBits  int    // of one key of alg (XTS takes two)
 	mode     string // "xts" or "cbc"
 	ivgen    string // "plain", "plain64" or "essiv"
 	ivHash   string // the ESSIV hash, or ""
 	hashName string // PBKDF2 and splitter hash
 }
 
-// hashes are the digests QEMU accepts in a LUKS header that Go provides.
-var hashes = map[string]func() hash.Hash{
-	"md5":    md5.New,
-	"sha1":   sha1.New,
-	"sha224": sha256.New224,
-	"sha256": sha256.New,
-	"sha384": sha512.New384,
-	"sha512": sha512.New,
-}
-
 // parseSuite decodes the cipher name, "<mode>-<ivgen>[:<hash>]" and hash
-// spec of a header, with QEMU's messages.
+// spec of a header, checking them in QEMU's order, with QEMU's messages.
 func parseSuite(cipherName, cipherMode, hashSpec string, keyBytes int) (suite, error) {
-	unsupported := func(format string, args ...any) (suite, error) {
-		return suite{}, image.Errorf(image.ErrUnsupported, format, args...)
-	}
 	mode, ivspec, ok := strings.Cut(cipherMode, "-")
 	if !ok {
 		return unsupported("Unexpected cipher mode string format %s", cipherMode)
@@ -48,14 +35,18 @@ func parseSuite(cipherName, cipherMode, hashSpec string, keyBytes int) (suite, e
 			return unsupported("Hash algorithm %s not supported", ivHash)
 		}
 	}
-	if mode != "xts" && mode != "cbc" {
+	switch mode {
+	case "xts", "cbc":
+	case "ecb", "ctr":
+		return unsupported("Cipher mode %s is not supported by qimg", mode)
+	default:
 		return unsupported("Cipher mode %s not supported", mode)
 	}
-	bits := keyBytes * 8
+	s := suite{alg: blockAlgs[cipherName], keyBits: keyBytes * 8, mode: mode, ivgen: ivgen, ivHash: ivHash, hashName: hashSpec}
 	if mode == "xts" {
-		bits /= 2
+		s.keyBits /= 2
 	}
-	if cipherName != "aes" || (bits != 128 && bits != 192 && bits != 256) || keyBytes%2 != 0 && mode == "xts" {
+	if s.alg == nil || !s.alg.takes(s.keyBits/8) || keyBytes%2 != 0 && mode == "xts" {
 		return unsupported("Algorithm %s with key size %d bytes not supported", cipherName, keyBytes)
 	}
 	if _, ok := hashes[hashSpec]; !ok {
@@ -67,14 +58,39 @@ func parseSuite(cipherName, cipherMode, hashSpec string, keyBytes int) (suite, e
 		if ivHash == "" {
 			return unsupported("Missing IV generator hash specification")
 		}
-		if mode == "xts" {
-			return unsupported("IV generator essiv with cipher mode xts is not supported by qimg")
+		if err := s.checkESSIV(); err != nil {
+			return suite{}, err
 		}
 	default:
 		return unsupported("IV generator %s not supported", ivgen)
 	}
-	return suite{keyBits: bits, mode: mode, ivgen: ivgen, ivHash: ivHash, hashName: hashSpec}, nil
+	if mode == "xts" && s.alg.blockSize != xtsBlockSize {
+		return unsupported("Unsupported cipher mode xts")
+	}
+	return s, nil
 }
+
+func unsupported(format string, args ...any) (suite, error) {
+	return suite{}, image.Errorf(image.ErrUnsupported, format, args...)
+}
+
+// checkESSIV is QEMU's qcrypto_block_luks_essiv_cipher: the ESSIV cipher
+// is the suite's cipher keyed with the digest of the master key, so the
+// digest must be one of its key sizes.
+func (s suite) checkESSIV() error {
+	n := hashes[s.ivHash]().Size()
+	switch {
+	case s.alg.takes(n):
+		return nil
+	case len(s.alg.keySizes) == 1:
+		return image.Errorf(image.ErrUnsupported, "Cipher %s not supported with essiv", s.algName())
+	default:
+		return image.Errorf(image.ErrUnsupported, "No %s cipher with key size %d available", s.alg.title, n)
+	}
+}
+
+// algName is QEMU's name of the cipher and key size, "aes-256".
+func (s suite) algName() string { return fmt.Sprintf("%s-%d", s.alg.name, s.keyBits) }
 
 // keyBytes is the length of the key the suite's cipher takes.
 func (s suite) keyBytes() int {
@@ -101,7 +117,8 @@ type Options struct {
 	IterTime int64
 }
 
-// suite validates the options and returns what they select.
+// suite validates the options as qemu-img 7.2 does and returns what they
+// select, with the header's cipher mode string.
 func (o Options) suite() (suite, string, error) {
 	alg := cmp.Or(o.CipherAlg, "aes-256")
 	mode := cmp.Or(o.CipherMode, "xts")
@@ -111,36 +128,60 @@ func (o Options) suite() (suite, string, error) {
 	if ivgen == "essiv" && ivHash == "" {
 		ivHash = "sha256"
 	}
-	var bits int
-	switch alg {
-	case "aes-128":
-		bits = 128
-	case "aes-192":
-		// Its key material (24 bytes x 4000 stripes) is not whole
-		// sectors, and QEMU 7.2 aborts on it (an assertion in
-		// crypto/block.c): such a header would be unusable there.
-		return suite{}, "", image.Errorf(image.ErrUnsupported, "aes-192 LUKS headers are not written: QEMU 7.2 cannot open them")
-	case "aes-256":
-		bits = 256
-	default:
-		return suite{}, "", image.Errorf(image.ErrUnsupported, "Cipher algorithm %s is not supported by qimg (only aes-128 and aes-256)", alg)
+	if err := checkEnums(alg, mode, ivgen, ivHash, hashName); err != nil {
+		return suite{}, "", err
+	}
+	name, bits, _ := strings.Cut(alg, "-")
+	b := blockAlgs[name]
+	if b == nil {
+		return suite{}, "", image.Errorf(image.ErrUnsupported, "Algorithm '%s' not supported", alg)
+	}
+	keyBytes, _ := strconv.Atoi(bits)
+	keyBytes /= 8
+	if mode == "xts" {
+		keyBytes *= 2
 	}
 	spec := mode + "-" + ivgen
 	if ivHash != "" {
 		spec += ":" + ivHash
 	}
-	keyBytes := bits / 8
-	if mode == "xts" {
-		keyBytes *= 2
+	s, err := parseSuite(name, spec, hashName, keyBytes)
+	if err != nil {
+		return suite{}, "", err
 	}
-	s, err := parseSuite("aes", spec, hashName, keyBytes)
-	return s, spec, err
+	if keyBytes*Stripes%SectorSize != 0 {
+		// The key material (24 bytes x 4000 stripes for a 192-bit CBC
+		// key) is not whole sectors, and QEMU 7.2 aborts on it (an
+		// assertion in crypto/block.c): such a header would be
+		// unusable there.
+		return suite{}, "", image.Errorf(image.ErrUnsupported, "%s-%s LUKS headers are not written: their key material is not whole sectors, and QEMU 7.2 cannot open them", alg, mode)
+	}
+	return s, spec, nil
+}
+
+// checkEnums refuses values qemu-img's option parser does not know.
+func checkEnums(alg, mode, ivgen, ivHash, hashName string) error {
+	for _, o := range []struct {
+		name, value string
+		values      []string
+	}{
+		{"cipher-alg", alg, qemuCipherAlgs},
+		{"cipher-mode", mode, qemuCipherModes},
+		{"ivgen-alg", ivgen, qemuIVGenAlgs},
+		{"ivgen-hash-alg", ivHash, slices.Collect(maps.Keys(hashes))},
+		{"hash-alg", hashName, slices.Collect(maps.Keys(hashes))},
+	} {
+		if o.value != "" && !slices.Contains(o.values, o.value) {
+			return image.Errorf(image.ErrInvalidArgument, "Parameter '%s' does not accept value '%s'", o.name, o.value)
+		}
+	}
+	return nil
 }
 
 // Info is what qemu-img info shows of a LUKS header (QEMU's
 // QCryptoBlockInfoLUKS).
 type Info struct {
-	CipherAlg     string // "aes-256"
+	CipherAlg     string // "aes-256", "serpent-128"
 	CipherMode    string // "xts"
 	IVGenAlg      string // "plain64"
 	IVGenHashAlg  string // for essiv only
@@ -163,7 +204,7 @@ type SlotInfo struct {
 func (h *Header) Info() Info {
 	s := h.suite
 	in := Info{
-		CipherAlg:     fmt.Sprintf("aes-%d", s.keyBits),
+		CipherAlg:     s.algName(),
 		CipherMode:    s.mode,
 		IVGenAlg:      s.ivgen,
 		HashAlg:       s.hashName,
