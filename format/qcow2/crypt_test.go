@@ -42,6 +42,8 @@ func TestReadQemuEncrypted(t *testing.T) {
 	for _, c := range []struct{ name, opts string }{
 		{"luks", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"},
 		{"luks-cbc-essiv", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.hash-alg=sha512"},
+		{"luks-serpent-xts-essiv", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=serpent-128,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=md5"},
+		{"luks-cast5-cbc", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=cast5-128,encrypt.cipher-mode=cbc,encrypt.hash-alg=ripemd160"},
 		{"aes", "encrypt.format=aes,encrypt.key-secret=sec0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
