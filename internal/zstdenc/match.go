@@ -24,8 +24,9 @@ const (
 	maxSequences = MaxInput/4 + 1
 )
 
-// sequence is one zstd sequence with its match distance in bytes (the
-// value coded for it, which may be a repeat code, is in offBase).
+// sequence is one zstd sequence's lengths; the value coded for its match
+// distance (a repeat code or the distance plus 3) is in the finder's
+// offBase.
 type sequence struct {
 	litLen, matchLen uint32
 }
