@@ -40,6 +40,13 @@ type Options struct {
 	// TargetIsZero lets NoCreate skip zero runs, trusting the target to
 	// read as zeros already.
 	TargetIsZero bool
+	// CopyOffload is qemu-img -C: data the source stores verbatim in a
+	// host file goes to a raw target by copy_file_range without being
+	// read, so zero runs inside it are written as data, not left as
+	// holes. Without it such data is copied in the kernel too where that
+	// pays, but read first to find the zeros. It does not combine with
+	// Compress.
+	CopyOffload bool
 	// Sync flushes the target to stable storage before it is renamed
 	// into place (qemu-img -t writeback). Without it, as with qemu-img's
 	// default, a killed conversion still never leaves a partial target,
@@ -56,6 +63,9 @@ func Convert(ctx context.Context, src image.Image, dst string, o Options) error 
 	}
 	if o.Compress && o.Format != format.QCOW2 && o.Format != format.VMDK {
 		return image.FileErrorf(dst, "compression needs qcow2 output, not %s: %w", o.Format, image.ErrInvalidArgument)
+	}
+	if o.Compress && o.CopyOffload {
+		return image.FileErrorf(dst, "copy offloading does not combine with compression: %w", image.ErrInvalidArgument)
 	}
 	if o.NoCreate {
 		return convertInto(ctx, src, dst, o)

@@ -54,6 +54,9 @@ type copier struct {
 	// output, unencrypted host files on each side); else nil.
 	srcFile *os.File
 	fileDst image.FileRangeWriter
+	// offload (Options.CopyOffload, with srcFile set) leaves the verbatim
+	// runs unread: they are written as data, copied by CopyFrom.
+	offload bool
 }
 
 // fileRun is a run of guest bytes [start, end) stored verbatim at host in
@@ -78,6 +81,7 @@ func newCopier(src image.Image, dst format.Target, o Options, targetZero bool) *
 	}
 	c.unitSize = max(c.block, 1<<20)
 	c.useFileCopy()
+	c.offload = o.CopyOffload && c.srcFile != nil && c.base == nil && c.kernelCopies()
 	c.bufs.New = func() any { return make([]byte, c.unitSize) }
 	return c
 }
@@ -95,6 +99,14 @@ func (c *copier) useFileCopy() {
 	if f := hf.HostFile(); f != nil {
 		c.srcFile, c.fileDst = f, fw
 	}
+}
+
+// kernelCopies reports whether the kernel copies from the source's file
+// to the target's. Where it does not, -C reads the data and looks for
+// zeros as without it, which is what qemu-img -C falls back to.
+func (c *copier) kernelCopies() bool {
+	hf, ok := c.dst.(image.HostFiler)
+	return ok && hf.HostFile() != nil && image.KernelCopies(hf.HostFile(), c.srcFile)
 }
 
 // copyImage copies src into dst with a pool of workers and one writer that
@@ -197,8 +209,12 @@ func (c *copier) fill(u *unit) error {
 		baseBuf = make([]byte, c.block)
 	}
 	for i := range u.act {
-		b := u.buf[int64(i)*c.block : min(int64(i+1)*c.block, u.n)]
-		if u.act[i], err = c.classify(b, u.off+int64(i)*c.block, baseBuf); err != nil {
+		start, end := int64(i)*c.block, min(int64(i+1)*c.block, u.n)
+		if c.offload && u.overlapsVerbatim(u.off+start, u.off+end) {
+			u.act[i] = actData // not read: copied whatever it holds
+			continue
+		}
+		if u.act[i], err = c.classify(u.buf[start:end], u.off+start, baseBuf); err != nil {
 			return err
 		}
 	}
@@ -227,14 +243,29 @@ func (c *copier) read(u *unit) error {
 			clear(dst)
 			continue
 		}
+		verbatim := c.srcFile != nil && e.Depth == 0 && !e.Compressed && e.HostOffset >= 0
+		if verbatim {
+			u.verbatim = append(u.verbatim, fileRun{e.Start, e.End(), e.HostOffset})
+			if c.offload {
+				continue
+			}
+		}
 		if _, err := c.src.ReadAt(dst, e.Start); err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
-		if c.srcFile != nil && e.Depth == 0 && !e.Compressed && e.HostOffset >= 0 {
-			u.verbatim = append(u.verbatim, fileRun{e.Start, e.End(), e.HostOffset})
-		}
 	}
 	return nil
+}
+
+// overlapsVerbatim reports whether guest bytes [start, end) meet one of
+// the unit's verbatim runs.
+func (u *unit) overlapsVerbatim(start, end int64) bool {
+	for _, r := range u.verbatim {
+		if r.start < end && start < r.end {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *copier) zeroAction() blockAction {
@@ -320,7 +351,13 @@ func (c *copier) writeData(u *unit, off, end int64) error {
 			off = r.start
 		}
 		stop := min(r.end, end)
-		if _, err := c.fileDst.WriteAtFrom(u.buf[off-u.off:stop-u.off], off, c.srcFile, r.host+off-r.start); err != nil {
+		var err error
+		if c.offload {
+			err = c.fileDst.CopyFrom(off, stop-off, c.srcFile, r.host+off-r.start)
+		} else {
+			_, err = c.fileDst.WriteAtFrom(u.buf[off-u.off:stop-u.off], off, c.srcFile, r.host+off-r.start)
+		}
+		if err != nil {
 			return err
 		}
 		off = stop

@@ -8,6 +8,7 @@ package convert_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -170,5 +171,120 @@ func TestConvertCopiesInKernel(t *testing.T) {
 				t.Fatal("the hole was not left zero")
 			}
 		})
+	}
+}
+
+// TestConvertCopyOffload is qemu-img -C: the data the source stores
+// verbatim is not read but copied by the kernel, so the written zeros in
+// it stay allocated as qemu-img -C leaves them, and the output reads as
+// the source. Across file systems, where the kernel refuses, both read
+// the data and leave its zeros unallocated.
+func TestConvertCopyOffload(t *testing.T) {
+	for where, srcDir := range map[string]string{"same-fs": t.TempDir(), "other-fs": otherFileSystem(t)} {
+		raw := diskLike(t, srcDir, 24<<20+4096)
+		inputs := map[string]string{"raw": raw, "qcow2": filepath.Join(srcDir, "qcow2"), "qcow2-4k": filepath.Join(srcDir, "qcow2-4k")}
+		qemutest.Img(t, "convert", "-f", "raw", "-O", "qcow2", "-S", "0", raw, inputs["qcow2"])
+		qemutest.Img(t, "convert", "-f", "raw", "-O", "qcow2", "-S", "0", "-o", "cluster_size=4096", raw, inputs["qcow2-4k"])
+		for in, path := range inputs {
+			t.Run(where+"/"+in, func(t *testing.T) {
+				src, f, err := format.Open(path, format.OpenOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer src.Close()
+				dir := t.TempDir()
+				got, sparse, qemu := filepath.Join(dir, "got"), filepath.Join(dir, "sparse"), filepath.Join(dir, "qemu")
+				convertFile(t, src, got, convert.Options{Format: format.Raw, CopyOffload: true})
+				convertFile(t, src, sparse, convert.Options{Format: format.Raw})
+				qemutest.Img(t, "compare", "-f", "raw", "-F", "raw", raw, got)
+				qemutest.Img(t, "convert", "-C", "-f", f, "-O", "raw", path, qemu)
+				if du, q := diskUsage(t, got), diskUsage(t, qemu); du != q {
+					t.Errorf("output uses %d bytes of disk, qemu-img -C's %d", du, q)
+				}
+				du, s := diskUsage(t, got), diskUsage(t, sparse)
+				if where == "same-fs" && du <= s {
+					t.Errorf("output uses %d bytes of disk, no more than without -C (%d): zeros were not written", du, s)
+				}
+				if where == "other-fs" && du != s {
+					t.Errorf("output uses %d bytes of disk, without -C %d: across file systems -C reads the data", du, s)
+				}
+			})
+		}
+	}
+}
+
+// TestConvertCopyOffloadDoesNotRead shows that with CopyOffload the data
+// comes from the host file the source names, unread, where the kernel
+// copies (on one disk file system, on one tmpfs); across file systems,
+// and into qcow2, the conversion reads and writes as without it.
+func TestConvertCopyOffloadDoesNotRead(t *testing.T) {
+	for _, c := range []struct {
+		where, out string
+		want       byte
+	}{
+		{"same-fs", format.Raw, 0xab},
+		{"other-fs", format.Raw, 0x11},
+		{"tmpfs", format.Raw, 0xab},
+		{"same-fs", format.QCOW2, 0x11},
+	} {
+		t.Run(c.where+"/"+c.out, func(t *testing.T) {
+			dir, otherDir := t.TempDir(), ""
+			switch c.where {
+			case "same-fs":
+				otherDir = dir
+			case "other-fs":
+				otherDir = otherFileSystem(t)
+			case "tmpfs":
+				dir = otherFileSystem(t)
+				otherDir = dir
+			}
+			src := filepath.Join(dir, "src.raw")
+			if err := os.WriteFile(src, bytes.Repeat([]byte{0x11}, 1<<20), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(src, 2<<20+100); err != nil { // a hole, then a partial sector
+				t.Fatal(err)
+			}
+			other := filepath.Join(otherDir, "other")
+			if err := os.WriteFile(other, bytes.Repeat([]byte{0xab}, 1<<20), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			in, _, err := format.Open(src, format.OpenOptions{Format: format.Raw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			dst := filepath.Join(dir, "out")
+			convertFile(t, namesOtherFile{in, f}, dst, convert.Options{Format: c.out, CopyOffload: true})
+			guest := qemutest.ToRawAs(t, c.out, dst)
+			if !bytes.Equal(guest[:1<<20], bytes.Repeat([]byte{c.want}, 1<<20)) {
+				t.Fatalf("first MiB reads %#x..., want %#x", guest[0], c.want)
+			}
+			if !bytes.Equal(guest[1<<20:], make([]byte, len(guest)-1<<20)) {
+				t.Fatal("the hole was not left zero")
+			}
+		})
+	}
+}
+
+func TestConvertCopyOffloadRefusesCompression(t *testing.T) {
+	dir := t.TempDir()
+	in, _, err := format.Open(diskLike(t, dir, 1<<20), format.OpenOptions{Format: format.Raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	dst := filepath.Join(dir, "out.qcow2")
+	err = convert.Convert(context.Background(), in, dst, convert.Options{Compress: true, CopyOffload: true})
+	if !errors.Is(err, image.ErrInvalidArgument) {
+		t.Fatalf("compressed copy offload: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("%s was written", dst)
 	}
 }

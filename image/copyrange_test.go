@@ -67,6 +67,48 @@ func TestCopyFileRange(t *testing.T) {
 	}
 }
 
+// TestCopyFileData copies 3 MiB (more than the fallback's buffer) of a
+// source that ends early: by the kernel on one file system, read and
+// written across file systems, zeros past the source's end either way.
+// KernelCopies tells the two apart beforehand.
+func TestCopyFileData(t *testing.T) {
+	shm, err := os.MkdirTemp("/dev/shm", "qimg-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	const n, srcLen, srcOff = 3 << 20, 2<<20 + 5000, 5000
+	source := make([]byte, srcLen)
+	for i := range source {
+		source[i] = byte(i / 4096)
+	}
+	for name, srcDir := range map[string]string{"same-fs": "", "other-fs": shm} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if srcDir == "" {
+				srcDir = dir
+			}
+			src := writeFile(t, srcDir, "src", source)
+			dst := writeFile(t, dir, "dst", nil)
+			if kernel := image.KernelCopies(dst, src); kernel != (name == "same-fs") {
+				t.Errorf("KernelCopies %v on %s", kernel, name)
+			}
+			if err := image.CopyFileData(dst, 512, src, srcOff, n); err != nil {
+				t.Fatal(err)
+			}
+			want := append(make([]byte, 512), source[srcOff:]...)
+			want = append(want, make([]byte, 512+n-len(want))...)
+			got, err := os.ReadFile(dst.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("got %d bytes, want %d", len(got), len(want))
+			}
+		})
+	}
+}
+
 // TestCopyFileRangeError: an error other than the kernel refusing the
 // copy is returned, not covered by a fallback write.
 func TestCopyFileRangeError(t *testing.T) {

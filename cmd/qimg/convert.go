@@ -36,11 +36,12 @@ BACKING that holds only what differs from it. -n writes into an existing
 DST instead of creating one; --target-is-zero then trusts DST to read as
 zeros and skips writing them.
 
-Data that SRC stores as it is in a host file goes to a raw DST inside the
-kernel (copy_file_range) wherever the file systems allow it and that is
-faster, so -C (qemu-img's copy offloading) is accepted and refused with -c
-and -S as qemu-img refuses it; unlike qemu-img -C, zero runs in SRC's data
-are still left unallocated.
+Data that SRC stores as it is in a host file (raw, or qcow2 clusters
+neither compressed nor encrypted) goes to a raw DST inside the kernel
+(copy_file_range) where the file systems allow it and that is faster,
+after it is read to find its zeros. -C (copy offloading) copies it
+without reading it, so zeros in it are written rather than left as
+holes, as with qemu-img -C; it does not combine with -c or -S.
 
 SRC's backing chain is followed (relative names resolve against its
 directory). DST is written to a temporary file beside it and renamed into
@@ -92,7 +93,8 @@ place when complete: an interrupted convert leaves no partial DST.`,
 			if cmd.Flags().Changed("parallel") && (workers < 1 || workers > 16) {
 				return fail("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16")
 			}
-			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero}
+			o := convert.Options{Format: outFmt, Compress: compress, Workers: workers, NoCreate: noCreate, TargetIsZero: targetZero,
+				CopyOffload: copyOffload}
 			for _, c := range []string{cache, srcCache} {
 				switch c {
 				case "", "unsafe", "none", "writeback", "writethrough", "directsync":
@@ -194,7 +196,7 @@ place when complete: an interrupted convert leaves no partial DST.`,
 	f.StringVarP(&backingFmt, "backing-format", "F", "", "format of the -B backing file")
 	f.StringVarP(&sparse, "sparse-size", "S", "", "minimum run of zeros left unallocated (default 4k; 0 writes every zero)")
 	f.IntVarP(&workers, "parallel", "m", 0, "number of parallel workers, 1 to 16 (default: one per CPU)")
-	f.BoolVarP(&copyOffload, "copy-offload", "C", false, "accepted for compatibility: data goes from file to file inside the kernel wherever the file systems allow it")
+	f.BoolVarP(&copyOffload, "copy-offload", "C", false, "copy offloading: data SRC stores as it is goes to a raw DST by copy_file_range without being read (zeros in it are written, not left as holes)")
 	f.BoolVarP(&ooo, "out-of-order", "W", false, "accepted for compatibility: writes are always parallel and safe")
 	f.BoolVarP(&noCreate, "no-create", "n", false, "write into the existing DST instead of creating it")
 	f.BoolVar(&targetZero, "target-is-zero", false, "with -n: DST reads as zeros, do not write zeros")

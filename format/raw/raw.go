@@ -162,6 +162,19 @@ func (img *Image) WriteAtFrom(p []byte, off int64, src *os.File, srcOff int64) (
 	return n, err
 }
 
+// CopyFrom writes n bytes of src at srcOff to off, copied in the kernel
+// where it can (on tmpfs too: the caller did not read them).
+func (img *Image) CopyFrom(off, n int64, src *os.File, srcOff int64) error {
+	if !img.writable {
+		return image.FileErrorf(img.f.Name(), "%w", image.ErrReadOnly)
+	}
+	err := image.CopyFileData(img.f, off, src, srcOff, n)
+	if err == nil {
+		img.grew(off + n)
+	}
+	return err
+}
+
 // HostFile is the file itself: a raw image stores every guest byte at its
 // own offset.
 func (img *Image) HostFile() *os.File { return img.f }
