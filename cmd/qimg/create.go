@@ -45,9 +45,10 @@ qcow2 options (-o key=value,...; "-o help" lists them):
   encrypt.format=luks|aes  encrypt the image (LUKS1, or legacy AES-CBC),
                            with the secret encrypt.key-secret=ID names
                            (--object secret,id=ID,data=...); LUKS takes
-                           encrypt.cipher-alg (aes-, serpent-, twofish-128,
-                           -192, -256, cast5-128), encrypt.cipher-mode (xts,
-                           cbc), encrypt.ivgen-alg (plain, plain64, essiv),
+                           encrypt.cipher-alg (aes-128, aes-192, aes-256;
+                           serpent and twofish at the same sizes;
+                           cast5-128), encrypt.cipher-mode (xts, cbc),
+                           encrypt.ivgen-alg (plain, plain64, essiv),
                            encrypt.ivgen-hash-alg, encrypt.hash-alg (md5,
                            sha1, sha224, sha256, sha384, sha512, ripemd160)
                            and encrypt.iter-time (ms of PBKDF2 to unlock,
