@@ -92,30 +92,31 @@ func convertInto(ctx context.Context, src image.Image, dst string, o Options) er
 	if err != nil {
 		return err
 	}
-	target, ok := img.(image.WritableImage)
-	if !ok {
-		img.Close()
-		return image.FileErrorf(dst, "format cannot be written: %w", image.ErrUnsupported)
-	}
-	err = ConvertInto(ctx, src, target, dst, o)
-	if cerr := target.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return ConvertInto(ctx, src, img, dst, o)
 }
 
 // ConvertInto copies the guest content of src into target, an existing
 // image the caller opened for writing (with its key, for an encrypted
-// one) and closes; name is target's in messages. It is Convert with
-// NoCreate for a target already open: o.Format and o.Create do not
+// one), and closes target; name is target's in messages. It is Convert
+// with NoCreate for a target already open: o.Format and o.Create do not
 // apply, o.TargetIsZero does, and o.Sync flushes target at the end.
-func ConvertInto(ctx context.Context, src image.Image, target image.WritableImage, name string, o Options) error {
-	if target.Size() < src.Size() {
-		return image.FileErrorf(name, "target is smaller (%d bytes) than the source (%d bytes): %w", target.Size(), src.Size(), image.ErrInvalidArgument)
+func ConvertInto(ctx context.Context, src, target image.Image, name string, o Options) (err error) {
+	w, ok := target.(image.WritableImage)
+	if !ok {
+		target.Close()
+		return image.FileErrorf(name, "format cannot be written: %w", image.ErrUnsupported)
 	}
-	err := copyImage(ctx, src, target, o, o.TargetIsZero)
+	defer func() {
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if w.Size() < src.Size() {
+		return image.FileErrorf(name, "target is smaller (%d bytes) than the source (%d bytes): %w", w.Size(), src.Size(), image.ErrInvalidArgument)
+	}
+	err = copyImage(ctx, src, w, o, o.TargetIsZero)
 	if err == nil && o.Sync {
-		err = target.Flush()
+		err = w.Flush()
 	}
 	return err
 }

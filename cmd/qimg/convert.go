@@ -229,16 +229,7 @@ func convertIntoSpec(e *env, src image.Image, target imageSpec, o convert.Option
 	if err != nil {
 		return err
 	}
-	w, ok := img.(image.WritableImage)
-	if !ok {
-		img.Close()
-		return image.FileErrorf(target.path, "format cannot be written: %w", image.ErrUnsupported)
-	}
-	err = convert.ConvertInto(e.ctx, src, w, target.path, o)
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return convert.ConvertInto(e.ctx, src, img, target.path, o)
 }
 
 func convertReason(err error) string {
