@@ -38,9 +38,6 @@ func newCipher(s suite, key []byte) (*Cipher, error) {
 		// dm-crypt's ESSIV: the IV is the sector number encrypted with
 		// the hash of the whole key, by the same cipher with a key as
 		// long as the digest (parseSuite checked it is one).
-		if err := s.checkESSIV(); err != nil {
-			return nil, err
-		}
 		h := hashes[s.ivHash]()
 		h.Write(key)
 		if c.essiv, err = s.alg.newBlock(h.Sum(nil)); err != nil {
