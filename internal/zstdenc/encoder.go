@@ -16,7 +16,7 @@ const MaxInput = 64 << 10
 type Encoder struct {
 	find  matchFinder
 	huff  huff0.Scratch
-	seqs  sequenceCoder
+	coder sequenceCoder
 	block []byte
 }
 
@@ -35,7 +35,7 @@ func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
 	dst = appendFrameHeader(dst, len(src))
 	e.find.find(src)
 	e.block = e.encodeLiterals(e.block[:0], e.find.lits)
-	e.block = e.seqs.encode(e.block, &e.find)
+	e.block = e.coder.encode(e.block, &e.find)
 	if len(e.block) >= len(src) {
 		dst = appendBlockHeader(dst, blockRaw, len(src))
 		return append(dst, src...), nil
